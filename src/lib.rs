@@ -1,0 +1,2 @@
+//! qtomo library.
+pub mod tomo;
