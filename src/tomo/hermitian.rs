@@ -1,0 +1,182 @@
+//! Real orthonormal coordinates for Hermitian matrices.
+//!
+//! A d×d Hermitian matrix H has d² real degrees of freedom. qtomo stores it as
+//! a real vector x ∈ ℝ^{d²} in the orthonormal basis (Hilbert–Schmidt inner
+//! product ⟨A, B⟩ = Tr(AB))
+//!
+//! $$ E_{jj},\quad \tfrac{1}{\sqrt 2}(E_{jk}+E_{kj}),\quad \tfrac{i}{\sqrt 2}(E_{jk}-E_{kj}) \quad (j<k), $$
+//!
+//! so x = (H₀₀, …, H_{d−1,d−1}, √2 Re H₀₁, √2 Im H₀₁, √2 Re H₀₂, …) and
+//! Tr(AB) = x_A · x_B for Hermitian A, B. The projector matrix A of a
+//! measurement set is stored in these coordinates (row k = x(Π_k)), which is
+//! the real form of row k = vec(Π_k)^† and halves the arithmetic of every
+//! product with it.
+
+use faer::{Mat, MatRef, c64};
+use std::f64::consts::SQRT_2;
+
+/// Number of real coordinates of a d×d Hermitian matrix, d².
+#[inline]
+pub fn coord_len(d: usize) -> usize {
+    d * d
+}
+
+/// Writes the coordinates of the Hermitian matrix `h` (only its lower
+/// triangle and diagonal are read) into `x` (length d²).
+#[track_caller]
+pub fn to_coords(h: MatRef<'_, c64>, x: &mut [f64]) {
+    let d = h.nrows();
+    assert!(h.ncols() == d && x.len() == d * d, "shape mismatch");
+    for j in 0..d {
+        x[j] = h[(j, j)].re;
+    }
+    let mut p = d;
+    for j in 0..d {
+        for k in (j + 1)..d {
+            // H_jk = conj(H_kj); read the lower triangle.
+            let v = h[(k, j)].conj();
+            x[p] = SQRT_2 * v.re;
+            x[p + 1] = SQRT_2 * v.im;
+            p += 2;
+        }
+    }
+}
+
+/// Writes the full Hermitian matrix with coordinates `x` into `h`.
+#[track_caller]
+pub fn from_coords(x: &[f64], mut h: faer::MatMut<'_, c64>) {
+    let d = h.nrows();
+    assert!(h.ncols() == d && x.len() == d * d, "shape mismatch");
+    for j in 0..d {
+        h[(j, j)] = c64::new(x[j], 0.0);
+    }
+    let s = std::f64::consts::FRAC_1_SQRT_2;
+    let mut p = d;
+    for j in 0..d {
+        for k in (j + 1)..d {
+            let v = c64::new(s * x[p], s * x[p + 1]);
+            h[(j, k)] = v;
+            h[(k, j)] = v.conj();
+            p += 2;
+        }
+    }
+}
+
+/// Returns the Hermitian matrix with coordinates `x` as a new matrix.
+pub fn matrix_from_coords(x: &[f64]) -> Mat<c64> {
+    let d = (x.len() as f64).sqrt().round() as usize;
+    let mut h = Mat::zeros(d, d);
+    from_coords(x, h.as_mut());
+    h
+}
+
+/// Returns the coordinates of the Hermitian matrix `h`.
+pub fn coords_of(h: MatRef<'_, c64>) -> Vec<f64> {
+    let mut x = vec![0.0; h.nrows() * h.nrows()];
+    to_coords(h, &mut x);
+    x
+}
+
+/// Coordinates of the rank-one operator |ψ⟩⟨ψ|, written into `x`.
+#[track_caller]
+pub fn ket_coords(psi: &[c64], x: &mut [f64]) {
+    let d = psi.len();
+    assert!(x.len() == d * d, "shape mismatch");
+    for j in 0..d {
+        x[j] = psi[j].norm_sqr();
+    }
+    let mut p = d;
+    for j in 0..d {
+        for k in (j + 1)..d {
+            let v = psi[j] * psi[k].conj();
+            x[p] = SQRT_2 * v.re;
+            x[p + 1] = SQRT_2 * v.im;
+            p += 2;
+        }
+    }
+}
+
+/// Trace of the Hermitian matrix with coordinates `x`.
+#[inline]
+pub fn trace(x: &[f64], d: usize) -> f64 {
+    x[..d].iter().sum()
+}
+
+/// Coordinates of the identity scaled by `s`.
+pub fn identity_coords(d: usize, s: f64) -> Vec<f64> {
+    let mut x = vec![0.0; d * d];
+    x[..d].fill(s);
+    x
+}
+
+/// Dot product of two coordinate vectors, i.e. Tr(AB).
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::Mat;
+
+    fn random_hermitian(d: usize, seed: u64) -> Mat<c64> {
+        let mut s = seed;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        let mut a = Mat::<c64>::zeros(d, d);
+        for j in 0..d {
+            for k in 0..d {
+                a[(j, k)] = c64::new(next(), next());
+            }
+        }
+        let mut h = Mat::<c64>::zeros(d, d);
+        for j in 0..d {
+            for k in 0..d {
+                h[(j, k)] = a[(j, k)] + a[(k, j)].conj();
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn round_trip_and_trace_inner_product() {
+        for d in [2, 3, 4, 8] {
+            let a = random_hermitian(d, d as u64);
+            let b = random_hermitian(d, 100 + d as u64);
+            let xa = coords_of(a.as_ref());
+            let xb = coords_of(b.as_ref());
+            let back = matrix_from_coords(&xa);
+            for j in 0..d {
+                for k in 0..d {
+                    assert!((back[(j, k)] - a[(j, k)]).norm() < 1e-14);
+                }
+            }
+            let ab = &a * &b;
+            let tr: c64 = (0..d).map(|j| ab[(j, j)]).sum();
+            assert!((tr.re - dot(&xa, &xb)).abs() < 1e-12 * (1.0 + tr.re.abs()));
+            assert!((trace(&xa, d) - (0..d).map(|j| a[(j, j)].re).sum::<f64>()).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn ket_coords_match_outer_product() {
+        let psi = [c64::new(0.6, 0.0), c64::new(0.0, 0.8), c64::new(0.0, 0.0)];
+        let mut x = vec![0.0; 9];
+        ket_coords(&psi, &mut x);
+        let mut h = Mat::<c64>::zeros(3, 3);
+        for j in 0..3 {
+            for k in 0..3 {
+                h[(j, k)] = psi[j] * psi[k].conj();
+            }
+        }
+        let y = coords_of(h.as_ref());
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a - b).abs() < 1e-15);
+        }
+    }
+}

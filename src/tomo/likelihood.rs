@@ -1,0 +1,72 @@
+//! The log-likelihood of a state and its gradient.
+//!
+//! Grouped sets (complete measurements, multinomial counts):
+//! $$ L(ρ) = \sum_k n_k \log \operatorname{Tr}(Π_k ρ). $$
+//! Ungrouped sets (Poisson counts, free intensity), after maximising over the
+//! intensity (profile likelihood):
+//! $$ L(ρ) = \sum_k n_k \log \frac{\operatorname{Tr}(Π_k ρ)}{\operatorname{Tr}(G ρ)},\quad G = \sum_k Π_k . $$
+//! Both equal Σ_k n_k log Tr(Π̃_k τ) for the MLE frame operators Π̃_k of the
+//! set (see [`crate::tomo::measurement`]), which is what the MLE maximises.
+//! Terms with n_k = 0 are dropped (0·log 0 = 0).
+
+use crate::tomo::hermitian;
+use crate::tomo::measurement::SetView;
+
+/// Predicted probabilities p = A x, written into `p`.
+#[inline]
+pub fn predict(rows: &[f64], x: &[f64], p: &mut [f64]) {
+    let n = x.len();
+    for (k, pk) in p.iter_mut().enumerate() {
+        *pk = hermitian::dot(&rows[k * n..(k + 1) * n], x);
+    }
+}
+
+/// Σ n_k log p_k over n_k > 0; `None` when some observed outcome has p_k ≤ 0
+/// (the likelihood is zero, its logarithm −∞).
+#[inline]
+pub fn log_likelihood_from_probs(counts: &[f64], p: &[f64]) -> Option<f64> {
+    let mut l = 0.0;
+    for (&n, &pk) in counts.iter().zip(p) {
+        if n > 0.0 {
+            if pk <= 0.0 {
+                return None;
+            }
+            l += n * pk.ln();
+        }
+    }
+    Some(l)
+}
+
+/// The log-likelihood of the state with coordinates `rho` (trace 1) for the
+/// given counts; `None` when the state gives probability ≤ 0 to an observed
+/// outcome (possible for the unphysical linear-inversion estimate).
+pub fn log_likelihood(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> Option<f64> {
+    let mut p = vec![0.0; set.len()];
+    predict(set.a, rho, &mut p);
+    let mut l = log_likelihood_from_probs(counts, &p)?;
+    if !set.info.is_grouped() {
+        let g: f64 = p.iter().sum();
+        if g <= 0.0 {
+            return None;
+        }
+        let total: f64 = counts.iter().sum();
+        l -= total * g.ln();
+    }
+    Some(l)
+}
+
+/// Gradient of L at the probabilities `p`, in coordinates:
+/// Σ_k (n_k/p_k) row_k, written into `grad`. Terms with n_k = 0 are skipped.
+#[inline]
+pub fn gradient(rows: &[f64], counts: &[f64], p: &[f64], grad: &mut [f64]) {
+    let n = grad.len();
+    grad.fill(0.0);
+    for (k, (&c, &pk)) in counts.iter().zip(p).enumerate() {
+        if c > 0.0 {
+            let w = c / pk;
+            for (g, r) in grad.iter_mut().zip(&rows[k * n..(k + 1) * n]) {
+                *g += w * r;
+            }
+        }
+    }
+}

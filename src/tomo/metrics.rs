@@ -1,0 +1,204 @@
+//! Figures of merit of an estimate.
+//!
+//! - trace Tr ρ, purity Tr ρ², eigenvalues (largest first);
+//! - von Neumann entropy S = −Σ λ log₂ λ in bits (over λ > 0) and linear
+//!   entropy 1 − Tr ρ²;
+//! - log-likelihood (see [`crate::tomo::likelihood`]), `None` when the state
+//!   gives probability ≤ 0 to an observed outcome;
+//! - Pearson χ² = Σ_k (n_k − e_k)² / max(e_k, 1), with expected counts
+//!   e_k = N_s p_k (grouped sets, N_s the setting total) or e_k = N p_k / Σ_j p_j
+//!   (ungrouped sets, intensity fitted); the floor of 1 count keeps outcomes a
+//!   state deems (nearly) impossible finite;
+//! - fidelity F(ρ, σ) = (Tr √(√σ ρ √σ))² to a target (⟨ψ|ρ|ψ⟩ for pure targets);
+//! - for two qubits: concurrence (W. K. Wootters, PRL 80, 2245 (1998)) and
+//!   negativity N = Σ |negative eigenvalues of ρ^{T_B}| (G. Vidal, R. F.
+//!   Werner, PRA 65, 032314 (2002)).
+//!
+//! For an unphysical (linear-inversion) ρ, the entropies, fidelity to a mixed
+//! target and concurrence use its positive part; `physical` says whether
+//! λ_min ≥ −1e-12.
+
+use crate::tomo::TomoError;
+use crate::tomo::eigen::EigenWorkspace;
+use crate::tomo::hermitian;
+use crate::tomo::likelihood;
+use crate::tomo::measurement::{Grouping, SetView};
+use crate::tomo::states::{Target, weighted_outer};
+use faer::{Mat, c64};
+
+/// Figures of merit of one estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    /// Tr ρ.
+    pub trace: f64,
+    /// Tr ρ².
+    pub purity: f64,
+    /// Eigenvalues, largest first.
+    pub eigenvalues: Vec<f64>,
+    /// −Σ λ log₂ λ (bits).
+    pub von_neumann_entropy: f64,
+    /// 1 − Tr ρ².
+    pub linear_entropy: f64,
+    /// Log-likelihood, `None` when −∞.
+    pub log_likelihood: Option<f64>,
+    /// Pearson χ² of the counts against the state's prediction.
+    pub chi2: f64,
+    /// Fidelity to the target, when one is given.
+    pub fidelity: Option<f64>,
+    /// Concurrence (two qubits only).
+    pub concurrence: Option<f64>,
+    /// Negativity (two qubits only).
+    pub negativity: Option<f64>,
+    /// λ_min ≥ −1e-12.
+    pub physical: bool,
+}
+
+/// Computes the metrics of the state with coordinates `rho`.
+pub fn compute(
+    set: SetView<'_>,
+    counts: &[f64],
+    rho: &[f64],
+    target: Option<&Target>,
+    eigen: &mut EigenWorkspace,
+) -> Result<Metrics, TomoError> {
+    let d = set.dim();
+    let trace = hermitian::trace(rho, d);
+    let purity = hermitian::dot(rho, rho);
+    let (vals, vecs) = eigen.decompose_coords(rho)?;
+    let mut eigenvalues: Vec<f64> = vals.iter().rev().copied().collect();
+    eigenvalues.iter_mut().for_each(|v| {
+        if *v == 0.0 {
+            *v = 0.0; // normalise −0.0
+        }
+    });
+    let physical = vals[0] >= -1e-12;
+    let von_neumann_entropy = vals
+        .iter()
+        .filter(|&&l| l > 0.0)
+        .map(|&l| -l * l.log2())
+        .sum::<f64>()
+        .max(0.0);
+    let sqrt_rho = weighted_outer(vals, vecs, f64::sqrt);
+    let fidelity = target.map(|t| fidelity(t, rho, &sqrt_rho)).transpose()?;
+    let two_qubit = d == 4 && !set.info.name.starts_with("qudit");
+    let concurrence = if two_qubit {
+        Some(concurrence(&sqrt_rho, rho, eigen)?)
+    } else {
+        None
+    };
+    let negativity = if two_qubit {
+        Some(negativity(rho, eigen)?)
+    } else {
+        None
+    };
+    Ok(Metrics {
+        trace,
+        purity,
+        eigenvalues,
+        von_neumann_entropy,
+        linear_entropy: 1.0 - purity,
+        log_likelihood: likelihood::log_likelihood(set, counts, rho),
+        chi2: chi2(set, counts, rho),
+        fidelity,
+        concurrence,
+        negativity,
+        physical,
+    })
+}
+
+/// Pearson χ² with the expected-count floor documented above.
+pub fn chi2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
+    let mut p = vec![0.0; set.len()];
+    likelihood::predict(set.a, rho, &mut p);
+    let total: f64 = counts.iter().sum();
+    let expected: Vec<f64> = match &set.info.grouping {
+        Grouping::Settings {
+            settings,
+            setting_of,
+        } => {
+            let mut totals = vec![0.0; settings.len()];
+            for (&s, &n) in setting_of.iter().zip(counts) {
+                totals[s as usize] += n;
+            }
+            setting_of
+                .iter()
+                .zip(&p)
+                .map(|(&s, &pk)| totals[s as usize] * pk)
+                .collect()
+        }
+        Grouping::Ungrouped => {
+            let g: f64 = p.iter().sum();
+            p.iter()
+                .map(|&pk| if g > 0.0 { total * pk / g } else { 0.0 })
+                .collect()
+        }
+    };
+    counts
+        .iter()
+        .zip(&expected)
+        .map(|(&n, &e)| (n - e).powi(2) / e.max(1.0))
+        .sum()
+}
+
+/// Fidelity of the estimate to the target.
+pub fn fidelity(target: &Target, rho: &[f64], sqrt_rho: &Mat<c64>) -> Result<f64, TomoError> {
+    let d = sqrt_rho.nrows();
+    if target.dim() != d {
+        return Err(TomoError::InvalidTarget(format!(
+            "target has dimension {}, the set has {d}",
+            target.dim()
+        )));
+    }
+    match target {
+        Target::Pure(psi) => {
+            let m = hermitian::matrix_from_coords(rho);
+            let mut f = c64::new(0.0, 0.0);
+            for j in 0..d {
+                for k in 0..d {
+                    f += psi[j].conj() * m[(j, k)] * psi[k];
+                }
+            }
+            Ok(f.re)
+        }
+        Target::Mixed { sqrt_sigma, .. } => {
+            let inner = sqrt_sigma * sqrt_rho.as_ref();
+            // Tr √(√σ ρ √σ) = Σ singular values of √ρ √σ... use √σ√ρ: its singular values.
+            let s = inner
+                .singular_values()
+                .map_err(|_| TomoError::EigenNoConvergence)?;
+            let t: f64 = s.iter().sum();
+            Ok((t * t).min(1.0 + 1e-12))
+        }
+    }
+}
+
+/// Wootters concurrence from √ρ and ρ̃ = (σ_y⊗σ_y) ρ* (σ_y⊗σ_y).
+fn concurrence(
+    sqrt_rho: &Mat<c64>,
+    rho: &[f64],
+    eigen: &mut EigenWorkspace,
+) -> Result<f64, TomoError> {
+    let m = hermitian::matrix_from_coords(rho);
+    // (σ_y⊗σ_y) has entries ±1 on the anti-diagonal: [0,0,0,-1; 0,0,1,0; 0,1,0,0; -1,0,0,0].
+    let sign = |i: usize| if i == 0 || i == 3 { -1.0 } else { 1.0 };
+    let tilde = Mat::<c64>::from_fn(4, 4, |j, k| m[(3 - j, 3 - k)].conj() * (sign(j) * sign(k)));
+    let r = sqrt_rho * &tilde * sqrt_rho;
+    let herm = Mat::<c64>::from_fn(4, 4, |j, k| (r[(j, k)] + r[(k, j)].conj()) * 0.5);
+    let (vals, _) = eigen.decompose_matrix(herm.as_ref())?;
+    let mut l: Vec<f64> = vals.iter().map(|v| v.max(0.0).sqrt()).collect();
+    l.sort_by(|a, b| b.total_cmp(a));
+    Ok((l[0] - l[1] - l[2] - l[3]).max(0.0))
+}
+
+/// Negativity from the partial transpose on qubit 2.
+fn negativity(rho: &[f64], eigen: &mut EigenWorkspace) -> Result<f64, TomoError> {
+    let m = hermitian::matrix_from_coords(rho);
+    // index = 2a + b; (ρ^{T_B})_{(a b),(a' b')} = ρ_{(a b'),(a' b)}.
+    let pt = Mat::<c64>::from_fn(4, 4, |r, c| {
+        let (a, b) = (r / 2, r % 2);
+        let (a2, b2) = (c / 2, c % 2);
+        m[(2 * a + b2, 2 * a2 + b)]
+    });
+    let (vals, _) = eigen.decompose_matrix(pt.as_ref())?;
+    Ok(vals.iter().filter(|&&v| v < 0.0).map(|v| -v).sum())
+}
