@@ -47,6 +47,9 @@ pub struct MleParams {
     pub start_mixing: f64,
     /// Evaluate the certificate every this many iterations. Default 4.
     pub check_every: u32,
+    /// Factor by which the step grows after an accepted step (backtracking
+    /// shrinks it by 2). Default 1.25.
+    pub step_growth: f64,
     #[doc(hidden)]
     pub non_exhaustive: (),
 }
@@ -58,6 +61,7 @@ impl Default for MleParams {
             max_iters: 20_000,
             start_mixing: 1e-3,
             check_every: 4,
+            step_growth: 1.25,
             non_exhaustive: (),
         }
     }
@@ -242,7 +246,24 @@ impl MleWorkspace {
             .zip(&self.gx)
             .for_each(|(g, gx)| *g = scale * gx);
         let mut theta = 1.0f64;
-        let mut t = 1.0f64;
+        // Initial step: the inverse of a curvature estimate of f along the
+        // rows, (1/N) Σ n_k ‖b_k‖² / p_k²; backtracking corrects it.
+        let n = d * d;
+        let curvature: f64 = counts
+            .iter()
+            .zip(&self.p)
+            .enumerate()
+            .filter(|(_, (c, _))| **c > 0.0)
+            .map(|(k, (c, p))| {
+                c * hermitian::dot(&rows[k * n..(k + 1) * n], &rows[k * n..(k + 1) * n]) / (p * p)
+            })
+            .sum::<f64>()
+            / total;
+        let mut t = if curvature > 0.0 && curvature.is_finite() {
+            8.0 / curvature
+        } else {
+            1.0
+        };
         let mut gap = self.gap_from_gradient_l()?;
         let mut iterations = 0u32;
         let mut converged = gap <= params.tol;
@@ -348,7 +369,7 @@ impl MleWorkspace {
             }
             gradient(rows, counts, &self.py, &mut self.gy);
             self.gy.iter_mut().for_each(|g| *g *= scale);
-            t *= 1.25;
+            t *= params.step_growth;
         }
         if !converged {
             gradient(rows, counts, &self.p, &mut self.gx);
