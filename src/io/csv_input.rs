@@ -27,8 +27,7 @@ pub(crate) fn read_csv<R: Read>(
 ) -> Result<SampleBatch, InputError> {
     let mut reader = csv_reader(path, reader);
     let header = read_header(path, &mut reader)?;
-    let Some((names, header_line)) = header.filter(|(n, _)| n.iter().any(|s| !s.is_empty()))
-    else {
+    let Some((names, header_line)) = header.filter(|(n, _)| n.iter().any(|s| !s.is_empty())) else {
         return Err(InputError::EmptyFile {
             path: path.to_path_buf(),
             what: if opts.transposed {
@@ -64,7 +63,7 @@ impl<'p> IdRegistry<'p> {
             Entry::Occupied(first) => Err(InputError::DuplicateId {
                 path: self.path.to_path_buf(),
                 id: id.to_owned(),
-                first: first.get().clone(),
+                first: Box::new(first.get().clone()),
                 at,
             }),
             Entry::Vacant(slot) => {
@@ -218,7 +217,13 @@ fn read_by_column<R: Read>(
 ) -> Result<SampleBatch, InputError> {
     let m = expected.len();
     if expected.contains(&names[0]) || names.iter().all(|n| n.parse::<f64>().is_ok()) {
-        return Err(missing_header(path, header_line, Some("label,<sample ids>"), &[], &names));
+        return Err(missing_header(
+            path,
+            header_line,
+            Some("label,<sample ids>"),
+            &[],
+            &names,
+        ));
     }
     let n = names.len() - 1;
     let mut registry = IdRegistry::new(path);

@@ -245,18 +245,21 @@ pub enum InputError {
         /// Number of expected labels.
         n_expected: usize,
         /// Missing and unexpected labels with suggestions.
-        diff: LabelDiff,
+        diff: Box<LabelDiff>,
     },
 
     /// The same label (or ket label) appears twice.
-    #[error("{}: duplicate label '{label}' (first seen at {first})", site(path, at))]
+    #[error(
+        "{}: duplicate label '{label}' (first seen at {first})",
+        site(path, at)
+    )]
     DuplicateLabel {
         /// The input path.
         path: PathBuf,
         /// The repeated label.
         label: String,
         /// The first occurrence.
-        first: Location,
+        first: Box<Location>,
         /// The second occurrence.
         at: Location,
     },
@@ -278,7 +281,10 @@ pub enum InputError {
     },
 
     /// A data row has a different number of fields from the header.
-    #[error("{}: expected {expected} fields (as in the header), found {found}", site(path, at))]
+    #[error(
+        "{}: expected {expected} fields (as in the header), found {found}",
+        site(path, at)
+    )]
     WrongFieldCount {
         /// The input path.
         path: PathBuf,
@@ -367,14 +373,17 @@ pub enum InputError {
     },
 
     /// Two samples share an id.
-    #[error("{}: duplicate sample id {id:?} (first used at {first})", site(path, at))]
+    #[error(
+        "{}: duplicate sample id {id:?} (first used at {first})",
+        site(path, at)
+    )]
     DuplicateId {
         /// The input path.
         path: PathBuf,
         /// The repeated id.
         id: String,
         /// The first occurrence.
-        first: Location,
+        first: Box<Location>,
         /// The second occurrence.
         at: Location,
     },
@@ -443,7 +452,10 @@ pub enum InputError {
     },
 
     /// A ket has zero norm.
-    #[error("{}: ket '{label}' has zero norm; expected a non-zero vector", site(path, at))]
+    #[error(
+        "{}: ket '{label}' has zero norm; expected a non-zero vector",
+        site(path, at)
+    )]
     ZeroNormKet {
         /// The input path.
         path: PathBuf,

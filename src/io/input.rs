@@ -79,6 +79,12 @@ impl SampleBatch {
 /// Reads the sample counts of `path`, mapping its columns to
 /// `expected_labels` (which must be distinct).
 ///
+/// CSV: a header row, then one sample per row. A column named `sample`
+/// holds the ids (with [`ColumnMode::Labels`] it may be anywhere, with
+/// [`ColumnMode::Positional`] only first); every other column must be one
+/// of the expected labels, each exactly once. Fields are trimmed, blank
+/// lines skipped, a UTF-8 byte-order mark ignored; `*.tsv` is tab-separated.
+///
 /// Validates everything up front: on any problem (missing file, directory,
 /// empty file, missing header, unknown or missing labels, a malformed row,
 /// a negative, NaN, infinite or non-numeric count, a duplicate id, no

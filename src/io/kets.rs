@@ -141,11 +141,10 @@ fn header_layout(path: &Path, names: &[String], line: u64) -> Result<Layout, Inp
             )));
         }
     }
-    let local = columns
-        .keys()
-        .any(|k| matches!(k, KetColumn::Local(..)));
+    let local = columns.keys().any(|k| matches!(k, KetColumn::Local(..)));
     let full = columns.keys().any(|k| matches!(k, KetColumn::Full(..)));
-    let expected_forms = "per-subsystem columns q1_re0,q1_im0,q1_re1,... or full-ket columns re0,im0,re1,im1,...";
+    let expected_forms =
+        "per-subsystem columns q1_re0,q1_im0,q1_re1,... or full-ket columns re0,im0,re1,im1,...";
     if local && full {
         return Err(bad(format!(
             "mixes per-subsystem and full-ket columns; expected either {expected_forms}"
@@ -222,8 +221,7 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
     let source = open_input(path, "one row per ket")?;
     let mut reader = csv_reader(path, source.reader);
     let header = read_header(path, &mut reader)?;
-    let Some((names, header_line)) = header.filter(|(n, _)| n.iter().any(|s| !s.is_empty()))
-    else {
+    let Some((names, header_line)) = header.filter(|(n, _)| n.iter().any(|s| !s.is_empty())) else {
         return Err(InputError::EmptyFile {
             path: path.to_path_buf(),
             what: "one row per ket",
@@ -266,7 +264,7 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
                 return Err(InputError::DuplicateLabel {
                     path: path.to_path_buf(),
                     label,
-                    first: first.get().clone(),
+                    first: Box::new(first.get().clone()),
                     at: Location::Line { line },
                 });
             }

@@ -37,7 +37,7 @@ pub(crate) fn match_labels(
                     return Err(InputError::DuplicateLabel {
                         path: path.to_path_buf(),
                         label: name.clone(),
-                        first: found[first].1.clone(),
+                        first: Box::new(found[first].1.clone()),
                         at: loc.clone(),
                     });
                 }
@@ -74,11 +74,11 @@ pub(crate) fn match_labels(
         path: path.to_path_buf(),
         at,
         n_expected: expected.len(),
-        diff: LabelDiff {
+        diff: Box::new(LabelDiff {
             missing,
             unexpected,
             kind,
-        },
+        }),
     })
 }
 

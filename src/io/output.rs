@@ -53,11 +53,12 @@ pub fn write_samples_csv(
             writer.write_field(id).map_err(csv_err)?;
             for &v in &counts_row_major[i * m..(i + 1) * m] {
                 number.clear();
-                std::fmt::Write::write_fmt(&mut number, format_args!("{v}"))
-                    .map_err(|_| OutputError::Io {
+                std::fmt::Write::write_fmt(&mut number, format_args!("{v}")).map_err(|_| {
+                    OutputError::Io {
                         path: path.to_path_buf(),
                         source: std::io::Error::other("formatting a number failed"),
-                    })?;
+                    }
+                })?;
                 writer.write_field(&number).map_err(csv_err)?;
             }
             writer.write_record(None::<&[u8]>).map_err(csv_err)?;
