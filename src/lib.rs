@@ -1,2 +1,3 @@
 //! qtomo library.
+pub mod io;
 pub mod tomo;

@@ -1,0 +1,315 @@
+//! Reading sample counts from CSV: one sample per row (optional `sample` id
+//! column, then one column per label) or, transposed, one sample per column
+//! (label column first, sample ids in the header).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io::Read;
+use std::path::Path;
+
+use csv::ByteRecord;
+
+use super::cell::{parse_count, parse_text};
+use super::csv_text::{csv_reader, line_of, next_record, read_header};
+use super::error::{InputError, Location};
+use super::input::{ColumnMode, InputOptions, SampleBatch};
+use super::labels::{header_hint, looks_like_data, match_labels, row_preview};
+
+/// The name of the optional id column.
+pub(crate) const SAMPLE_COLUMN: &str = "sample";
+
+/// Reads a CSV sample file (see [`super::read_samples`]).
+pub(crate) fn read_csv<R: Read>(
+    path: &Path,
+    reader: R,
+    expected: &[String],
+    opts: &InputOptions,
+) -> Result<SampleBatch, InputError> {
+    let mut reader = csv_reader(path, reader);
+    let header = read_header(path, &mut reader)?;
+    let Some((names, header_line)) = header.filter(|(n, _)| n.iter().any(|s| !s.is_empty())) else {
+        return Err(InputError::EmptyFile {
+            path: path.to_path_buf(),
+            what: if opts.transposed {
+                "one row per label"
+            } else {
+                "one row per sample"
+            },
+        });
+    };
+    if opts.transposed {
+        read_by_column(path, reader, expected, opts, names, header_line)
+    } else {
+        read_by_row(path, reader, expected, opts, names, header_line)
+    }
+}
+
+/// Records ids and rejects duplicates, remembering where each was first seen.
+struct IdRegistry<'p> {
+    path: &'p Path,
+    first_seen: HashMap<String, Location>,
+}
+
+impl<'p> IdRegistry<'p> {
+    fn new(path: &'p Path) -> Self {
+        IdRegistry {
+            path,
+            first_seen: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, id: &str, at: Location) -> Result<(), InputError> {
+        match self.first_seen.entry(id.to_owned()) {
+            Entry::Occupied(first) => Err(InputError::DuplicateId {
+                path: self.path.to_path_buf(),
+                id: id.to_owned(),
+                first: Box::new(first.get().clone()),
+                at,
+            }),
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn missing_header(
+    path: &Path,
+    line: u64,
+    leading: Option<&str>,
+    expected: &[String],
+    names: &[String],
+) -> InputError {
+    InputError::MissingHeader {
+        path: path.to_path_buf(),
+        at: Location::Line { line },
+        expected: header_hint(leading, expected),
+        found: row_preview(names),
+    }
+}
+
+/// One sample per row.
+fn read_by_row<R: Read>(
+    path: &Path,
+    mut reader: csv::Reader<R>,
+    expected: &[String],
+    opts: &InputOptions,
+    names: Vec<String>,
+    header_line: u64,
+) -> Result<SampleBatch, InputError> {
+    let m = expected.len();
+    if looks_like_data(&names, expected) {
+        return Err(missing_header(
+            path,
+            header_line,
+            Some(SAMPLE_COLUMN),
+            expected,
+            &names,
+        ));
+    }
+    let id_column = match opts.columns {
+        ColumnMode::Labels => names.iter().position(|n| n == SAMPLE_COLUMN),
+        ColumnMode::Positional => (names[0] == SAMPLE_COLUMN).then_some(0),
+    };
+    // outcome[i] = Some(k): field i holds the count of expected label k.
+    let outcome: Vec<Option<usize>> = match opts.columns {
+        ColumnMode::Labels => {
+            let found: Vec<(String, Location)> = names
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| Some(i) != id_column)
+                .map(|(i, n)| {
+                    let at = Location::Cell {
+                        line: header_line,
+                        column: i as u64 + 1,
+                        name: None,
+                    };
+                    (n.clone(), at)
+                })
+                .collect();
+            let at = Location::Line { line: header_line };
+            let mut mapping = match_labels(path, &found, expected, "column", at)?.into_iter();
+            (0..names.len())
+                .map(|i| {
+                    if Some(i) == id_column {
+                        None
+                    } else {
+                        mapping.next()
+                    }
+                })
+                .collect()
+        }
+        ColumnMode::Positional => {
+            let offset = usize::from(id_column.is_some());
+            if names.len() - offset != m {
+                return Err(InputError::WrongOutcomeCount {
+                    path: path.to_path_buf(),
+                    at: Location::Line { line: header_line },
+                    what: "count columns (after the optional 'sample' column)",
+                    expected: m,
+                    found: names.len() - offset,
+                });
+            }
+            (0..names.len()).map(|i| i.checked_sub(offset)).collect()
+        }
+    };
+    let column_name = |i: usize| Some(format!("column '{}'", names[i]));
+
+    let mut ids = Vec::new();
+    let mut counts = Vec::new();
+    let mut registry = IdRegistry::new(path);
+    let mut record = ByteRecord::new();
+    while next_record(path, &mut reader, &mut record)? {
+        let line = line_of(&record);
+        if record.len() != names.len() {
+            return Err(InputError::WrongFieldCount {
+                path: path.to_path_buf(),
+                at: Location::Line { line },
+                expected: names.len(),
+                found: record.len(),
+            });
+        }
+        let base = counts.len();
+        counts.resize(base + m, 0.0);
+        for (i, field) in record.iter().enumerate() {
+            let at = || Location::Cell {
+                line,
+                column: i as u64 + 1,
+                name: column_name(i),
+            };
+            match outcome[i] {
+                Some(k) => counts[base + k] = parse_count(path, field, at)?,
+                None => {
+                    let id = parse_text(path, field, "a sample id", at)?;
+                    registry.insert(&id, at())?;
+                    ids.push(id);
+                }
+            }
+        }
+        if id_column.is_none() {
+            ids.push(ids.len().to_string());
+        }
+    }
+    if ids.is_empty() {
+        return Err(InputError::NoSamples {
+            path: path.to_path_buf(),
+            what: "row",
+        });
+    }
+    Ok(SampleBatch {
+        n_samples: ids.len(),
+        ids,
+        counts,
+        n_outcomes: m,
+    })
+}
+
+/// One sample per column: the first column holds labels, the header row
+/// holds sample ids.
+fn read_by_column<R: Read>(
+    path: &Path,
+    mut reader: csv::Reader<R>,
+    expected: &[String],
+    opts: &InputOptions,
+    names: Vec<String>,
+    header_line: u64,
+) -> Result<SampleBatch, InputError> {
+    let m = expected.len();
+    if expected.contains(&names[0]) || names.iter().all(|n| n.parse::<f64>().is_ok()) {
+        return Err(missing_header(
+            path,
+            header_line,
+            Some("label,<sample ids>"),
+            &[],
+            &names,
+        ));
+    }
+    let n = names.len() - 1;
+    let mut registry = IdRegistry::new(path);
+    for (i, id) in names.iter().enumerate().skip(1) {
+        let at = || Location::Cell {
+            line: header_line,
+            column: i as u64 + 1,
+            name: None,
+        };
+        if id.is_empty() {
+            return Err(InputError::EmptyField {
+                path: path.to_path_buf(),
+                at: at(),
+                expected: "a sample id",
+            });
+        }
+        registry.insert(id, at())?;
+    }
+    if n == 0 {
+        return Err(InputError::NoSamples {
+            path: path.to_path_buf(),
+            what: "sample column",
+        });
+    }
+
+    // Rows as found: label, its location, and n counts.
+    let mut labels: Vec<(String, Location)> = Vec::new();
+    let mut rows: Vec<f64> = Vec::new();
+    let mut record = ByteRecord::new();
+    while next_record(path, &mut reader, &mut record)? {
+        let line = line_of(&record);
+        if record.len() != names.len() {
+            return Err(InputError::WrongFieldCount {
+                path: path.to_path_buf(),
+                at: Location::Line { line },
+                expected: names.len(),
+                found: record.len(),
+            });
+        }
+        let label_at = || Location::Cell {
+            line,
+            column: 1,
+            name: None,
+        };
+        let label = parse_text(path, &record[0], "a label", label_at)?;
+        for (i, field) in record.iter().enumerate().skip(1) {
+            let at = || Location::Cell {
+                line,
+                column: i as u64 + 1,
+                name: Some(format!("label '{label}', sample '{}'", names[i])),
+            };
+            rows.push(parse_count(path, field, at)?);
+        }
+        labels.push((label, label_at()));
+    }
+    if labels.is_empty() {
+        return Err(InputError::NoSamples {
+            path: path.to_path_buf(),
+            what: "label row",
+        });
+    }
+    let outcome: Vec<usize> = match opts.columns {
+        ColumnMode::Labels => match_labels(path, &labels, expected, "row label", Location::File)?,
+        ColumnMode::Positional => {
+            if labels.len() != m {
+                return Err(InputError::WrongOutcomeCount {
+                    path: path.to_path_buf(),
+                    at: Location::File,
+                    what: "label rows",
+                    expected: m,
+                    found: labels.len(),
+                });
+            }
+            (0..m).collect()
+        }
+    };
+    let mut counts = vec![0.0; n * m];
+    for (r, &k) in outcome.iter().enumerate() {
+        for s in 0..n {
+            counts[s * m + k] = rows[r * n + s];
+        }
+    }
+    Ok(SampleBatch {
+        ids: names.into_iter().skip(1).collect(),
+        counts,
+        n_samples: n,
+        n_outcomes: m,
+    })
+}

@@ -1,0 +1,45 @@
+//! Reading inputs for `qtomo run` and writing sample files.
+//!
+//! [`read_samples`] reads the per-sample counts (CSV or NPY, see the
+//! command-line contract in DESIGN.md) into a [`SampleBatch`] whose columns
+//! follow the measurement set's labels; [`read_kets_csv`] reads a custom
+//! measurement set given as kets. Both validate the whole file before
+//! returning and report problems as an [`InputError`] that names the file,
+//! the 1-based line and column, and what was expected. Nothing here writes
+//! except [`write_samples_csv`] / [`write_samples_npy`], which produce files
+//! in the same formats (atomically) for simulated data.
+//!
+//! # Layout
+//!
+//! * `error` — [`InputError`], [`OutputError`], [`Location`] and the label
+//!   diff carried by a header mismatch.
+//! * `input` — [`read_samples`], [`InputOptions`], [`SampleBatch`]; picks
+//!   the format.
+//! * `source` — opening a file: not found / directory / empty checks, format
+//!   sniffing bytes.
+//! * `csv_text` — CSV tokenizing shared by the sample and ket readers.
+//! * `csv_input` — CSV samples, by row or transposed.
+//! * `npy_input` — NPY samples.
+//! * `labels` — matching header names to labels; edit-distance suggestions.
+//! * `cell` — parsing and validating one number or text cell.
+//! * `kets` — [`read_kets_csv`] and [`KetTable`].
+//! * `output` — [`write_samples_csv`], [`write_samples_npy`].
+
+mod cell;
+mod csv_input;
+mod csv_text;
+mod error;
+mod input;
+mod kets;
+mod labels;
+mod npy_input;
+mod output;
+mod source;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{InputError, LabelDiff, Location, OutputError, UnexpectedLabel};
+pub use input::{ColumnMode, InputFormat, InputOptions, SampleBatch, read_samples};
+pub use kets::{KetTable, ZERO_NORM_SQR, read_kets_csv};
+pub use output::{write_samples_csv, write_samples_npy};
