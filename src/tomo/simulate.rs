@@ -31,6 +31,10 @@ pub enum StateKind {
     Ghz,
     /// W state.
     W,
+    /// Two qubits drifting away from (|00⟩+|11⟩)/√2 over the batch: sample i
+    /// of n is (1−q)|ψ⟩⟨ψ| + q I/4 with |ψ⟩ = (|00⟩ + e^{iφ}|11⟩)/√2,
+    /// q = 0.3·i/(n−1) and φ = (π/2)·i/(n−1): slow dephasing plus a phase drift.
+    BellDrift,
 }
 
 impl FromStr for StateKind {
@@ -42,9 +46,10 @@ impl FromStr for StateKind {
             "bell" | "bell-phi+" => StateKind::Bell,
             "ghz" => StateKind::Ghz,
             "w" => StateKind::W,
+            "bell-drift" => StateKind::BellDrift,
             _ => {
                 return Err(TomoError::InvalidTarget(format!(
-                    "unknown state kind '{s}'; expected random-mixed, random-pure, bell, ghz or w"
+                    "unknown state kind '{s}'; expected random-mixed, random-pure, bell, ghz, w or bell-drift"
                 )));
             }
         })
@@ -141,8 +146,22 @@ pub fn simulate_sample(
     index: u64,
     counts: &mut [f64],
 ) -> Result<Vec<f64>, TomoError> {
+    simulate_in_batch(set, kind, shots, seed, index, index + 1, counts)
+}
+
+/// Simulates sample `index` of a batch of `total` (the batch size matters
+/// only for [`StateKind::BellDrift`]).
+pub fn simulate_in_batch(
+    set: SetView<'_>,
+    kind: StateKind,
+    shots: u64,
+    seed: u64,
+    index: u64,
+    total: u64,
+    counts: &mut [f64],
+) -> Result<Vec<f64>, TomoError> {
     let mut rng = sample_rng(seed, index);
-    let rho = true_state(kind, set.dim(), &mut rng)?;
+    let rho = true_state_in_batch(kind, set.dim(), index, total, &mut rng)?;
     draw_counts(set, &rho, shots, &mut rng, counts)?;
     Ok(rho)
 }
