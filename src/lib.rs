@@ -1,2 +1,3 @@
 //! qtomo library.
+pub mod supervisor;
 pub mod tomo;

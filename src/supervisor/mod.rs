@@ -1,0 +1,15 @@
+//! OS-level building blocks of the multi-process supervisor.
+//!
+//! Nothing here knows about tomography: the supervisor's state machine and
+//! the worker loop are wired from these pieces elsewhere. Every block is
+//! Linux-specific and is tested against real OS objects (shared memory,
+//! signals, child processes, sockets, `/proc`).
+//!
+//! # Layout
+//!
+//! * [`backoff`]: capped exponential restart delays (pure).
+//! * [`intensity`]: Erlang-style restart intensity (pure).
+
+pub mod backoff;
+pub mod intensity;
+
