@@ -7,9 +7,15 @@
 //!
 //! # Layout
 //!
+//! * [`process`]: spawning workers (own process group, PR_SET_PDEATHSIG,
+//!   explicit fd inheritance), group signals, grace-then-kill, non-blocking
+//!   reaping, exit classification.
 //! * [`backoff`]: capped exponential restart delays (pure).
 //! * [`intensity`]: Erlang-style restart intensity (pure).
 
 pub mod backoff;
 pub mod intensity;
+pub mod process;
 
+#[cfg(test)]
+mod testutil;
