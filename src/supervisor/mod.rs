@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //!
+//! * [`shm`]: the read-only POSIX shared-memory segment (header, named
+//!   `f64`/byte sections, checksum), unlinked at birth, inherited by fd.
 //! * [`process`]: spawning workers (own process group, PR_SET_PDEATHSIG,
 //!   explicit fd inheritance), group signals, grace-then-kill, non-blocking
 //!   reaping, exit classification.
@@ -16,6 +18,7 @@
 pub mod backoff;
 pub mod intensity;
 pub mod process;
+pub mod shm;
 
 #[cfg(test)]
 mod testutil;
