@@ -12,6 +12,8 @@
 //! * [`process`]: spawning workers (own process group, PR_SET_PDEATHSIG,
 //!   explicit fd inheritance), group signals, grace-then-kill, non-blocking
 //!   reaping, exit classification.
+//! * [`signals`]: SIGINT/SIGTERM/SIGUSR1/SIGTTIN/SIGTTOU as
+//!   [`signals::SignalEvent`]s on a pollable self-pipe; shutdown escalation.
 //! * [`backoff`]: capped exponential restart delays (pure).
 //! * [`intensity`]: Erlang-style restart intensity (pure).
 
@@ -19,6 +21,7 @@ pub mod backoff;
 pub mod intensity;
 pub mod process;
 pub mod shm;
+pub mod signals;
 
 #[cfg(test)]
 mod testutil;
