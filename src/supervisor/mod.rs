@@ -15,11 +15,13 @@
 //! * [`signals`]: SIGINT/SIGTERM/SIGUSR1/SIGTTIN/SIGTTOU as
 //!   [`signals::SignalEvent`]s on a pollable self-pipe; shutdown escalation.
 //! * [`procmem`]: a worker's anonymous memory from `/proc`; size parsing.
+//! * [`notify`]: systemd `Type=notify` and watchdog messages.
 //! * [`backoff`]: capped exponential restart delays (pure).
 //! * [`intensity`]: Erlang-style restart intensity (pure).
 
 pub mod backoff;
 pub mod intensity;
+pub mod notify;
 pub mod process;
 pub mod procmem;
 pub mod shm;
