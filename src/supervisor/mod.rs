@@ -14,6 +14,7 @@
 //!   reaping, exit classification.
 //! * [`signals`]: SIGINT/SIGTERM/SIGUSR1/SIGTTIN/SIGTTOU as
 //!   [`signals::SignalEvent`]s on a pollable self-pipe; shutdown escalation.
+//! * [`ipc`]: supervisor ↔ worker messages and the ipc-channel handshake.
 //! * [`procmem`]: a worker's anonymous memory from `/proc`; size parsing.
 //! * [`notify`]: systemd `Type=notify` and watchdog messages.
 //! * [`backoff`]: capped exponential restart delays (pure).
@@ -21,6 +22,7 @@
 
 pub mod backoff;
 pub mod intensity;
+pub mod ipc;
 pub mod notify;
 pub mod process;
 pub mod procmem;
