@@ -129,7 +129,7 @@ pub enum Bootstrap {
 
 /// Errors setting up or using a worker link.
 #[derive(Debug, thiserror::Error)]
-pub enum IpcSetupError {
+pub enum LinkError {
     /// Creating a server or channel failed.
     #[error("failed to create an ipc {what}")]
     Create {
@@ -214,9 +214,9 @@ pub struct PendingWorker {
 
 impl PendingWorker {
     /// Creates the server and starts accepting on a helper thread.
-    pub fn new() -> Result<Self, IpcSetupError> {
+    pub fn new() -> Result<Self, LinkError> {
         let (server, name) =
-            IpcOneShotServer::<Bootstrap>::new().map_err(|source| IpcSetupError::Create {
+            IpcOneShotServer::<Bootstrap>::new().map_err(|source| LinkError::Create {
                 what: "one-shot server",
                 source,
             })?;
@@ -227,7 +227,7 @@ impl PendingWorker {
                 // The receiver may be gone if the supervisor gave up.
                 let _ = tx.send(server.accept());
             })
-            .map_err(|source| IpcSetupError::Create {
+            .map_err(|source| LinkError::Create {
                 what: "accept thread",
                 source,
             })?;
@@ -249,34 +249,34 @@ impl PendingWorker {
         mut self,
         timeout: Duration,
         expected_pid: u32,
-    ) -> Result<WorkerLink, IpcSetupError> {
+    ) -> Result<WorkerLink, LinkError> {
         let result = match self.done.recv_timeout(timeout) {
             Ok(r) => r,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 self.cancel();
-                return Err(IpcSetupError::Timeout { waited: timeout });
+                return Err(LinkError::Timeout { waited: timeout });
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 self.join();
-                return Err(IpcSetupError::AcceptThread);
+                return Err(LinkError::AcceptThread);
             }
         };
         self.join();
-        let (_bootstrap_rx, msg) = result.map_err(|source| IpcSetupError::Accept { source })?;
+        let (_bootstrap_rx, msg) = result.map_err(|source| LinkError::Accept { source })?;
         let hello = match msg {
             Bootstrap::Hello(h) => h,
             Bootstrap::Cancelled => {
-                return Err(IpcSetupError::Timeout { waited: timeout });
+                return Err(LinkError::Timeout { waited: timeout });
             }
         };
         if hello.pid != expected_pid {
-            return Err(IpcSetupError::WrongPeer {
+            return Err(LinkError::WrongPeer {
                 expected: expected_pid,
                 found: hello.pid,
             });
         }
         if hello.protocol != PROTOCOL_VERSION {
-            return Err(IpcSetupError::ProtocolMismatch {
+            return Err(LinkError::ProtocolMismatch {
                 expected: PROTOCOL_VERSION,
                 found: hello.protocol,
             });
@@ -327,19 +327,19 @@ pub struct WorkerLink {
 
 impl WorkerLink {
     /// Sends one message to the worker.
-    pub fn send(&self, msg: ToWorker) -> Result<(), IpcSetupError> {
+    pub fn send(&self, msg: ToWorker) -> Result<(), LinkError> {
         self.tx
             .send(msg)
-            .map_err(|source| IpcSetupError::Send { source })
+            .map_err(|source| LinkError::Send { source })
     }
 
     /// Receives one message, waiting at most `timeout`; `Ok(None)` on
     /// timeout.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<FromWorker>, IpcSetupError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<FromWorker>, LinkError> {
         match self.rx.try_recv_timeout(timeout) {
             Ok(m) => Ok(Some(m)),
             Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::IpcError(source)) => Err(IpcSetupError::Recv { source }),
+            Err(TryRecvError::IpcError(source)) => Err(LinkError::Recv { source }),
         }
     }
 }
@@ -356,22 +356,21 @@ pub struct WorkerEndpoint {
 impl WorkerEndpoint {
     /// Connects to the server named in `$QTOMO_IPC_SERVER` and performs the
     /// worker's half of the handshake.
-    pub fn connect_from_env() -> Result<Self, IpcSetupError> {
-        let name = std::env::var(IPC_SERVER_ENV).map_err(|_| IpcSetupError::MissingServerName {
+    pub fn connect_from_env() -> Result<Self, LinkError> {
+        let name = std::env::var(IPC_SERVER_ENV).map_err(|_| LinkError::MissingServerName {
             var: IPC_SERVER_ENV.to_owned(),
         })?;
         Self::connect(name)
     }
 
     /// Connects to the one-shot server `name` and sends the hello.
-    pub fn connect(name: String) -> Result<Self, IpcSetupError> {
-        let bootstrap = IpcSender::<Bootstrap>::connect(name.clone()).map_err(|source| {
-            IpcSetupError::Connect {
+    pub fn connect(name: String) -> Result<Self, LinkError> {
+        let bootstrap =
+            IpcSender::<Bootstrap>::connect(name.clone()).map_err(|source| LinkError::Connect {
                 name: name.clone(),
                 source,
-            }
-        })?;
-        let create = |source| IpcSetupError::Create {
+            })?;
+        let create = |source| LinkError::Create {
             what: "channel",
             source,
         };
@@ -384,22 +383,20 @@ impl WorkerEndpoint {
                 to_worker,
                 from_worker,
             }))
-            .map_err(|source| IpcSetupError::Send { source })?;
+            .map_err(|source| LinkError::Send { source })?;
         Ok(Self { rx, tx })
     }
 
     /// Sends one message to the supervisor.
-    pub fn send(&self, msg: FromWorker) -> Result<(), IpcSetupError> {
+    pub fn send(&self, msg: FromWorker) -> Result<(), LinkError> {
         self.tx
             .send(msg)
-            .map_err(|source| IpcSetupError::Send { source })
+            .map_err(|source| LinkError::Send { source })
     }
 
     /// Blocks for the next message; an error means the supervisor is gone.
-    pub fn recv(&self) -> Result<ToWorker, IpcSetupError> {
-        self.rx
-            .recv()
-            .map_err(|source| IpcSetupError::Recv { source })
+    pub fn recv(&self) -> Result<ToWorker, LinkError> {
+        self.rx.recv().map_err(|source| LinkError::Recv { source })
     }
 }
 
@@ -444,7 +441,7 @@ mod tests {
         let p = PendingWorker::new().expect("server");
         let start = std::time::Instant::now();
         let r = p.accept_timeout(Duration::from_millis(100), 1);
-        assert!(matches!(r, Err(IpcSetupError::Timeout { .. })), "{r:?}");
+        assert!(matches!(r, Err(LinkError::Timeout { .. })), "{r:?}");
         // The accept thread was released and joined promptly.
         assert!(start.elapsed() < Duration::from_secs(5));
     }
@@ -531,7 +528,7 @@ mod tests {
         // The worker's exit closes its sender: the link reports disconnect.
         assert!(matches!(
             link.recv_timeout(Duration::from_secs(5)),
-            Err(IpcSetupError::Recv { .. })
+            Err(LinkError::Recv { .. })
         ));
     }
 }

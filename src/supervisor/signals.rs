@@ -232,7 +232,8 @@ impl SignalHandler {
         if let Some(ev) = self.try_recv() {
             return Ok(Some(ev));
         }
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Round up so a sub-millisecond timeout does not spin.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
