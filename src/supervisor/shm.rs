@@ -887,6 +887,41 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn fd_reaches_only_the_child_it_is_given_to() {
+        use crate::supervisor::process::WorkerCommand;
+        use std::time::Duration;
+        let (a, counts, plan) = sample();
+        let seg = build_sample(&a, &counts, &plan);
+        let probe = |fd: RawFd| format!("test -e /proc/$$/fd/{fd}");
+        // Not passed: close-on-exec keeps the segment out of the child.
+        let mut c = WorkerCommand::new("/bin/sh")
+            .arg("-c")
+            .arg(probe(seg.as_raw_fd()))
+            .spawn()
+            .expect("spawn");
+        let st = c.wait_timeout(Duration::from_secs(10)).expect("wait");
+        assert_eq!(st.and_then(|s| s.code()), Some(1), "segment fd leaked");
+        // Passed explicitly: present under the number in the variable.
+        let fd = seg.fd_for_child().expect("dup");
+        let mut c = WorkerCommand::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "{} && test \"${SEGMENT_FD_ENV}\" = {}",
+                probe(fd.as_raw_fd()),
+                fd.as_raw_fd()
+            ))
+            .inherit_fd(fd, SEGMENT_FD_ENV)
+            .spawn()
+            .expect("spawn");
+        let st = c.wait_timeout(Duration::from_secs(10)).expect("wait");
+        assert_eq!(
+            st.and_then(|s| s.code()),
+            Some(0),
+            "segment fd not inherited"
+        );
+    }
+
     /// Child side of [`child_reads_same_data`]; a no-op in a normal run.
     #[test]
     fn child_entry_shm_reader() {
