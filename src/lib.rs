@@ -1,3 +1,4 @@
 //! qtomo library.
 pub mod io;
+pub mod supervisor;
 pub mod tomo;

@@ -1,0 +1,33 @@
+//! OS-level building blocks of the multi-process supervisor.
+//!
+//! Nothing here knows about tomography: the supervisor's state machine and
+//! the worker loop are wired from these pieces elsewhere. Every block is
+//! Linux-specific and is tested against real OS objects (shared memory,
+//! signals, child processes, sockets, `/proc`).
+//!
+//! # Layout
+//!
+//! * [`shm`]: the read-only POSIX shared-memory segment (header, named
+//!   `f64`/byte sections, checksum), unlinked at birth, inherited by fd.
+//! * [`process`]: spawning workers (own process group, PR_SET_PDEATHSIG,
+//!   explicit fd inheritance), group signals, grace-then-kill, non-blocking
+//!   reaping, exit classification.
+//! * [`signals`]: SIGINT/SIGTERM/SIGUSR1/SIGTTIN/SIGTTOU as
+//!   [`signals::SignalEvent`]s on a pollable self-pipe; shutdown escalation.
+//! * [`ipc`]: supervisor ↔ worker messages and the ipc-channel handshake.
+//! * [`procmem`]: a worker's anonymous memory from `/proc`; size parsing.
+//! * [`notify`]: systemd `Type=notify` and watchdog messages.
+//! * [`backoff`]: capped exponential restart delays (pure).
+//! * [`intensity`]: Erlang-style restart intensity (pure).
+
+pub mod backoff;
+pub mod intensity;
+pub mod ipc;
+pub mod notify;
+pub mod process;
+pub mod procmem;
+pub mod shm;
+pub mod signals;
+
+#[cfg(test)]
+mod testutil;
