@@ -1,2 +1,3 @@
 //! qtomo library.
+pub mod store;
 pub mod tomo;
