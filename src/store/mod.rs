@@ -1,12 +1,18 @@
 //! store (work in progress)
 mod atomic;
 mod format;
+mod lock;
 mod log;
 mod record;
 mod resume;
+mod rundir;
+mod summary;
 
 pub use atomic::*;
 pub use format::*;
+pub use lock::*;
 pub use log::*;
 pub use record::*;
 pub use resume::*;
+pub use rundir::*;
+pub use summary::*;
