@@ -1,5 +1,6 @@
 //! store (work in progress)
 mod atomic;
+mod export;
 mod format;
 mod lock;
 mod log;
@@ -9,6 +10,7 @@ mod rundir;
 mod summary;
 
 pub use atomic::*;
+pub use export::*;
 pub use format::*;
 pub use lock::*;
 pub use log::*;

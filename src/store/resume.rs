@@ -88,8 +88,10 @@ impl ResumeState {
         }
     }
 
-    /// Folds in one record. `offset` is only used in the error.
-    pub fn observe(&mut self, index: u64, ok: bool, offset: u64) -> Result<(), ResumeError> {
+    /// Folds in one record. `offset` is only used in the error. Returns
+    /// true when this record is now the effective record of its index
+    /// (see the module docs).
+    pub fn observe(&mut self, index: u64, ok: bool, offset: u64) -> Result<bool, ResumeError> {
         let total = self.total();
         let Some(slot) = self
             .status
@@ -103,23 +105,27 @@ impl ResumeState {
             });
         };
         self.records += 1;
-        match (*slot, ok) {
+        let effective = match (*slot, ok) {
             (PENDING, true) => {
                 *slot = OK;
                 self.ok += 1;
+                true
             }
             (PENDING, false) => {
                 *slot = FAILED;
                 self.failed += 1;
+                true
             }
             (FAILED, true) => {
                 *slot = OK;
                 self.failed -= 1;
                 self.ok += 1;
+                true
             }
-            _ => {}
-        }
-        Ok(())
+            (FAILED, false) | (OK, true) => true,
+            _ => false,
+        };
+        Ok(effective)
     }
 
     /// Builds the state from a full scan.
@@ -223,6 +229,53 @@ impl ResumeState {
     }
 }
 
+/// A [`ResumeState`] plus the byte offset of each index's effective record,
+/// for readers that need the records themselves (export, merge) without
+/// holding them all in memory: 9 bytes per sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordIndex {
+    /// Per-index status.
+    pub state: ResumeState,
+    offsets: Vec<u64>,
+    /// Torn tail seen at the end of the log (left in place: readers do not
+    /// repair).
+    pub torn_tail: Option<TornTail>,
+}
+
+impl RecordIndex {
+    /// Streams the log at `path` (record heads only) and notes where each
+    /// index's effective record is. A missing log has no records.
+    pub fn from_log(path: &Path, total: u64) -> Result<RecordIndex, ResumeError> {
+        let mut index = RecordIndex {
+            state: ResumeState::new(total),
+            offsets: vec![u64::MAX; total as usize],
+            torn_tail: None,
+        };
+        let mut reader = match LogReader::open(path) {
+            Ok(reader) => reader,
+            Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(index);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        while let Some((offset, head)) = reader.next_head()? {
+            if index.state.observe(head.index, head.ok, offset)? {
+                index.offsets[head.index as usize] = offset;
+            }
+        }
+        index.torn_tail = reader.torn_tail();
+        Ok(index)
+    }
+
+    /// Byte offset of the effective record of `index`, if it has one.
+    pub fn offset(&self, index: u64) -> Option<u64> {
+        self.offsets
+            .get(index as usize)
+            .copied()
+            .filter(|&o| o != u64::MAX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,9 +288,9 @@ mod tests {
         s.observe(0, true, 0).unwrap();
         s.observe(1, false, 0).unwrap();
         s.observe(2, false, 0).unwrap();
-        s.observe(2, true, 0).unwrap(); // retried and fixed
+        assert!(s.observe(2, true, 0).unwrap()); // retried and fixed
         s.observe(3, true, 0).unwrap();
-        s.observe(3, false, 0).unwrap(); // a stray failure after an ok
+        assert!(!s.observe(3, false, 0).unwrap()); // a stray failure after an ok
         s.observe(4, false, 0).unwrap();
         s.observe(4, false, 0).unwrap();
         assert_eq!(s.completed(), 3);
@@ -292,5 +345,14 @@ mod tests {
         // The torn last record (3 ok) does not count: 0 and 3 and 6 failed.
         assert_eq!(by_log.state.failed_indices(), vec![0, 3, 6]);
         assert_eq!(by_log.state.to_run(false).collect::<Vec<_>>(), vec![8, 9]);
+
+        let index = RecordIndex::from_log(&path, 10).unwrap();
+        assert_eq!(index.state, by_scan);
+        assert_eq!(index.torn_tail, scan.torn_tail);
+        assert_eq!(index.offset(8), None);
+        let offset = index.offset(4).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let rec = crate::store::log::read_record_at(&file, &path, offset, &mut Vec::new()).unwrap();
+        assert_eq!(rec, record(4, true, &["mle"], 2));
     }
 }
