@@ -739,14 +739,14 @@ impl LogReader {
     }
 }
 
-/// Reads and decodes the record whose frame starts at `offset` (an offset
-/// returned by [`LogReader`]), re-checking its checksum.
-pub(crate) fn read_record_at(
+/// Reads the checksummed payload of the frame at `offset` (an offset
+/// returned by [`LogReader`]) into `scratch`.
+pub(crate) fn read_payload_at(
     file: &File,
     path: &Path,
     offset: u64,
     scratch: &mut Vec<u8>,
-) -> Result<SampleRecord, LogError> {
+) -> Result<(), LogError> {
     let mut head = [0u8; FRAME_HEADER_LEN as usize];
     file.read_exact_at(&mut head, offset)
         .map_err(LogError::io("read", path))?;
@@ -768,6 +768,18 @@ pub(crate) fn read_record_at(
     if computed != stored {
         return Err(corrupt(FrameDefect::ChecksumMismatch { stored, computed }));
     }
+    Ok(())
+}
+
+/// Reads and decodes the record whose frame starts at `offset` (an offset
+/// returned by [`LogReader`]), re-checking its checksum.
+pub(crate) fn read_record_at(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    scratch: &mut Vec<u8>,
+) -> Result<SampleRecord, LogError> {
+    read_payload_at(file, path, offset, scratch)?;
     postcard::from_bytes(scratch).map_err(|source| LogError::Decode {
         path: path.to_path_buf(),
         offset,
