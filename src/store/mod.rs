@@ -8,6 +8,7 @@ mod merge;
 mod record;
 mod resume;
 mod rundir;
+mod status;
 mod summary;
 
 pub use atomic::*;
@@ -19,4 +20,5 @@ pub use merge::*;
 pub use record::*;
 pub use resume::*;
 pub use rundir::*;
+pub use status::*;
 pub use summary::*;
