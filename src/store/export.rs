@@ -585,7 +585,7 @@ pub fn export_csv(
     let inner = w.into_inner().map_err(|e| ExportError::Io {
         action: "write",
         path: out.to_path_buf(),
-        source: e.into_error().into(),
+        source: e.into_error(),
     })?;
     temp.commit(finish_writer(inner, out)?)?;
     Ok(stats)
@@ -706,7 +706,7 @@ pub fn export_npy(
     let inner = index_csv.into_inner().map_err(|e| ExportError::Io {
         action: "write",
         path: index_path.clone(),
-        source: e.into_error().into(),
+        source: e.into_error(),
     })?;
     index_temp.commit(finish_writer(inner, &index_path)?)?;
     Ok(stats)
