@@ -1,4 +1,5 @@
 //! qtomo library.
 pub mod io;
+pub mod store;
 pub mod supervisor;
 pub mod tomo;

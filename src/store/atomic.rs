@@ -1,0 +1,133 @@
+//! Atomic replacement of small metadata files.
+//!
+//! [`atomic_write`] writes a temporary file next to the target, fsyncs it,
+//! renames it over the target and fsyncs the directory, so that after a crash
+//! the target holds either the old or the new bytes, never a mix, and the
+//! rename itself is durable.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A failed atomic write; names the file and the step that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("could not {action} while atomically writing {path}")]
+pub struct AtomicWriteError {
+    /// What was being done: "create temporary file", "rename", ...
+    pub action: &'static str,
+    /// The file that was being replaced.
+    pub path: PathBuf,
+    /// The underlying I/O error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Distinguishes temporary files of concurrent writers in one process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary path in the same directory as `target` (so that `rename` is
+/// atomic), unique within this process and across processes.
+pub(crate) fn temp_path_for(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = format!(".{name}.tmp.{}.{n}", std::process::id());
+    match target.parent() {
+        Some(dir) => dir.join(tmp),
+        None => PathBuf::from(tmp),
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Fsyncs a directory so that renames, creations and removals in it are
+/// durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Replaces `path` with `bytes` atomically and durably: temp file in the
+/// same directory, write, fsync, rename over `path`, fsync the directory.
+///
+/// On failure the temporary file is removed and `path` is left untouched.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
+    let tmp = temp_path_for(path);
+    let result = write_then_rename(&tmp, path, bytes);
+    if result.is_err() {
+        // Best effort: the temp file may not exist if creating it failed.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
+    let err = |action: &'static str| {
+        move |source: io::Error| AtomicWriteError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(err("create temporary file"))?;
+    file.write_all(bytes).map_err(err("write temporary file"))?;
+    file.sync_all().map_err(err("fsync temporary file"))?;
+    drop(file);
+    fs::rename(tmp, path).map_err(err("rename temporary file"))?;
+    sync_dir(parent_dir(path)).map_err(err("fsync directory"))?;
+    Ok(())
+}
+
+/// Renames an already written and fsynced temporary file over `path` and
+/// fsyncs the directory (used for large exports streamed to a temp path).
+pub(crate) fn commit_rename(tmp: &Path, path: &Path) -> Result<(), AtomicWriteError> {
+    let err = |action: &'static str| {
+        move |source: io::Error| AtomicWriteError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    fs::rename(tmp, path).map_err(err("rename temporary file"))?;
+    sync_dir(parent_dir(path)).map_err(err("fsync directory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_contents_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.json");
+        atomic_write(&path, b"first").unwrap();
+        atomic_write(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("meta.json")]);
+    }
+
+    #[test]
+    fn failure_names_path_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-subdir").join("meta.json");
+        let err = atomic_write(&path, b"x").unwrap_err();
+        assert!(err.to_string().contains("meta.json"), "{err}");
+        assert_eq!(err.action, "create temporary file");
+    }
+}

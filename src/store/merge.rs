@@ -1,0 +1,430 @@
+//! Merging shard run directories (Slurm array tasks) into one run directory.
+//!
+//! [`merge`] checks that every shard's manifest describes the same run
+//! except for its `shard` field, refuses any sample index recorded by two
+//! shards, and writes a new run directory: a manifest with `shard: None`, a
+//! `results.log` holding each index's effective record in index order
+//! (frames copied verbatim, checksums re-verified), and a `summary.json`.
+//! The merged directory is an ordinary run directory: `status` and `export`
+//! read it, and a `run` without `--shard` resumes any samples still missing.
+//!
+//! The output is committed by writing its manifest last, so a merge that
+//! crashes leaves a directory without manifest that a second merge may
+//! overwrite; a directory that already has a manifest is refused.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::atomic::{AtomicWriteError, commit_rename, temp_path_for};
+use super::lock::{LockError, RunLock, probe};
+use super::log::{LogError, LogWriter, SyncPolicy, frame_payload, read_payload_at};
+use super::resume::{RecordIndex, ResumeError, ResumeState};
+use super::rundir::{Manifest, RunDir, RunDirError, unix_now};
+use super::summary::{RunOutcome, Summary, SummaryError};
+
+/// Errors merging shards.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// No shard directories were given.
+    #[error("nothing to merge: expected at least one shard directory")]
+    NoShards,
+    /// A shard has no manifest.
+    #[error("{dir} is not a run directory: expected a manifest.json in it")]
+    NoManifest {
+        /// The shard directory.
+        dir: PathBuf,
+    },
+    /// A shard's manifest differs from the first shard's.
+    #[error("shard {dir} is from a different run than {reference} ({})", .differences.join("; "))]
+    ManifestMismatch {
+        /// The differing shard.
+        dir: PathBuf,
+        /// The first shard, used as reference.
+        reference: PathBuf,
+        /// "field: reference value -> this shard's value".
+        differences: Vec<String>,
+    },
+    /// A shard is still being written by a run.
+    #[error("shard {dir} is still in use by {}; wait for it to finish", match .holder_pid { Some(p) => format!("process {p}"), None => "another process".to_string() })]
+    ShardInUse {
+        /// The shard directory.
+        dir: PathBuf,
+        /// The run's pid, if recorded.
+        holder_pid: Option<u32>,
+    },
+    /// Two shards both have a record for one index.
+    #[error("sample {index} is recorded in both {first} and {second}; shards must not overlap")]
+    Overlap {
+        /// The sample index.
+        index: u64,
+        /// The first shard holding it.
+        first: PathBuf,
+        /// The second shard holding it.
+        second: PathBuf,
+    },
+    /// The output directory already holds a run.
+    #[error(
+        "output directory {dir} already holds a run (it has a manifest.json); choose an empty directory"
+    )]
+    OutputExists {
+        /// The output directory.
+        dir: PathBuf,
+    },
+    /// A manifest could not be read or written.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// The output lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// A shard's log could not be indexed.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+    /// A log could not be read or written.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A summary could not be read or written.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    /// The merged log could not be renamed into place.
+    #[error(transparent)]
+    Commit(#[from] AtomicWriteError),
+    /// A file operation failed.
+    #[error("could not {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What [`merge`] produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeReport {
+    /// The merged manifest.
+    pub manifest: Manifest,
+    /// The merged summary.
+    pub summary: Summary,
+    /// Indices no shard has a record for.
+    pub missing: u64,
+}
+
+/// Merges the run directories `shard_dirs` into a new run directory
+/// `out_dir`; see the module docs.
+pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, MergeError> {
+    let Some(reference_dir) = shard_dirs.first() else {
+        return Err(MergeError::NoShards);
+    };
+    let mut manifests = Vec::with_capacity(shard_dirs.len());
+    for dir in shard_dirs {
+        let manifest =
+            Manifest::read(dir)?.ok_or_else(|| MergeError::NoManifest { dir: dir.clone() })?;
+        let lock = probe(dir)?;
+        if lock.held {
+            return Err(MergeError::ShardInUse {
+                dir: dir.clone(),
+                holder_pid: lock.holder_pid,
+            });
+        }
+        manifests.push(manifest);
+    }
+    let reference = &manifests[0];
+    for (dir, manifest) in shard_dirs.iter().zip(&manifests).skip(1) {
+        let mut differences = unsharded(reference).diff(&unsharded(manifest));
+        if manifest.total != reference.total {
+            differences.push(format!("total: {} -> {}", reference.total, manifest.total));
+        }
+        if !differences.is_empty() {
+            return Err(MergeError::ManifestMismatch {
+                dir: dir.clone(),
+                reference: reference_dir.clone(),
+                differences,
+            });
+        }
+    }
+    let total = reference.total;
+
+    // Which shard owns each index.
+    const NONE: u32 = u32::MAX;
+    let mut owner = vec![NONE; total as usize];
+    let mut indexes = Vec::with_capacity(shard_dirs.len());
+    for (s, dir) in shard_dirs.iter().enumerate() {
+        let index = RecordIndex::from_log(&RunDir::new(dir).results_log(), total)?;
+        for i in 0..total {
+            if index.offset(i).is_some() {
+                let o = &mut owner[i as usize];
+                if *o != NONE {
+                    return Err(MergeError::Overlap {
+                        index: i,
+                        first: shard_dirs[*o as usize].clone(),
+                        second: dir.clone(),
+                    });
+                }
+                *o = s as u32;
+            }
+        }
+        indexes.push(index);
+    }
+
+    fs::create_dir_all(out_dir).map_err(|source| MergeError::Io {
+        action: "create directory",
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let _lock = RunLock::acquire(out_dir)?;
+    let out = RunDir::new(out_dir);
+    if out.manifest().exists() {
+        return Err(MergeError::OutputExists {
+            dir: out_dir.to_path_buf(),
+        });
+    }
+
+    // The merged log, in index order, via a temporary file.
+    let logs = shard_dirs
+        .iter()
+        .map(|dir| {
+            let path = RunDir::new(dir).results_log();
+            match File::open(&path) {
+                Ok(f) => Ok((Some(f), path)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((None, path)),
+                Err(source) => Err(MergeError::Io {
+                    action: "open",
+                    path,
+                    source,
+                }),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tmp_log = temp_path_for(&out.results_log());
+    let written = (|| {
+        let mut writer = LogWriter::open(&tmp_log, SyncPolicy::OnFlush)?;
+        let mut state = ResumeState::new(total);
+        let mut chunk = Vec::with_capacity(1 << 20);
+        let mut payload = Vec::new();
+        for i in 0..total {
+            let s = owner[i as usize];
+            if s == NONE {
+                continue;
+            }
+            let (file, path) = &logs[s as usize];
+            let (Some(file), Some(offset)) = (file, indexes[s as usize].offset(i)) else {
+                continue;
+            };
+            read_payload_at(file, path, offset, &mut payload)?;
+            frame_payload(&payload, &mut chunk);
+            let ok = indexes[s as usize].state.status(i) == Some(super::resume::IndexStatus::Ok);
+            state.observe(i, ok, offset)?;
+            if chunk.len() >= 1 << 20 {
+                writer.append_framed(&chunk)?;
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            writer.append_framed(&chunk)?;
+        }
+        writer.flush_sync()?;
+        Ok::<_, MergeError>(state)
+    })();
+    let state = match written {
+        Ok(state) => state,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp_log);
+            return Err(e);
+        }
+    };
+    commit_rename(&tmp_log, &out.results_log())?;
+
+    // Summary from the merged bookkeeping and the shards' summaries.
+    let mut elapsed_s: f64 = 0.0;
+    let (mut workers, mut worker_restarts) = (0u32, 0u32);
+    for dir in shard_dirs {
+        if let Some(s) = Summary::read(dir)? {
+            elapsed_s = elapsed_s.max(s.elapsed_s);
+            workers += s.workers;
+            worker_restarts += s.worker_restarts;
+        }
+    }
+    let done = state.completed() + state.failed();
+    let summary = Summary {
+        status: if state.is_complete() {
+            RunOutcome::Complete
+        } else {
+            RunOutcome::Interrupted
+        },
+        total,
+        succeeded: state.completed(),
+        failed: state.failed(),
+        failed_indices: state.failed_indices(),
+        elapsed_s,
+        samples_per_s: if elapsed_s > 0.0 {
+            done as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        workers,
+        worker_restarts,
+        methods: reference.methods.clone(),
+        basis: reference.basis.clone(),
+        dim: reference.dim,
+    };
+    summary.write(out_dir)?;
+
+    let mut manifest = reference.clone();
+    manifest.fingerprint.shard = None;
+    manifest.created = unix_now();
+    manifest.write(out_dir)?;
+    Ok(MergeReport {
+        manifest,
+        summary,
+        missing: state.pending(),
+    })
+}
+
+fn unsharded(m: &Manifest) -> super::rundir::Fingerprint {
+    let mut f = m.fingerprint.clone();
+    f.shard = None;
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::log::LogReader;
+    use crate::store::record::test_support::record;
+    use crate::store::rundir::{OpenMode, open_run, tests::fingerprint};
+
+    const METHODS: &[&str] = &["mle", "pls"];
+
+    /// Shard `s` of `n` over `total` samples: indices i with i % n == s,
+    /// every 5th one failed; returns the shard directory.
+    fn shard(root: &Path, s: u32, n: u32, total: u64, extra: &[u64]) -> PathBuf {
+        let dir = root.join(format!("shard{s}"));
+        let mut fp = fingerprint();
+        fp.shard = Some((s, n));
+        let run = open_run(&dir, fp, total, OpenMode::Resume).unwrap();
+        let mut w = LogWriter::open(&run.dir.results_log(), SyncPolicy::OnFlush).unwrap();
+        for i in (0..total)
+            .filter(|i| i % u64::from(n) == u64::from(s))
+            .chain(extra.iter().copied())
+        {
+            w.append(&record(i, i % 5 != 4, METHODS, 2)).unwrap();
+        }
+        Summary {
+            status: RunOutcome::Complete,
+            total,
+            succeeded: 0,
+            failed: 0,
+            failed_indices: vec![],
+            elapsed_s: 1.0 + f64::from(s),
+            samples_per_s: 0.0,
+            workers: 2,
+            worker_restarts: s,
+            methods: vec![],
+            basis: String::new(),
+            dim: 2,
+        }
+        .write(&dir)
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn merges_disjoint_shards_in_index_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shards: Vec<PathBuf> = (0..3).map(|s| shard(tmp.path(), s, 3, 20, &[])).collect();
+        let out = tmp.path().join("merged");
+        let report = merge(&shards, &out).unwrap();
+        assert_eq!(report.missing, 0);
+        assert_eq!(report.manifest.fingerprint.shard, None);
+        assert_eq!(report.summary.status, RunOutcome::Complete);
+        assert_eq!(report.summary.succeeded, 16);
+        assert_eq!(report.summary.failed_indices, vec![4, 9, 14, 19]);
+        assert_eq!(report.summary.elapsed_s, 3.0);
+        assert_eq!(report.summary.workers, 6);
+        assert_eq!(report.summary.worker_restarts, 3);
+
+        let scan = LogReader::scan(&out.join("results.log")).unwrap();
+        let expected: Vec<_> = (0..20).map(|i| record(i, i % 5 != 4, METHODS, 2)).collect();
+        assert_eq!(scan.records, expected);
+        assert_eq!(Manifest::read(&out).unwrap().unwrap(), report.manifest);
+        assert_eq!(Summary::read(&out).unwrap().unwrap(), report.summary);
+
+        // The merged directory resumes as an unsharded run.
+        let run = open_run(&out, fingerprint(), 20, OpenMode::Resume).unwrap();
+        assert!(run.resume.is_complete());
+        drop(run);
+
+        // Merging into it again is refused.
+        assert!(matches!(
+            merge(&shards, &out),
+            Err(MergeError::OutputExists { .. })
+        ));
+    }
+
+    #[test]
+    fn partial_shards_merge_as_interrupted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shards = vec![shard(tmp.path(), 0, 2, 10, &[])];
+        let report = merge(&shards, &tmp.path().join("out")).unwrap();
+        assert_eq!(report.missing, 5);
+        assert_eq!(report.summary.status, RunOutcome::Interrupted);
+    }
+
+    #[test]
+    fn overlap_is_refused_naming_index_and_both_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = shard(tmp.path(), 0, 2, 10, &[]);
+        let b = shard(tmp.path(), 1, 2, 10, &[6]);
+        let out = tmp.path().join("out");
+        let err = merge(&[a.clone(), b.clone()], &out).unwrap_err();
+        match &err {
+            MergeError::Overlap {
+                index,
+                first,
+                second,
+            } => {
+                assert_eq!(*index, 6);
+                assert_eq!(first, &a);
+                assert_eq!(second, &b);
+            }
+            e => panic!("expected overlap, got {e:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains("sample 6") && msg.contains("shard0") && msg.contains("shard1"),
+            "{msg}"
+        );
+        assert!(!out.join("manifest.json").exists());
+    }
+
+    #[test]
+    fn manifest_mismatch_names_dir_and_field() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = shard(tmp.path(), 0, 2, 10, &[]);
+        let b = tmp.path().join("other");
+        let mut fp = fingerprint();
+        fp.basis = "james16".into();
+        fp.shard = Some((1, 2));
+        drop(open_run(&b, fp, 10, OpenMode::Resume).unwrap());
+        let err = merge(&[a, b.clone()], &tmp.path().join("out")).unwrap_err();
+        assert!(matches!(&err, MergeError::ManifestMismatch { dir, .. } if *dir == b));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("basis: pauli -> james16") && msg.contains("other"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn shard_in_use_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = shard(tmp.path(), 0, 1, 4, &[]);
+        let _held = RunLock::acquire(&a).unwrap();
+        let err = merge(std::slice::from_ref(&a), &tmp.path().join("out")).unwrap_err();
+        assert!(matches!(err, MergeError::ShardInUse { .. }), "{err:?}");
+    }
+}

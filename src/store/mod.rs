@@ -1,0 +1,76 @@
+//! The durable store: results log, run directory, resume, export and merge.
+//!
+//! The results log is the source of truth of a run. Workers append one
+//! framed, checksummed record per sample ([`SampleRecord`]) under an
+//! exclusive `flock`; everything else (resume bookkeeping, status, exports,
+//! merged shards) is derived from the log. A crash at any moment leaves at
+//! worst a torn final frame, which the next resume truncates; metadata
+//! files are replaced atomically (temp file, fsync, rename, fsync dir).
+//!
+//! This module knows nothing about processes, signals or the command line:
+//! the supervisor and the CLI call it.
+//!
+//! A run, in calls:
+//!
+//! 1. [`open_run`] takes the [`RunLock`], writes or checks the [`Manifest`]
+//!    (refusing a directory made by a run with a different [`Fingerprint`]
+//!    unless [`OpenMode::Fresh`]), truncates a torn tail and returns the
+//!    [`ResumeState`]: which indices are done, failed or pending.
+//! 2. Each worker opens a [`LogWriter`] and [`LogWriter::append`]s records.
+//! 3. The supervisor writes a [`Summary`] at the end, complete or not.
+//! 4. [`RunStatus::read`], [`export`] and [`merge`] read the directory.
+//!
+//! # Layout
+//!
+//! * `format.rs`: [`FormatVersion`], the on-disk format version and its
+//!   compatibility check.
+//! * `record.rs`: [`SampleRecord`] and its parts; [`RecordHead`], the cheap
+//!   prefix decode of the bookkeeping fields.
+//! * `log.rs`: the `results.log` format, [`LogWriter`] (flock'd appends,
+//!   [`SyncPolicy`]), [`LogReader`] (validation, torn tail vs corruption),
+//!   [`truncate_torn_tail`].
+//! * `resume.rs`: [`ResumeState`] (one byte per index) and [`RecordIndex`]
+//!   (plus the offset of each index's effective record).
+//! * `atomic.rs`: [`atomic_write`] for metadata files.
+//! * `lock.rs`: [`RunLock`] (exclusive, names its holder) and [`probe`].
+//! * `rundir.rs`: [`RunDir`] paths, [`Manifest`], [`Fingerprint`],
+//!   [`open_run`].
+//! * `summary.rs`: `summary.json` ([`Summary`], [`RunOutcome`]).
+//! * `status.rs`: [`RunStatus`], progress while a run is writing.
+//! * `export.rs`: JSONL, CSV and NPY exports ([`export`]).
+//! * `merge.rs`: combining shard directories ([`merge`]).
+
+#![deny(missing_docs)]
+
+mod atomic;
+mod export;
+mod format;
+mod lock;
+mod log;
+mod merge;
+mod record;
+mod resume;
+mod rundir;
+mod status;
+mod summary;
+
+pub use atomic::{AtomicWriteError, atomic_write, sync_dir};
+pub use export::{
+    CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, export,
+    export_csv, export_jsonl, export_npy,
+};
+pub use format::{FormatVersion, FormatVersionError};
+pub use lock::{LockError, LockProbe, RUN_LOCK, RunLock, probe};
+pub use log::{
+    FRAME_HEADER_LEN, Frame, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, LogReader, LogWriter,
+    MAX_PAYLOAD_LEN, ScanResult, SyncPolicy, TornTail, truncate_torn_tail,
+};
+pub use merge::{MergeError, MergeReport, merge};
+pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};
+pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
+pub use rundir::{
+    Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir, RunDirError,
+    SUMMARY, open_run,
+};
+pub use status::{RATE_WINDOW, RunStatus, StatusError};
+pub use summary::{RunOutcome, Summary, SummaryError};

@@ -1,0 +1,534 @@
+//! The run directory: its layout, its manifest and how a run opens it.
+//!
+//! ```text
+//! DIR/
+//!   run.lock       exclusive flock + holder pid (lock.rs)
+//!   manifest.json  what run this directory belongs to (Manifest, atomic)
+//!   results.log    framed records, the source of truth (log.rs)
+//!   summary.json   written after every run, complete or not (summary.rs)
+//! ```
+//!
+//! [`open_run`] is what `qtomo run` does before starting workers: take the
+//! lock, then
+//!
+//! * new directory: write the manifest;
+//! * existing directory, same [`Fingerprint`]: resume (the log's torn tail,
+//!   if any, is truncated, and the [`ResumeState`] says what is left);
+//! * existing directory, different fingerprint: refuse with
+//!   [`RunDirError::FingerprintMismatch`], listing the differences;
+//! * [`OpenMode::Fresh`]: delete `results.log` and `summary.json`, then write
+//!   the new manifest (in that order, so that a crash in between can never
+//!   pair old results with a new manifest).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic::{AtomicWriteError, atomic_write, sync_dir};
+use super::format::{FormatVersion, FormatVersionError};
+use super::lock::{LockError, RUN_LOCK, RunLock};
+use super::log::{LogError, TornTail, truncate_torn_tail};
+use super::resume::{ResumeError, ResumeState};
+
+/// File name of the results log inside a run directory.
+pub const RESULTS_LOG: &str = "results.log";
+/// File name of the manifest inside a run directory.
+pub const MANIFEST: &str = "manifest.json";
+/// File name of the summary inside a run directory.
+pub const SUMMARY: &str = "summary.json";
+
+/// Paths of the files of one run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root` (nothing is touched on disk).
+    pub fn new(root: impl Into<PathBuf>) -> RunDir {
+        RunDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `results.log`.
+    pub fn results_log(&self) -> PathBuf {
+        self.root.join(RESULTS_LOG)
+    }
+
+    /// `manifest.json`.
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join(MANIFEST)
+    }
+
+    /// `summary.json`.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join(SUMMARY)
+    }
+
+    /// `run.lock`.
+    pub fn lock(&self) -> PathBuf {
+        self.root.join(RUN_LOCK)
+    }
+}
+
+/// Errors opening or reading a run directory.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// A file or directory operation failed.
+    #[error("could not {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The run lock is held or could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// `manifest.json` is not a manifest.
+    #[error("could not parse manifest {path}: expected a qtomo manifest.json")]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The manifest was written by an incompatible qtomo.
+    #[error("manifest {path} cannot be read by this build")]
+    Version {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why the version is unreadable.
+        #[source]
+        source: FormatVersionError,
+    },
+    /// The directory belongs to a run with a different fingerprint.
+    #[error(
+        "run directory {dir} holds results of a different run ({}); start fresh to discard them or choose another directory",
+        .differences.join("; ")
+    )]
+    FingerprintMismatch {
+        /// The run directory.
+        dir: PathBuf,
+        /// Human-readable differences, "field: recorded -> requested".
+        differences: Vec<String>,
+    },
+    /// There is a results log but no manifest to say what run it is.
+    #[error(
+        "run directory {dir} has a results.log but no manifest.json; refusing to guess which run it belongs to"
+    )]
+    OrphanLog {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// The manifest could not be written.
+    #[error(transparent)]
+    Write(#[from] AtomicWriteError),
+    /// The results log could not be repaired.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The resume state could not be built.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+}
+
+/// Identity of a run: everything that must match for a directory to be
+/// resumed rather than refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// SHA-256 (hex) of the input file's bytes.
+    pub input_sha: String,
+    /// Measurement basis name, or the basis file's hash for custom sets.
+    pub basis: String,
+    /// Hilbert-space dimension.
+    pub dim: u32,
+    /// Estimators, in the order requested.
+    pub methods: Vec<String>,
+    /// Every other option that changes results (target state, column mode,
+    /// MLE tolerances, ...), as text.
+    pub options: BTreeMap<String, String>,
+    /// `(i, n)` for shard i of n (Slurm array task), `None` for a whole run.
+    pub shard: Option<(u32, u32)>,
+}
+
+fn shard_text(shard: Option<(u32, u32)>) -> String {
+    match shard {
+        Some((i, n)) => format!("{i}/{n}"),
+        None => "none".to_string(),
+    }
+}
+
+impl Fingerprint {
+    /// Lists what differs from `self` (the recorded run) to `other` (the
+    /// requested one), one line per field, e.g. `"basis: pauli -> james16"`.
+    /// Empty when the fingerprints are equal.
+    pub fn diff(&self, other: &Fingerprint) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut field = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{name}: {a} -> {b}"));
+            }
+        };
+        field("input_sha", self.input_sha.clone(), other.input_sha.clone());
+        field("basis", self.basis.clone(), other.basis.clone());
+        field("dim", self.dim.to_string(), other.dim.to_string());
+        field("methods", self.methods.join(","), other.methods.join(","));
+        let keys: std::collections::BTreeSet<&String> =
+            self.options.keys().chain(other.options.keys()).collect();
+        for key in keys {
+            let get = |m: &BTreeMap<String, String>| {
+                m.get(key).cloned().unwrap_or_else(|| "(unset)".to_string())
+            };
+            field(
+                &format!("option {key}"),
+                get(&self.options),
+                get(&other.options),
+            );
+        }
+        field("shard", shard_text(self.shard), shard_text(other.shard));
+        out
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "input {} basis {} dim {} methods {} shard {}",
+            self.input_sha,
+            self.basis,
+            self.dim,
+            self.methods.join(","),
+            shard_text(self.shard)
+        )
+    }
+}
+
+/// Contents of `manifest.json`: what run a directory belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Store format version of the directory.
+    pub format_version: FormatVersion,
+    /// Identity of the run.
+    pub fingerprint: Fingerprint,
+    /// Number of samples (indices `0..total`).
+    pub total: u64,
+    /// Basis name (copied from the fingerprint for readers).
+    pub basis: String,
+    /// Hilbert-space dimension (copied from the fingerprint).
+    pub dim: u32,
+    /// Estimators (copied from the fingerprint).
+    pub methods: Vec<String>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: u64,
+}
+
+impl Manifest {
+    /// A manifest for a new run of `total` samples, created now.
+    pub fn new(fingerprint: Fingerprint, total: u64) -> Manifest {
+        Manifest {
+            format_version: FormatVersion::CURRENT,
+            basis: fingerprint.basis.clone(),
+            dim: fingerprint.dim,
+            methods: fingerprint.methods.clone(),
+            fingerprint,
+            total,
+            created: unix_now(),
+        }
+    }
+
+    /// Reads `dir/manifest.json`; `Ok(None)` if it does not exist.
+    pub fn read(dir: &Path) -> Result<Option<Manifest>, RunDirError> {
+        let path = dir.join(MANIFEST);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(RunDirError::Io {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| RunDirError::BadManifest {
+                path: path.clone(),
+                source,
+            })?;
+        manifest
+            .format_version
+            .check_readable_by(FormatVersion::CURRENT)
+            .map_err(|source| RunDirError::Version { path, source })?;
+        Ok(Some(manifest))
+    }
+
+    /// Writes `dir/manifest.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), RunDirError> {
+        let mut bytes =
+            serde_json::to_vec_pretty(self).map_err(|source| RunDirError::BadManifest {
+                path: dir.join(MANIFEST),
+                source,
+            })?;
+        bytes.push(b'\n');
+        atomic_write(&dir.join(MANIFEST), &bytes)?;
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Whether [`open_run`] may resume an existing directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// Resume a directory with the same fingerprint; refuse a different one.
+    #[default]
+    Resume,
+    /// Discard any previous results and start over (`--fresh`).
+    Fresh,
+}
+
+/// What [`open_run`] did with the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// The directory had no run; a manifest was written.
+    Created,
+    /// A run with the same fingerprint is resumed.
+    Resumed,
+    /// Previous results were discarded.
+    Fresh,
+}
+
+/// An opened run directory, locked for this process.
+#[derive(Debug)]
+pub struct OpenRun {
+    /// Paths of the directory.
+    pub dir: RunDir,
+    /// The exclusive run lock; keep it for the whole run.
+    pub lock: RunLock,
+    /// The manifest in force (the recorded one when resuming).
+    pub manifest: Manifest,
+    /// What was done with the directory.
+    pub opened: Opened,
+    /// Which samples are done, failed or pending.
+    pub resume: ResumeState,
+    /// The torn tail that was cut off the log, if there was one.
+    pub repaired_tail: Option<TornTail>,
+}
+
+/// Opens (creating if needed) the run directory `root` for a run with this
+/// fingerprint and sample count; see the module docs for the rules.
+pub fn open_run(
+    root: &Path,
+    fingerprint: Fingerprint,
+    total: u64,
+    mode: OpenMode,
+) -> Result<OpenRun, RunDirError> {
+    fs::create_dir_all(root).map_err(|source| RunDirError::Io {
+        action: "create run directory",
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let dir = RunDir::new(root);
+    let lock = RunLock::acquire(root)?;
+    let existing = Manifest::read(root)?;
+    let requested = Manifest::new(fingerprint, total);
+
+    let (manifest, opened) = match (existing, mode) {
+        (_, OpenMode::Fresh) => {
+            for path in [dir.results_log(), dir.summary()] {
+                remove_if_exists(&path)?;
+            }
+            sync_dir(root).map_err(|source| RunDirError::Io {
+                action: "fsync",
+                path: root.to_path_buf(),
+                source,
+            })?;
+            requested.write(root)?;
+            (requested, Opened::Fresh)
+        }
+        (None, OpenMode::Resume) => {
+            if dir.results_log().exists() {
+                return Err(RunDirError::OrphanLog {
+                    dir: root.to_path_buf(),
+                });
+            }
+            requested.write(root)?;
+            (requested, Opened::Created)
+        }
+        (Some(recorded), OpenMode::Resume) => {
+            let mut differences = recorded.fingerprint.diff(&requested.fingerprint);
+            if recorded.total != requested.total {
+                differences.push(format!("total: {} -> {}", recorded.total, requested.total));
+            }
+            if !differences.is_empty() {
+                return Err(RunDirError::FingerprintMismatch {
+                    dir: root.to_path_buf(),
+                    differences,
+                });
+            }
+            (recorded, Opened::Resumed)
+        }
+    };
+
+    let scan = ResumeState::from_log(&dir.results_log(), manifest.total)?;
+    if let Some(tail) = &scan.torn_tail {
+        truncate_torn_tail(&dir.results_log(), tail)?;
+    }
+    Ok(OpenRun {
+        dir,
+        lock,
+        manifest,
+        opened,
+        resume: scan.state,
+        repaired_tail: scan.torn_tail,
+    })
+}
+
+fn remove_if_exists(path: &Path) -> Result<(), RunDirError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(RunDirError::Io {
+            action: "remove",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::log::{LogWriter, SyncPolicy};
+    use crate::store::record::test_support::record;
+
+    pub(crate) fn fingerprint() -> Fingerprint {
+        Fingerprint {
+            input_sha: "ab12".into(),
+            basis: "pauli".into(),
+            dim: 4,
+            methods: vec!["mle".into(), "pls".into()],
+            options: BTreeMap::from([("retries".to_string(), "3".to_string())]),
+            shard: None,
+        }
+    }
+
+    #[test]
+    fn diff_lists_each_difference() {
+        let a = fingerprint();
+        assert!(a.diff(&a).is_empty());
+        let mut b = a.clone();
+        b.basis = "james16".into();
+        b.options.insert("target".into(), "bell".into());
+        b.options.insert("retries".into(), "5".into());
+        b.shard = Some((1, 4));
+        assert_eq!(
+            a.diff(&b),
+            vec![
+                "basis: pauli -> james16",
+                "option retries: 3 -> 5",
+                "option target: (unset) -> bell",
+                "shard: none -> 1/4",
+            ]
+        );
+    }
+
+    #[test]
+    fn create_resume_refuse_and_fresh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("run");
+        let run = open_run(&root, fingerprint(), 10, OpenMode::Resume).unwrap();
+        assert_eq!(run.opened, Opened::Created);
+        assert_eq!(run.resume.pending(), 10);
+        let manifest = Manifest::read(&root).unwrap().unwrap();
+        assert_eq!(manifest, run.manifest);
+        assert_eq!(manifest.basis, "pauli");
+
+        // A second opener is refused while the first holds the lock.
+        let err = open_run(&root, fingerprint(), 10, OpenMode::Resume).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("process {}", std::process::id())),
+            "{err}"
+        );
+
+        let mut w = LogWriter::open(&run.dir.results_log(), SyncPolicy::OnFlush).unwrap();
+        for i in 0..4 {
+            w.append(&record(i, i != 2, &["mle", "pls"], 4)).unwrap();
+        }
+        drop(w);
+        // Simulate a crash mid-append: a torn tail.
+        let log = run.dir.results_log();
+        let bytes = fs::read(&log).unwrap();
+        fs::write(&log, &bytes[..bytes.len() - 10]).unwrap();
+        drop(run);
+
+        let run = open_run(&root, fingerprint(), 10, OpenMode::Resume).unwrap();
+        assert_eq!(run.opened, Opened::Resumed);
+        assert_eq!(run.manifest, manifest);
+        assert_eq!(run.resume.completed(), 2);
+        assert_eq!(run.resume.failed_indices(), vec![2]);
+        assert!(run.repaired_tail.is_some());
+        assert!(fs::metadata(&log).unwrap().len() < bytes.len() as u64 - 10);
+        drop(run);
+
+        let mut other = fingerprint();
+        other.basis = "james16".into();
+        let err = open_run(&root, other.clone(), 10, OpenMode::Resume).unwrap_err();
+        match &err {
+            RunDirError::FingerprintMismatch { differences, .. } => {
+                assert_eq!(differences, &vec!["basis: pauli -> james16".to_string()]);
+            }
+            e => panic!("expected mismatch, got {e:?}"),
+        }
+        assert!(err.to_string().contains("basis: pauli -> james16"), "{err}");
+        // Refusal changed nothing.
+        assert_eq!(Manifest::read(&root).unwrap().unwrap(), manifest);
+
+        fs::write(run_dir(&root).summary(), "{}").unwrap();
+        let run = open_run(&root, other, 10, OpenMode::Fresh).unwrap();
+        assert_eq!(run.opened, Opened::Fresh);
+        assert_eq!(run.resume.pending(), 10);
+        assert!(!log.exists());
+        assert!(!run.dir.summary().exists());
+        assert_eq!(Manifest::read(&root).unwrap().unwrap().basis, "james16");
+    }
+
+    fn run_dir(root: &Path) -> RunDir {
+        RunDir::new(root)
+    }
+
+    #[test]
+    fn orphan_log_and_bad_manifest_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(RESULTS_LOG), b"").unwrap();
+        assert!(matches!(
+            open_run(tmp.path(), fingerprint(), 3, OpenMode::Resume),
+            Err(RunDirError::OrphanLog { .. })
+        ));
+        fs::write(tmp.path().join(MANIFEST), b"{not json").unwrap();
+        let err = open_run(tmp.path(), fingerprint(), 3, OpenMode::Resume).unwrap_err();
+        assert!(matches!(err, RunDirError::BadManifest { .. }));
+        assert!(err.to_string().contains("manifest.json"), "{err}");
+    }
+}
