@@ -8,7 +8,8 @@
 //! [`MissingPolicy::Mark`] (exporting a partial, e.g. interrupted, run) it is
 //! listed with status `"missing"`.
 //!
-//! The log is read twice, first record heads only to find each index's
+//! Exports only read: a torn tail (or an append in flight) is ignored, not
+//! truncated, and the run lock is not taken. The log is read twice, first record heads only to find each index's
 //! effective record, then one record at a time by offset, so memory stays
 //! at a few bytes per sample plus one record. Every output is written to a
 //! temporary path next to its destination, fsynced and renamed into place.
@@ -30,7 +31,7 @@
 //!   `index.csv` (`index,id,status,error`) saying which rows are which.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use faer::c64;
@@ -636,13 +637,9 @@ pub fn export_npy(
             path: path.clone(),
             source,
         })?;
-        let mut file = file;
-        let data_start = file.stream_position().map_err(|source| ExportError::Io {
-            action: "seek",
-            path: path.clone(),
-            source,
-        })?;
-        debug_assert!(data_start > 0);
+        // write_zeroed_npy writes the header, sizes the file (sparse zeros)
+        // and leaves the cursor at the start of the data, where the rows are
+        // then streamed in index order: no N×d×d array in memory.
         arrays.push(NpyOut {
             method: method.clone(),
             path,
