@@ -46,7 +46,7 @@
 //! buggy writer, and truncating it would silently drop data.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -547,6 +547,8 @@ pub struct ScanResult {
     pub torn_tail: Option<TornTail>,
     /// Format version from the header.
     pub version: FormatVersion,
+    /// Damaged regions in the middle of the log that were skipped.
+    pub skipped: Vec<SkippedRegion>,
 }
 
 /// Reads the frames of a results log sequentially, validating each.
@@ -563,6 +565,25 @@ pub struct LogReader {
     end: u64,
     payload: Vec<u8>,
     torn_tail: Option<TornTail>,
+    skipped: Vec<SkippedRegion>,
+}
+
+/// A damaged stretch in the middle of a log that the reader skipped because
+/// a valid frame follows it.
+///
+/// The usual cause is a worker killed (SIGKILL, OOM killer) in the middle of
+/// a large append: the kernel releases its flock, and the next worker's
+/// frame lands after the partial one. The partial record never counted, so
+/// its sample is simply computed again; no finished sample is lost. A bit
+/// flip on disk shows up the same way and has the same effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkippedRegion {
+    /// Byte offset where the damage starts.
+    pub offset: u64,
+    /// Number of bytes skipped.
+    pub len: u64,
+    /// What was wrong with the frame at `offset`.
+    pub defect: FrameDefect,
 }
 
 impl LogReader {
@@ -599,6 +620,7 @@ impl LogReader {
                 end: 0,
                 payload: Vec::new(),
                 torn_tail,
+                skipped: Vec::new(),
             });
         }
         let mut header = [0u8; HEADER_LEN as usize];
@@ -614,6 +636,7 @@ impl LogReader {
             end: len,
             payload: Vec::new(),
             torn_tail: None,
+            skipped: Vec::new(),
         })
     }
 
@@ -630,6 +653,11 @@ impl LogReader {
     /// Length of the valid prefix read so far (header plus valid frames).
     pub fn valid_len(&self) -> u64 {
         self.pos
+    }
+
+    /// Damaged regions skipped so far (see [`SkippedRegion`]).
+    pub fn skipped(&self) -> &[SkippedRegion] {
+        &self.skipped
     }
 
     /// The torn tail, once [`LogReader::next_frame`] has reached it.
@@ -680,12 +708,19 @@ impl LogReader {
             }
         };
         match find_valid_frame(self.reader.get_ref(), offset + 1, self.end, &self.path)? {
-            Some(next_valid) => Err(LogError::Corrupt {
-                path: self.path.clone(),
-                offset,
-                defect,
-                next_valid,
-            }),
+            Some(next_valid) => {
+                // Resynchronise on the next valid frame (see SkippedRegion).
+                self.skipped.push(SkippedRegion {
+                    offset,
+                    len: next_valid - offset,
+                    defect,
+                });
+                self.reader
+                    .seek(SeekFrom::Start(next_valid))
+                    .map_err(LogError::io("seek", &self.path))?;
+                self.pos = next_valid;
+                self.next_frame()
+            }
             None => {
                 self.torn_tail = Some(TornTail {
                     offset,
@@ -749,6 +784,7 @@ impl LogReader {
             valid_len: reader.valid_len(),
             torn_tail: reader.torn_tail(),
             version: reader.version(),
+            skipped: reader.skipped.clone(),
         })
     }
 }
@@ -1043,62 +1079,63 @@ mod tests {
     }
 
     #[test]
-    fn mid_file_corruption_is_an_error_naming_offsets() {
+    fn mid_file_damage_is_skipped_and_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.log");
         let records = sample_records(5);
         let ends = write_log(&path, &records);
         let pristine = fs::read(&path).unwrap();
+        let indices = |scan: &ScanResult| scan.records.iter().map(|r| r.index).collect::<Vec<_>>();
 
-        // A flipped payload byte in frame 2.
+        // A flipped payload byte in frame 2: record 2 is dropped, the rest read.
         let mut bytes = pristine.clone();
         bytes[ends[2] as usize + 20] ^= 0xff;
         fs::write(&path, &bytes).unwrap();
-        let err = LogReader::scan(&path).unwrap_err();
-        match &err {
-            LogError::Corrupt {
-                offset,
-                next_valid,
-                defect,
-                ..
-            } => {
-                assert_eq!(*offset, ends[2]);
-                assert_eq!(*next_valid, ends[3]);
-                assert!(matches!(defect, FrameDefect::ChecksumMismatch { .. }));
-            }
-            other => panic!("expected corruption, got {other:?}"),
-        }
-        let msg = err.to_string();
-        assert!(msg.contains(&format!("byte offset {}", ends[2])), "{msg}");
+        let scan = LogReader::scan(&path).unwrap();
+        assert_eq!(
+            indices(&scan),
+            [
+                records[0].index,
+                records[1].index,
+                records[3].index,
+                records[4].index
+            ]
+        );
+        assert_eq!(scan.skipped.len(), 1);
+        assert_eq!(scan.skipped[0].offset, ends[2]);
+        assert_eq!(scan.skipped[0].len, ends[3] - ends[2]);
+        assert!(matches!(
+            scan.skipped[0].defect,
+            FrameDefect::ChecksumMismatch { .. }
+        ));
+        assert!(scan.torn_tail.is_none());
+        assert_eq!(scan.valid_len, bytes.len() as u64);
 
         // A length field blown up past the end of the file in frame 1.
         let mut bytes = pristine.clone();
         bytes[ends[1] as usize..ends[1] as usize + 4]
             .copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
         fs::write(&path, &bytes).unwrap();
-        match LogReader::scan(&path).unwrap_err() {
-            LogError::Corrupt {
-                offset, next_valid, ..
-            } => {
-                assert_eq!(offset, ends[1]);
-                assert_eq!(next_valid, ends[2]);
-            }
-            other => panic!("expected corruption, got {other:?}"),
-        }
+        let scan = LogReader::scan(&path).unwrap();
+        assert_eq!(scan.records.len(), 4);
+        assert_eq!(scan.skipped[0].offset, ends[1]);
 
         // A frame cut short (a writer killed mid-append) before valid ones.
         let mut bytes = pristine[..ends[3] as usize - 7].to_vec();
         bytes.extend_from_slice(&pristine[ends[3] as usize..]);
         fs::write(&path, &bytes).unwrap();
-        match LogReader::scan(&path).unwrap_err() {
-            LogError::Corrupt {
-                offset, next_valid, ..
-            } => {
-                assert_eq!(offset, ends[2]);
-                assert_eq!(next_valid, ends[3] - 7);
-            }
-            other => panic!("expected corruption, got {other:?}"),
-        }
+        let scan = LogReader::scan(&path).unwrap();
+        assert_eq!(
+            indices(&scan),
+            [
+                records[0].index,
+                records[1].index,
+                records[3].index,
+                records[4].index
+            ]
+        );
+        assert_eq!(scan.skipped[0].offset, ends[2]);
+        assert_eq!(scan.skipped[0].len, ends[3] - 7 - ends[2]);
     }
 
     #[test]

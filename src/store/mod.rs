@@ -63,7 +63,7 @@ pub use format::{FormatVersion, FormatVersionError};
 pub use lock::{LockError, LockProbe, RUN_LOCK, RunLock, probe};
 pub use log::{
     FRAME_HEADER_LEN, Frame, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, LogReader, LogWriter,
-    MAX_PAYLOAD_LEN, ScanResult, SyncPolicy, TornTail, truncate_torn_tail,
+    MAX_PAYLOAD_LEN, ScanResult, SkippedRegion, SyncPolicy, TornTail, truncate_torn_tail,
 };
 pub use merge::{MergeError, MergeReport, merge};
 pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};

@@ -63,10 +63,21 @@ pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
-/// Coordinates of a true state of the given kind.
+/// Coordinates of a true state of the given kind (sample 0 of 1 for `BellDrift`).
 pub fn true_state<R: Rng + ?Sized>(
     kind: StateKind,
     d: usize,
+    rng: &mut R,
+) -> Result<Vec<f64>, TomoError> {
+    true_state_in_batch(kind, d, 0, 1, rng)
+}
+
+/// Coordinates of the true state of sample `index` of a batch of `total`.
+pub fn true_state_in_batch<R: Rng + ?Sized>(
+    kind: StateKind,
+    d: usize,
+    index: u64,
+    total: u64,
     rng: &mut R,
 ) -> Result<Vec<f64>, TomoError> {
     Ok(match kind {
@@ -75,6 +86,32 @@ pub fn true_state<R: Rng + ?Sized>(
         StateKind::Bell => states::pure_coords(&states::named_state("bell-phi+", d)?),
         StateKind::Ghz => states::pure_coords(&states::named_state("ghz", d)?),
         StateKind::W => states::pure_coords(&states::named_state("w", d)?),
+        StateKind::BellDrift => {
+            if d != 4 {
+                return Err(TomoError::InvalidTarget(format!(
+                    "bell-drift is a two-qubit state (d = 4), the set has d = {d}"
+                )));
+            }
+            let s = if total > 1 {
+                index as f64 / (total - 1) as f64
+            } else {
+                0.0
+            };
+            let (q, phi) = (0.3 * s, std::f64::consts::FRAC_PI_2 * s);
+            let h = std::f64::consts::FRAC_1_SQRT_2;
+            let zero = faer::c64::new(0.0, 0.0);
+            let psi = [
+                faer::c64::new(h, 0.0),
+                zero,
+                zero,
+                faer::c64::from_polar(h, phi),
+            ];
+            let mut x = states::pure_coords(&psi);
+            for (j, v) in x.iter_mut().enumerate() {
+                *v = (1.0 - q) * *v + if j < d { q / d as f64 } else { 0.0 };
+            }
+            x
+        }
     })
 }
 

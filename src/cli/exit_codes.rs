@@ -1,0 +1,20 @@
+//! The exit codes of `qtomo`, in one place.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | complete, every sample ok |
+//! | 1 | fatal: restart intensity exceeded, I/O error, internal error |
+//! | 2 | usage or input error; nothing was written |
+//! | 3 | complete, but some samples failed (listed in summary.json) |
+//! | 75 | interrupted by a signal; rerun the same command to resume (EX_TEMPFAIL) |
+
+/// Complete, every sample ok.
+pub const OK: u8 = 0;
+/// Fatal error (restart intensity exceeded, I/O error).
+pub const FATAL: u8 = 1;
+/// Usage or input error; nothing was written.
+pub const USAGE: u8 = 2;
+/// Complete with failed samples.
+pub const FAILED_SAMPLES: u8 = 3;
+/// Interrupted by a signal; resumable (sysexits EX_TEMPFAIL).
+pub const INTERRUPTED: u8 = 75;

@@ -1,0 +1,219 @@
+//! The unit of work: one sample's counts in, one [`SampleRecord`] out.
+//!
+//! A [`Plan`] is everything a worker needs besides the large matrices: the
+//! measurement set's metadata, the methods, MLE options, the fidelity target
+//! and the sample ids. It is small and serialisable, so the supervisor puts
+//! it into the shared-memory segment next to A, A⁺ and the counts, and every
+//! worker builds the same [`Job`] from it. The in-process executor and the
+//! worker processes call the same [`Job::compute`], so a sample's result does
+//! not depend on where it ran.
+
+use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
+use crate::tomo::{
+    Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target, TomoError, hermitian,
+};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// The fidelity target of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TargetSpec {
+    /// A named pure state (`bell-phi+`, `ghz`, …).
+    Named(String),
+    /// A density matrix, row-major real and imaginary parts.
+    Matrix {
+        /// Dimension.
+        dim: usize,
+        /// Real parts, row-major.
+        re: Vec<f64>,
+        /// Imaginary parts, row-major.
+        im: Vec<f64>,
+    },
+}
+
+impl TargetSpec {
+    /// Builds the numerical target for dimension `d`.
+    pub fn build(&self, d: usize) -> Result<Target, TomoError> {
+        match self {
+            TargetSpec::Named(name) => Target::named(name, d),
+            TargetSpec::Matrix { dim, re, im } => {
+                if *dim != d {
+                    return Err(TomoError::InvalidTarget(format!(
+                        "target has dimension {dim}, the set has {d}"
+                    )));
+                }
+                let m =
+                    faer::Mat::from_fn(d, d, |r, c| faer::c64::new(re[r * d + c], im[r * d + c]));
+                Target::from_matrix(m.as_ref())
+            }
+        }
+    }
+}
+
+/// MLE options carried in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MleOptions {
+    /// Certified gap tolerance (log-likelihood units).
+    pub tol: f64,
+    /// Iteration cap.
+    pub max_iters: u32,
+}
+
+impl Default for MleOptions {
+    fn default() -> Self {
+        let p = MleParams::default();
+        Self {
+            tol: p.tol,
+            max_iters: p.max_iters,
+        }
+    }
+}
+
+/// What a run computes, minus the large matrices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The measurement set's metadata.
+    pub set: SetInfo,
+    /// Methods, by name (`mle`, `pls`, `linear`), in output order.
+    pub methods: Vec<String>,
+    /// MLE options.
+    pub mle: MleOptions,
+    /// Fidelity target.
+    pub target: Option<TargetSpec>,
+    /// Sample ids, one per sample of the whole input (not just this shard).
+    pub ids: Vec<String>,
+}
+
+impl Plan {
+    /// Number of samples in the input.
+    pub fn total(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// The methods, parsed.
+    pub fn parsed_methods(&self) -> Result<Vec<Method>, String> {
+        self.methods.iter().map(|m| m.parse()).collect()
+    }
+}
+
+/// A plan bound to its matrices and counts, with scratch memory for every estimator.
+pub struct Job<'a> {
+    plan: &'a Plan,
+    view: SetView<'a>,
+    counts: &'a [f64],
+    methods: Vec<Method>,
+    params: MleParams,
+    target: Option<Target>,
+    reconstructor: Reconstructor,
+    pid: u32,
+}
+
+impl<'a> Job<'a> {
+    /// Binds a plan to the set's matrices and the N×M counts.
+    pub fn new(plan: &'a Plan, view: SetView<'a>, counts: &'a [f64]) -> Result<Self, TomoError> {
+        let m = view.len();
+        if counts.len() != plan.ids.len() * m {
+            return Err(TomoError::WrongCountLength {
+                expected: plan.ids.len() * m,
+                found: counts.len(),
+            });
+        }
+        let methods = plan.parsed_methods().map_err(TomoError::InvalidSet)?;
+        let target = plan
+            .target
+            .as_ref()
+            .map(|t| t.build(view.dim()))
+            .transpose()?;
+        let params = MleParams {
+            tol: plan.mle.tol,
+            max_iters: plan.mle.max_iters,
+            ..MleParams::default()
+        };
+        Ok(Self {
+            plan,
+            view,
+            counts,
+            methods,
+            params,
+            target,
+            reconstructor: Reconstructor::new(view),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Reconstructs sample `index` (attempt number `attempt`, from 1). A
+    /// sample the numerics reject becomes a failed record, never a panic.
+    pub fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
+        let start = Instant::now();
+        let m = self.view.len();
+        let i = index as usize;
+        let row = &self.counts[i * m..(i + 1) * m];
+        let result = self.reconstructor.run(
+            self.view,
+            row,
+            &self.methods,
+            &self.params,
+            self.target.as_ref(),
+        );
+        let (status, methods) = match result {
+            Ok(estimates) => (
+                SampleStatus::Ok,
+                estimates
+                    .iter()
+                    .map(|e| method_result(e, self.view.dim()))
+                    .collect(),
+            ),
+            Err(e) => (
+                SampleStatus::Failed {
+                    reason: e.to_string(),
+                },
+                Vec::new(),
+            ),
+        };
+        SampleRecord {
+            index,
+            id: self.plan.ids[i].clone(),
+            status,
+            attempts: attempt,
+            worker_pid: self.pid,
+            elapsed_us: start.elapsed().as_micros() as u64,
+            methods,
+        }
+    }
+}
+
+/// Converts one estimate into the stored form.
+pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
+    let rho = hermitian::matrix_from_coords(&e.rho);
+    let mut rho_re = Vec::with_capacity(d * d);
+    let mut rho_im = Vec::with_capacity(d * d);
+    for r in 0..d {
+        for c in 0..d {
+            rho_re.push(rho[(r, c)].re);
+            rho_im.push(rho[(r, c)].im);
+        }
+    }
+    let m = &e.metrics;
+    MethodResult {
+        method: e.method.name().to_string(),
+        dim: d as u32,
+        rho_re,
+        rho_im,
+        metrics: MethodMetrics {
+            trace: m.trace,
+            purity: m.purity,
+            eigenvalues: m.eigenvalues.clone(),
+            von_neumann_entropy: m.von_neumann_entropy,
+            linear_entropy: m.linear_entropy,
+            log_likelihood: m.log_likelihood,
+            gap_bound: e.mle.map(|i| i.gap_bound),
+            iterations: e.mle.map(|i| i.iterations),
+            converged: e.mle.map(|i| i.converged),
+            chi2: Some(m.chi2),
+            fidelity: m.fidelity,
+            concurrence: m.concurrence,
+            negativity: m.negativity,
+            physical: m.physical,
+        },
+    }
+}
