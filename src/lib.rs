@@ -1,4 +1,5 @@
 //! qtomo library.
+pub mod cli;
 pub mod io;
 pub mod job;
 pub mod store;

@@ -39,11 +39,17 @@ pub fn resolve(
                 )));
             }
             let table = crate::io::read_kets_csv(path)?;
-            let name = format!("custom({})", path.file_name().map_or(file.into(), |f| f.to_string_lossy()));
-            MeasurementSet::from_kets(&name, table.labels, &table.kets, table.settings).map_err(|e| CliError::BadFile {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
+            let name = format!(
+                "custom({})",
+                path.file_name()
+                    .map_or(file.into(), |f| f.to_string_lossy())
+            );
+            MeasurementSet::from_kets(&name, table.labels, &table.kets, table.settings).map_err(
+                |e| CliError::BadFile {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                },
+            )
         }
     }
 }
@@ -65,7 +71,11 @@ pub fn count_columns(path: &Path) -> Option<usize> {
     let mut line = String::new();
     std::io::BufReader::new(file).read_line(&mut line).ok()?;
     let line = line.trim_start_matches('\u{feff}');
-    let cols = line.trim().split(',').filter(|c| c.trim() != "sample" && !c.trim().is_empty()).count();
+    let cols = line
+        .trim()
+        .split(',')
+        .filter(|c| c.trim() != "sample" && !c.trim().is_empty())
+        .count();
     (cols > 0).then_some(cols)
 }
 
@@ -80,7 +90,12 @@ mod tests {
         assert_eq!(infer_qubits(Some(16)), None);
         assert!(resolve("pauli", None, None, Some(16)).is_err());
         assert_eq!(resolve("pauli", None, None, Some(36)).unwrap().dim(), 4);
-        assert!(resolve("nonsense", None, None, None).unwrap_err().to_string().contains("unknown basis"));
+        assert!(
+            resolve("nonsense", None, None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown basis")
+        );
         assert!(resolve("qudit", None, None, None).is_err());
     }
 }

@@ -12,14 +12,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("invalid duration '{s}': expected a number with an optional unit ms, s, m or h, e.g. 90s"))?;
     if !(value.is_finite() && value >= 0.0) {
-        return Err(format!("invalid duration '{s}': must be a non-negative number"));
+        return Err(format!(
+            "invalid duration '{s}': must be a non-negative number"
+        ));
     }
     let seconds = match unit.trim() {
         "" | "s" | "sec" => value,
         "ms" => value / 1000.0,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        u => return Err(format!("invalid duration '{s}': unknown unit '{u}', expected ms, s, m or h")),
+        u => {
+            return Err(format!(
+                "invalid duration '{s}': unknown unit '{u}', expected ms, s, m or h"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }

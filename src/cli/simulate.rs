@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 /// Arguments of `qtomo simulate`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  qtomo simulate --basis pauli --qubits 2 --samples 1000 --shots 1000 --state random-mixed --seed 1 --out data.csv --truth truth.npy")]
+#[command(
+    after_help = "Example:\n  qtomo simulate --basis pauli --qubits 2 --samples 1000 --shots 1000 --state random-mixed --seed 1 --out data.csv --truth truth.npy"
+)]
 pub struct SimulateArgs {
     /// Measurement set: pauli, qudit, james16, or a kets CSV file.
     #[arg(long, default_value = "pauli")]
@@ -47,15 +49,31 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     if args.samples == 0 {
         return Err(CliError::Usage("--samples must be at least 1".into()).into());
     }
-    let set = basis::resolve(&args.basis, args.qubits.or(Some(2)).filter(|_| args.basis == "pauli"), args.dim, None)?;
+    let set = basis::resolve(
+        &args.basis,
+        args.qubits.or(Some(2)).filter(|_| args.basis == "pauli"),
+        args.dim,
+        None,
+    )?;
     let view = set.view();
     let (m, d) = (set.len(), set.dim());
     let n = args.samples as usize;
     let mut counts = vec![0.0; n * m];
-    let mut truth = args.truth.as_ref().map(|_| vec![faer::c64::new(0.0, 0.0); n * d * d]);
+    let mut truth = args
+        .truth
+        .as_ref()
+        .map(|_| vec![faer::c64::new(0.0, 0.0); n * d * d]);
     for i in 0..n {
-        let rho = simulate::simulate_in_batch(view, kind, args.shots, args.seed, i as u64, args.samples, &mut counts[i * m..(i + 1) * m])
-            .map_err(CliError::from)?;
+        let rho = simulate::simulate_in_batch(
+            view,
+            kind,
+            args.shots,
+            args.seed,
+            i as u64,
+            args.samples,
+            &mut counts[i * m..(i + 1) * m],
+        )
+        .map_err(CliError::from)?;
         if let Some(t) = truth.as_mut() {
             let mat = hermitian::matrix_from_coords(&rho);
             for r in 0..d {
@@ -74,7 +92,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     .with_context(|| format!("writing {}", args.out.display()))?;
     if let (Some(path), Some(t)) = (&args.truth, truth) {
         let arr = ndarray::Array3::from_shape_vec((n, d, d), t).context("truth array shape")?;
-        crate::store::write_npy_atomic(path, &arr).with_context(|| format!("writing {}", path.display()))?;
+        ndarray_npy::write_npy(path, &arr)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     tracing::info!(samples = n, basis = %set.info().name, out = %args.out.display(), "wrote simulated counts");
     Ok(crate::cli::exit_codes::OK)

@@ -197,7 +197,7 @@ impl MleWorkspace {
         let d = self.d;
         let rows = set.mle_rows;
         let total: f64 = counts.iter().sum();
-        if !(total > 0.0) {
+        if total.is_nan() || total <= 0.0 {
             return Err(TomoError::NoCounts);
         }
         // Start: map to the MLE frame, mix with I/d.
@@ -348,7 +348,7 @@ impl MleWorkspace {
             std::mem::swap(&mut self.x, &mut self.z);
             std::mem::swap(&mut self.p, &mut self.pz);
             theta = theta_next;
-            if iterations % check_every == 0 {
+            if iterations.is_multiple_of(check_every) {
                 gradient(rows, counts, &self.p, &mut self.gx);
                 gap = self.gap_from_gradient_l()?;
                 if gap <= params.tol {

@@ -142,7 +142,7 @@ impl Target {
         for j in 0..d {
             for k in 0..d {
                 let e = sigma[(j, k)] - sigma[(k, j)].conj();
-                if !(e.norm() <= 1e-8) {
+                if e.norm().is_nan() || e.norm() > 1e-8 {
                     return Err(TomoError::InvalidTarget(format!(
                         "matrix is not Hermitian at ({j}, {k})"
                     )));

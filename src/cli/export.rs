@@ -1,0 +1,62 @@
+//! `qtomo export DIR`: JSONL, CSV or NPY from a run directory's results log.
+
+use crate::store::{self, ExportFormat, MissingPolicy};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One JSON object per sample, in index order.
+    Jsonl,
+    /// Scalar metrics, one row per sample × method.
+    Csv,
+    /// rho_<method>.npy (N×d×d complex128) plus index.csv, in a directory.
+    Npy,
+}
+
+/// Arguments of `qtomo export`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  qtomo export runs/a --format jsonl\n  qtomo export runs/a --format npy --out runs/a/npy\n  python3 -c \"import numpy; print(numpy.load('runs/a/npy/rho_mle.npy').shape)\""
+)]
+pub struct ExportArgs {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Output path (default: DIR/results.jsonl, DIR/results.csv or DIR/npy/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Export an unfinished run: samples not yet computed are listed with status "missing".
+    #[arg(long)]
+    pub partial: bool,
+}
+
+/// Runs `qtomo export`.
+pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
+    let (format, default) = match args.format {
+        Format::Jsonl => (ExportFormat::Jsonl, "results.jsonl"),
+        Format::Csv => (ExportFormat::Csv, "results.csv"),
+        Format::Npy => (ExportFormat::Npy, "npy"),
+    };
+    let out = args.out.unwrap_or_else(|| args.dir.join(default));
+    let missing = if args.partial {
+        MissingPolicy::Mark
+    } else {
+        MissingPolicy::Error
+    };
+    let stats = store::export(&args.dir, format, &out, missing)
+        .with_context(|| format!("exporting {}", args.dir.display()))?;
+    eprintln!(
+        "wrote {}: {} samples ({} ok, {} failed, {} missing)",
+        out.display(),
+        stats.total,
+        stats.ok,
+        stats.failed,
+        stats.missing
+    );
+    Ok(crate::cli::exit_codes::OK)
+}

@@ -1,0 +1,41 @@
+//! `qtomo merge DIR... --out DIR`: combine shard run directories.
+
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `qtomo merge`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  qtomo merge runs/shard-0 runs/shard-1 runs/shard-2 runs/shard-3 --out runs/all"
+)]
+pub struct MergeArgs {
+    /// Shard run directories.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// The merged run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `qtomo merge`.
+pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
+    let report = crate::store::merge(&args.dirs, &args.out).context("merging shards")?;
+    let s = &report.summary;
+    eprintln!(
+        "merged {} shards into {}: {} of {} samples ok, {} failed, {} missing",
+        args.dirs.len(),
+        args.out.display(),
+        s.succeeded,
+        s.total,
+        s.failed,
+        report.missing
+    );
+    Ok(if report.missing > 0 {
+        crate::cli::exit_codes::INTERRUPTED
+    } else if s.failed > 0 {
+        crate::cli::exit_codes::FAILED_SAMPLES
+    } else {
+        crate::cli::exit_codes::OK
+    })
+}

@@ -1,0 +1,465 @@
+//! `qtomo run`: reconstruct every sample of an input into a run directory.
+//!
+//! Two stages (as in ripgrep's LowArgs/HiArgs): [`RunArgs`] holds what clap
+//! parsed, with no I/O; [`RunArgs::into_plan`] reads and checks everything
+//! (basis, input, target, shard) *before* anything is written, so a bad input
+//! exits 2 and leaves no output directory behind. Then the run directory is
+//! opened (lock, fingerprint, resume), the pending samples are executed, and
+//! summary.json is written whatever happened.
+
+use crate::cli::error::CliError;
+use crate::cli::progress::Progress;
+use crate::cli::shard::{self, Shard};
+use crate::cli::{basis, duration::parse_duration, exit_codes};
+use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
+use crate::job::{Job, MleOptions, Plan, TargetSpec};
+use crate::store::{
+    self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
+};
+use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
+use crate::tomo::{MeasurementSet, Method};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How the input's columns map to projectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Columns {
+    /// By header label (any order).
+    Labels,
+    /// By position, in the basis's label order.
+    Positional,
+}
+
+/// Arguments of `qtomo run`.
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  qtomo run examples/bell-drift.csv --out results\n  qtomo run counts.csv --out runs/a --basis james16 --method mle --target bell-phi+ --workers 8\n  qtomo run counts.csv --out runs/a --shard 2/4 --sample-timeout 2m --retries 3"
+)]
+pub struct RunArgs {
+    /// Input counts: CSV (header of projector labels, optional `sample` id column) or NPY (N×M float64).
+    pub input: PathBuf,
+    /// Run directory (created; rerunning the same command resumes it).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Measurement set: pauli, qudit, james16, or a kets CSV file.
+    #[arg(long, default_value = "pauli")]
+    pub basis: String,
+    /// Number of qubits (pauli; inferred from the column count when omitted).
+    #[arg(long)]
+    pub qubits: Option<usize>,
+    /// Dimension (qudit).
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Methods, comma-separated: mle, pls, linear.
+    #[arg(long, value_delimiter = ',', default_value = "mle,pls,linear")]
+    pub method: Vec<Method>,
+    /// Worker processes (default: available cores; 0 runs in this process).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// A sample still running after this long is killed and retried (e.g. 90s, 10m).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub sample_timeout: Duration,
+    /// Attempts after the first before a sample is recorded as failed.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// On SIGTERM/SIGINT, how long in-flight samples may finish before workers are killed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Recycle a worker whose private memory (anonymous RSS/PSS) exceeds this, e.g. 2G.
+    #[arg(long)]
+    pub max_worker_rss: Option<String>,
+    /// More than this many worker restarts within --restart-window aborts the run (exit 1).
+    #[arg(long, default_value_t = 10)]
+    pub restart_max: usize,
+    /// Window for --restart-max.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub restart_window: Duration,
+    /// Run only shard I of N (0-based), e.g. 2/4. Default: from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX.
+    #[arg(long, value_parser = shard::parse_shard)]
+    pub shard: Option<Shard>,
+    /// Number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long)]
+    pub shard_count: Option<u32>,
+    /// Fidelity target: bell-phi+, bell-phi-, bell-psi+, bell-psi-, ghz, w, or an NPY file with a d×d density matrix.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Discard previous results in --out and start over.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Also retry samples recorded as failed by a previous run.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// The input has one sample per column instead of per row.
+    #[arg(long)]
+    pub transposed: bool,
+    /// Match count columns by label or by position.
+    #[arg(long, value_enum, default_value = "labels")]
+    pub columns: Columns,
+    /// MLE stopping tolerance: certified log-likelihood gap.
+    #[arg(long, default_value_t = MleOptions::default().tol)]
+    pub tol: f64,
+    /// MLE iteration cap (not converged is a flag, not a failure).
+    #[arg(long, default_value_t = MleOptions::default().max_iters)]
+    pub max_iters: u32,
+}
+
+/// Everything checked and loaded, nothing written yet.
+pub struct RunPlan {
+    /// The arguments.
+    pub args: RunArgs,
+    /// The measurement set.
+    pub set: MeasurementSet,
+    /// The input counts.
+    pub batch: SampleBatch,
+    /// What each worker computes.
+    pub plan: Plan,
+    /// The shard, if any.
+    pub shard: Option<Shard>,
+    /// The run's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Worker processes (0 = in-process).
+    pub workers: usize,
+    /// Parsed --max-worker-rss.
+    pub max_worker_rss: Option<u64>,
+}
+
+impl RunArgs {
+    /// Reads and checks every input; writes nothing.
+    pub fn into_plan(self) -> Result<RunPlan, CliError> {
+        if self.method.is_empty() {
+            return Err(CliError::Usage(
+                "--method needs at least one of mle, pls, linear".into(),
+            ));
+        }
+        if !(self.tol > 0.0 && self.tol.is_finite()) {
+            return Err(CliError::Usage(format!(
+                "--tol must be a positive number, got {}",
+                self.tol
+            )));
+        }
+        if self.input.is_dir() {
+            return Err(CliError::BadFile {
+                path: self.input.clone(),
+                message: "is a directory; expected a CSV or NPY file".into(),
+            });
+        }
+        let max_worker_rss = self
+            .max_worker_rss
+            .as_deref()
+            .map(crate::supervisor::procmem::parse_size)
+            .transpose()
+            .map_err(|e| CliError::Usage(format!("--max-worker-rss: {e}")))?;
+        let set = basis::resolve(
+            &self.basis,
+            self.qubits,
+            self.dim,
+            basis::count_columns(&self.input),
+        )?;
+        let opts = InputOptions {
+            format: InputFormat::Auto,
+            transposed: self.transposed,
+            columns: match self.columns {
+                Columns::Labels => ColumnMode::Labels,
+                Columns::Positional => ColumnMode::Positional,
+            },
+        };
+        let batch = crate::io::read_samples(&self.input, set.labels(), &opts)?;
+        let target = self
+            .target
+            .as_deref()
+            .map(|t| target_spec(t, set.dim()))
+            .transpose()?;
+        if let Some(t) = &target {
+            t.build(set.dim())?;
+        }
+        let shard = match self.shard {
+            Some(s) => Some(s),
+            None => shard::shard_from_env(|k| std::env::var(k).ok(), self.shard_count)
+                .map_err(CliError::Usage)?,
+        };
+        let mut methods: Vec<String> = Vec::new();
+        for m in &self.method {
+            if !methods.iter().any(|x| x == m.name()) {
+                methods.push(m.name().to_string());
+            }
+        }
+        let plan = Plan {
+            set: set.info().clone(),
+            methods: methods.clone(),
+            mle: MleOptions {
+                tol: self.tol,
+                max_iters: self.max_iters,
+            },
+            target: target.clone(),
+            ids: batch.ids.clone(),
+        };
+        let mut options = BTreeMap::new();
+        options.insert("tol".into(), format!("{:e}", self.tol));
+        options.insert("max_iters".into(), self.max_iters.to_string());
+        options.insert("target".into(), self.target.clone().unwrap_or_default());
+        options.insert("transposed".into(), self.transposed.to_string());
+        options.insert(
+            "columns".into(),
+            format!("{:?}", self.columns).to_lowercase(),
+        );
+        let fingerprint = Fingerprint {
+            input_sha: digest_file(&self.input)?,
+            basis: set.info().name.clone(),
+            dim: set.dim() as u32,
+            methods,
+            options,
+            shard: shard.map(|s| (s.index, s.count)),
+        };
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(RunPlan {
+            args: self,
+            set,
+            batch,
+            plan,
+            shard,
+            fingerprint,
+            workers,
+            max_worker_rss,
+        })
+    }
+}
+
+/// A named state, or an NPY file holding a d×d density matrix (complex128 or float64).
+fn target_spec(t: &str, d: usize) -> Result<TargetSpec, CliError> {
+    if crate::tomo::states::NAMED_STATES.contains(&t) {
+        return Ok(TargetSpec::Named(t.to_string()));
+    }
+    let path = Path::new(t);
+    if !path.is_file() {
+        return Err(CliError::Usage(format!(
+            "--target '{t}': expected one of {} or an NPY file with a {d}×{d} density matrix",
+            crate::tomo::states::NAMED_STATES.join(", ")
+        )));
+    }
+    let bad = |message: String| CliError::BadFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    use ndarray_npy::ReadNpyExt;
+    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let (re, im) = match ndarray::Array2::<faer::c64>::read_npy(&file) {
+        Ok(a) => (
+            a.iter().map(|c| c.re).collect::<Vec<_>>(),
+            a.iter().map(|c| c.im).collect(),
+        ),
+        Err(_) => {
+            let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+            let a = ndarray::Array2::<f64>::read_npy(file).map_err(|e| {
+                bad(format!(
+                    "expected a {d}×{d} complex128 or float64 NPY array: {e}"
+                ))
+            })?;
+            (a.iter().copied().collect(), vec![0.0; a.len()])
+        }
+    };
+    if re.len() != d * d {
+        return Err(bad(format!(
+            "expected a {d}×{d} matrix, found {} entries",
+            re.len()
+        )));
+    }
+    Ok(TargetSpec::Matrix { dim: d, re, im })
+}
+
+/// crc32 and length of the input file: enough to notice a changed input on resume.
+fn digest_file(path: &Path) -> Result<String, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| CliError::BadFile {
+        path: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok(format!(
+        "crc32:{:08x}:len:{}",
+        crc32fast::hash(&bytes),
+        bytes.len()
+    ))
+}
+
+/// How an execution of the pending samples ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// Every pending sample was attempted.
+    Complete,
+    /// Stopped by a signal; resumable.
+    Interrupted,
+    /// Stopped by a fatal condition.
+    Aborted(String),
+}
+
+/// Runs `qtomo run`.
+pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
+    let plan = args.into_plan()?;
+    let start = Instant::now();
+    let total = plan.batch.n_samples as u64;
+    let mode = if plan.args.fresh {
+        OpenMode::Fresh
+    } else {
+        OpenMode::Resume
+    };
+    let open = store::open_run(&plan.args.out, plan.fingerprint.clone(), total, mode)?;
+    if let Some(tail) = &open.repaired_tail {
+        tracing::warn!(
+            offset = tail.offset,
+            bytes = tail.len,
+            "truncated a torn record at the end of the results log (an interrupted write); that sample will be recomputed"
+        );
+    }
+    let range = plan.shard.map_or(0..total, |s| s.range(total));
+    let pending: Vec<u64> = range
+        .clone()
+        .filter(|&i| needs_run(&open.resume, i, plan.args.retry_failed))
+        .collect();
+    tracing::info!(
+        dir = %plan.args.out.display(),
+        opened = ?open.opened,
+        samples = range.end - range.start,
+        pending = pending.len(),
+        basis = %plan.set.info().name,
+        cond = plan.set.cond(),
+        "run started"
+    );
+    let mut progress = Progress::new(pending.len() as u64, quiet);
+    let (ending, workers, restarts) = if plan.workers == 0 || pending.is_empty() {
+        (
+            execute_in_process(&plan, &pending, &open.dir.results_log(), &mut progress)?,
+            0,
+            0,
+        )
+    } else {
+        execute_in_process(&plan, &pending, &open.dir.results_log(), &mut progress)
+            .map(|e| (e, plan.workers, 0))?
+    };
+    progress.finish();
+    // The log is the truth: recount this shard from it.
+    let state = ResumeState::from_log(&open.dir.results_log(), total)
+        .context("re-reading the results log")?
+        .state;
+    let mut succeeded = 0;
+    let mut failed_indices = Vec::new();
+    for i in range.clone() {
+        match state.status(i) {
+            Some(store::IndexStatus::Ok) => succeeded += 1,
+            Some(store::IndexStatus::Failed) => failed_indices.push(i),
+            _ => {}
+        }
+    }
+    let attempted_all = succeeded + failed_indices.len() as u64 == range.end - range.start;
+    let status = match (&ending, attempted_all) {
+        (Ending::Aborted(_), _) => RunOutcome::Aborted,
+        (Ending::Interrupted, _) | (_, false) => RunOutcome::Interrupted,
+        (Ending::Complete, true) => RunOutcome::Complete,
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    let summary = Summary {
+        status,
+        total: range.end - range.start,
+        succeeded,
+        failed: failed_indices.len() as u64,
+        failed_indices: failed_indices.clone(),
+        elapsed_s: elapsed,
+        samples_per_s: if elapsed > 0.0 {
+            pending.len() as f64 / elapsed
+        } else {
+            0.0
+        },
+        workers: workers as u32,
+        worker_restarts: restarts,
+        methods: plan.plan.methods.clone(),
+        basis: plan.set.info().name.clone(),
+        dim: plan.set.dim() as u32,
+    };
+    summary
+        .write(&plan.args.out)
+        .context("writing summary.json")?;
+    let out = plan.args.out.display();
+    match (ending, status) {
+        (Ending::Aborted(reason), _) => {
+            anyhow::bail!(
+                "run aborted: {reason}; {succeeded} samples are saved in {out}, rerun the same command to resume"
+            )
+        }
+        (_, RunOutcome::Interrupted) => {
+            eprintln!(
+                "interrupted: {succeeded} of {} samples done; rerun the same command to resume ({out})",
+                summary.total
+            );
+            Ok(exit_codes::INTERRUPTED)
+        }
+        _ if !failed_indices.is_empty() => {
+            eprintln!(
+                "complete with {} failed samples (see {out}/summary.json; rerun with --retry-failed to retry them); results in {out}",
+                failed_indices.len()
+            );
+            Ok(exit_codes::FAILED_SAMPLES)
+        }
+        _ => {
+            if !quiet {
+                eprintln!(
+                    "complete: {succeeded} samples in {:.1} s; results in {out} (qtomo export {out} --format jsonl)",
+                    elapsed
+                );
+            }
+            Ok(exit_codes::OK)
+        }
+    }
+}
+
+/// Whether sample `i` still has to run.
+fn needs_run(state: &ResumeState, i: u64, retry_failed: bool) -> bool {
+    match state.status(i) {
+        Some(store::IndexStatus::Ok) => false,
+        Some(store::IndexStatus::Failed) => retry_failed,
+        _ => true,
+    }
+}
+
+/// Runs the pending samples sequentially in this process (`--workers 0`),
+/// stopping between samples on SIGINT/SIGTERM.
+fn execute_in_process(
+    plan: &RunPlan,
+    pending: &[u64],
+    log: &Path,
+    progress: &mut Progress,
+) -> anyhow::Result<Ending> {
+    let mut signals =
+        SignalHandler::new(SignalHandlerKind::Standard).context("installing signal handlers")?;
+    let view = plan.set.view();
+    let mut job = Job::new(&plan.plan, view, &plan.batch.counts).context("preparing the job")?;
+    let mut writer =
+        LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
+    for &i in pending {
+        while let Some(ev) = signals.try_recv() {
+            match ev {
+                SignalEvent::Shutdown(sig) => {
+                    tracing::warn!(?sig, "signal received: stopping after the current sample");
+                    writer.flush_sync().context("syncing the results log")?;
+                    return Ok(Ending::Interrupted);
+                }
+                SignalEvent::Status => tracing::info!("status: {}", progress.line()),
+                _ => {}
+            }
+        }
+        let record = job.compute(i, 1);
+        let ok = record.is_ok();
+        if let Some(reason) = record.status.error() {
+            tracing::warn!(index = i, id = %record.id, reason, "sample failed");
+        }
+        if let Err(e) = writer.append(&record) {
+            return Ok(Ending::Aborted(format!(
+                "cannot append to the results log: {e}"
+            )));
+        }
+        progress.sample(ok);
+    }
+    writer.flush_sync().context("syncing the results log")?;
+    Ok(Ending::Complete)
+}

@@ -1,0 +1,112 @@
+//! `qtomo show DIR --sample I`: one sample's density matrices and metrics.
+
+use crate::cli::error::CliError;
+use crate::store::{LogReader, MethodResult, RunDir, SampleRecord};
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `qtomo show`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  qtomo show runs/a --sample 0 --method mle")]
+pub struct ShowArgs {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The sample index (0-based).
+    #[arg(long)]
+    pub sample: u64,
+    /// Show only this method.
+    #[arg(long)]
+    pub method: Option<String>,
+}
+
+/// Runs `qtomo show`.
+pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
+    let log = RunDir::new(&args.dir).results_log();
+    let mut reader = LogReader::open(&log).with_context(|| format!("reading {}", log.display()))?;
+    // The effective record: the latest ok one, else the latest failed one.
+    let mut found: Option<SampleRecord> = None;
+    while let Some((_, r)) = reader.next_record()? {
+        if r.index == args.sample && (r.is_ok() || found.as_ref().is_none_or(|f| !f.is_ok())) {
+            found = Some(r);
+        }
+    }
+    let r = found.ok_or_else(|| {
+        CliError::Usage(format!(
+            "sample {} has no result in {}",
+            args.sample,
+            args.dir.display()
+        ))
+    })?;
+    println!("sample {} (id {}): {}", r.index, r.id, r.status.as_str());
+    if let Some(e) = r.status.error() {
+        println!("  error: {e}");
+    }
+    println!(
+        "  attempts {}, worker pid {}, {:.3} ms",
+        r.attempts,
+        r.worker_pid,
+        r.elapsed_us as f64 / 1000.0
+    );
+    for m in r
+        .methods
+        .iter()
+        .filter(|m| args.method.as_ref().is_none_or(|want| &m.method == want))
+    {
+        print_method(m);
+    }
+    Ok(crate::cli::exit_codes::OK)
+}
+
+fn print_method(m: &MethodResult) {
+    let d = m.dim as usize;
+    println!("\n{}: ρ =", m.method);
+    for r in 0..d {
+        let row: Vec<String> = (0..d)
+            .map(|c| {
+                let (re, im) = (m.rho_re[r * d + c], m.rho_im[r * d + c]);
+                format!(
+                    "{re:>8.4}{}{:.4}i",
+                    if im < 0.0 { '-' } else { '+' },
+                    im.abs()
+                )
+            })
+            .collect();
+        println!("  [{}]", row.join("  "));
+    }
+    let x = &m.metrics;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
+    println!(
+        "  trace {:.6}  purity {:.6}  physical {}",
+        x.trace, x.purity, x.physical
+    );
+    println!(
+        "  eigenvalues {:?}",
+        x.eigenvalues
+            .iter()
+            .map(|v| (v * 1e6).round() / 1e6)
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "  von Neumann entropy {:.6} bits  linear entropy {:.6}",
+        x.von_neumann_entropy, x.linear_entropy
+    );
+    println!(
+        "  log-likelihood {}  chi2 {}",
+        opt(x.log_likelihood),
+        opt(x.chi2)
+    );
+    if let (Some(g), Some(it), Some(c)) = (x.gap_bound, x.iterations, x.converged) {
+        println!("  gap bound {g:.3e}  iterations {it}  converged {c}");
+    }
+    if x.fidelity.is_some() {
+        println!("  fidelity {}", opt(x.fidelity));
+    }
+    if x.concurrence.is_some() {
+        println!(
+            "  concurrence {}  negativity {}",
+            opt(x.concurrence),
+            opt(x.negativity)
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! `qtomo status DIR`: progress of a run directory, readable while a run writes it.
+
+use crate::store::RunStatus;
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `qtomo status`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  qtomo status runs/a\n  qtomo status runs/a --json | jq .eta_s")]
+pub struct StatusArgs {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `qtomo status`.
+pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
+    let s = RunStatus::read(&args.dir)
+        .with_context(|| format!("reading run directory {}", args.dir.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(crate::cli::exit_codes::OK);
+    }
+    let pct = if s.total > 0 {
+        100.0 * (s.done + s.failed) as f64 / s.total as f64
+    } else {
+        100.0
+    };
+    println!("run directory: {}", s.dir.display());
+    println!(
+        "basis:         {} (d = {}), methods {}",
+        s.manifest.basis,
+        s.manifest.dim,
+        s.manifest.methods.join(",")
+    );
+    println!(
+        "progress:      {}/{} done, {} failed, {} pending ({pct:.1}%)",
+        s.done, s.total, s.failed, s.pending
+    );
+    match (s.running, s.holder_pid) {
+        (true, Some(pid)) => println!("running:       yes, supervisor pid {pid}"),
+        (true, None) => println!("running:       yes"),
+        _ => println!("running:       no"),
+    }
+    if let Some(rate) = s.rate_per_s {
+        println!("rate:          {rate:.2} samples/s");
+    }
+    if let Some(eta) = s.eta_s {
+        println!("eta:           {eta:.0} s");
+    }
+    if let Some(summary) = &s.summary {
+        println!(
+            "last summary:  {:?}, {} ok, {} failed, {:.1} s",
+            summary.status, summary.succeeded, summary.failed, summary.elapsed_s
+        );
+    }
+    if s.torn_bytes > 0 {
+        println!(
+            "note:          {} bytes of a record being written (or torn) at the end of the log",
+            s.torn_bytes
+        );
+    }
+    Ok(crate::cli::exit_codes::OK)
+}
