@@ -441,6 +441,9 @@ fn execute_in_process(
             match ev {
                 SignalEvent::Shutdown(sig) => {
                     tracing::warn!(?sig, "signal received: stopping after the current sample");
+                    if let Some(n) = &notifier {
+                        let _ = n.stopping();
+                    }
                     writer.flush_sync().context("syncing the results log")?;
                     return Ok(Ending::Interrupted);
                 }
