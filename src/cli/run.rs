@@ -436,6 +436,12 @@ fn execute_in_process(
     let mut job = Job::new(&plan.plan, view, &plan.batch.counts).context("preparing the job")?;
     let mut writer =
         LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
+    let notifier = crate::supervisor::notify::Notifier::from_env()
+        .ok()
+        .flatten();
+    if let Some(n) = &notifier {
+        let _ = n.ready();
+    }
     for &i in pending {
         while let Some(ev) = signals.try_recv() {
             match ev {
