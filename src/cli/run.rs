@@ -362,8 +362,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         failed: failed_indices.len() as u64,
         failed_indices: failed_indices.clone(),
         elapsed_s: elapsed,
+        // Over the samples this invocation processed, not those it planned:
+        // an interrupted run stops early.
         samples_per_s: if elapsed > 0.0 {
-            pending.len() as f64 / elapsed
+            progress.done() as f64 / elapsed
         } else {
             0.0
         },
