@@ -140,24 +140,20 @@ impl RunArgs {
                 self.tol
             )));
         }
-        if self.input.is_dir() {
-            return Err(CliError::BadFile {
-                path: self.input.clone(),
-                message: "is a directory; expected a CSV or NPY file".into(),
-            });
-        }
+        // A missing, empty or directory input is reported as such, before
+        // anything (such as inferring --qubits) tries to read it.
+        crate::io::open_input(&self.input, "one row per sample")?;
         let max_worker_rss = self
             .max_worker_rss
             .as_deref()
             .map(crate::supervisor::procmem::parse_size)
             .transpose()
             .map_err(|e| CliError::Usage(format!("--max-worker-rss: {e}")))?;
-        let set = basis::resolve(
-            &self.basis,
-            self.qubits,
-            self.dim,
-            basis::count_columns(&self.input),
-        )?;
+        let qubits = match self.qubits {
+            None if self.basis == "pauli" => Some(basis::infer_pauli_qubits(&self.input)?),
+            given => given,
+        };
+        let set = basis::resolve(&self.basis, qubits, self.dim, None)?;
         let opts = InputOptions {
             format: InputFormat::Auto,
             transposed: self.transposed,
@@ -366,8 +362,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         failed: failed_indices.len() as u64,
         failed_indices: failed_indices.clone(),
         elapsed_s: elapsed,
+        // Over the samples this invocation processed, not those it planned:
+        // an interrupted run stops early.
         samples_per_s: if elapsed > 0.0 {
-            pending.len() as f64 / elapsed
+            progress.done() as f64 / elapsed
         } else {
             0.0
         },

@@ -1,3 +1,5 @@
 //! Integration tests: one binary, one module per area.
 
+mod cli;
 mod real_data;
+mod util;
