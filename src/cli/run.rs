@@ -301,7 +301,19 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     } else {
         OpenMode::Resume
     };
-    let open = store::open_run(&plan.args.out, plan.fingerprint.clone(), total, mode)?;
+    let open =
+        store::open_run(&plan.args.out, plan.fingerprint.clone(), total, mode).map_err(|e| {
+            let hint = match &e {
+                store::RunDirError::FingerprintMismatch { .. } => {
+                    "; rerun with --fresh to discard the previous results, or choose another --out"
+                }
+                _ => "",
+            };
+            anyhow::Error::new(e).context(format!(
+                "cannot use run directory {}{hint}",
+                plan.args.out.display()
+            ))
+        })?;
     if let Some(tail) = &open.repaired_tail {
         tracing::warn!(
             offset = tail.offset,
