@@ -155,6 +155,7 @@ fn init_logging(quiet: bool, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No colour codes in files (Slurm job logs, systemd journal, pipes).
         .with_ansi(ansi)
         .with_target(false);
     let _ = match format {

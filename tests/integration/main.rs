@@ -2,4 +2,5 @@
 
 mod cli;
 mod real_data;
+mod slurm;
 mod util;
