@@ -16,7 +16,10 @@ use crate::job::{Job, MleOptions, Plan, TargetSpec};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
+use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool};
+use crate::supervisor::shm::SegmentBuilder;
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
+use crate::supervisor::state::{PoolEvent, PoolStatus};
 use crate::tomo::{MeasurementSet, Method};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -335,8 +338,12 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             0,
         )
     } else {
-        execute_in_process(&plan, &pending, &open.dir.results_log(), &mut progress)
-            .map(|e| (e, plan.workers, 0))?
+        execute_pool(
+            &plan,
+            pending.clone(),
+            &open.dir.results_log(),
+            &mut progress,
+        )?
     };
     progress.finish();
     // The log is the truth: recount this shard from it.
@@ -462,4 +469,79 @@ fn execute_in_process(
     }
     writer.flush_sync().context("syncing the results log")?;
     Ok(Ending::Complete)
+}
+
+/// Forwards pool events to the progress display.
+struct PoolProgress<'a> {
+    progress: &'a mut Progress,
+    plan: &'a Plan,
+}
+
+impl PoolObserver for PoolProgress<'_> {
+    fn sample_id(&mut self, index: u64) -> String {
+        self.plan
+            .ids
+            .get(index as usize)
+            .cloned()
+            .unwrap_or_else(|| index.to_string())
+    }
+
+    fn event(&mut self, event: &PoolEvent) {
+        match event {
+            PoolEvent::SampleDone { .. } => self.progress.sample(true),
+            PoolEvent::SampleFailed { index, reason } => {
+                tracing::warn!(index, reason = %reason, "sample failed");
+                self.progress.sample(false);
+            }
+            PoolEvent::WorkerRestarted { .. } => self.progress.restart(),
+            PoolEvent::Status(line) => tracing::info!("status: {line}; {}", self.progress.line()),
+            PoolEvent::WorkersReady { .. } | PoolEvent::Draining => {}
+        }
+    }
+}
+
+/// Runs the pending samples over a pool of worker processes sharing one
+/// read-only segment; returns how it ended, the peak worker count and the
+/// number of worker restarts.
+fn execute_pool(
+    plan: &RunPlan,
+    pending: Vec<u64>,
+    log: &Path,
+    progress: &mut Progress,
+) -> anyhow::Result<(Ending, usize, u32)> {
+    use crate::cli::worker::sections;
+    let plan_bytes = postcard::to_stdvec(&plan.plan).context("encoding the plan")?;
+    let set = &plan.set;
+    let mut builder = SegmentBuilder::new()
+        .section(sections::A, set.a())
+        .section(sections::PINV, set.pinv())
+        .section(sections::COUNTS, &plan.batch.counts)
+        .bytes(sections::PLAN, &plan_bytes);
+    if !set.info().is_grouped() {
+        builder = builder.section(sections::MLE_ROWS, set.mle_rows());
+    }
+    let segment = builder
+        .build()
+        .context("building the shared-memory segment")?;
+    let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
+    let mut cfg = PoolConfig::new(exe, vec!["__worker".into()]);
+    cfg.workers = plan.workers;
+    cfg.max_worker_rss = plan.max_worker_rss;
+    cfg.sample_timeout = plan.args.sample_timeout;
+    cfg.retries = plan.args.retries;
+    cfg.grace = plan.args.grace;
+    cfg.restart_max = plan.args.restart_max;
+    cfg.restart_window = plan.args.restart_window;
+    let mut observer = PoolProgress {
+        progress,
+        plan: &plan.plan,
+    };
+    let outcome =
+        run_pool(&cfg, &segment, pending, log, &mut observer).context("running the worker pool")?;
+    let ending = match outcome.status {
+        PoolStatus::Complete => Ending::Complete,
+        PoolStatus::Interrupted => Ending::Interrupted,
+        PoolStatus::Aborted { reason } => Ending::Aborted(reason),
+    };
+    Ok((ending, outcome.peak_workers, outcome.worker_restarts))
 }
