@@ -11,6 +11,7 @@
 //! | `hang`       | sleep forever (heartbeats continue)                   |
 //! | `alloc`      | allocate and touch 64 MiB every 20 ms up to 1 GiB, hang|
 //! | `exit`       | exit with code 101, on every attempt                  |
+//! | `delay`      | `delay:MS` sleeps MS milliseconds before *every* sample |
 //!
 //! # Layout
 //!
@@ -35,6 +36,7 @@ enum Kind {
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     by_index: HashMap<u64, Kind>,
+    delay: Option<Duration>,
 }
 
 impl Faults {
@@ -49,7 +51,12 @@ impl Faults {
     /// Parses `crash:5,hang:7`.
     pub fn parse(spec: &str) -> Self {
         let mut by_index = HashMap::new();
+        let mut delay = None;
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(ms) = item.strip_prefix("delay:").and_then(|v| v.parse().ok()) {
+                delay = Some(Duration::from_millis(ms));
+                continue;
+            }
             let parsed = item.split_once(':').and_then(|(k, i)| {
                 let kind = match k {
                     "crash" => Kind::Crash,
@@ -68,11 +75,14 @@ impl Faults {
                 None => eprintln!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
             }
         }
-        Self { by_index }
+        Self { by_index, delay }
     }
 
     /// Runs the fault configured for `index` (if any) on attempt `attempt`.
     pub fn before_sample(&self, index: u64, attempt: u32) {
+        if let Some(d) = self.delay {
+            std::thread::sleep(d);
+        }
         let Some(&kind) = self.by_index.get(&index) else {
             return;
         };
@@ -114,8 +124,9 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        let f = Faults::parse("crash:5, hang:7,alloc:9,crash-once:3,bogus,exit:x");
+        let f = Faults::parse("crash:5, hang:7,alloc:9,crash-once:3,bogus,exit:x,delay:1");
         assert_eq!(f.by_index.len(), 4);
+        assert_eq!(f.delay, Some(Duration::from_millis(1)));
         assert_eq!(f.by_index[&3], Kind::CrashOnce);
         // Not listed: no effect.
         f.before_sample(4, 0);

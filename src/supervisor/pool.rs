@@ -214,7 +214,7 @@ pub fn run_pool(
             None
         }
     };
-    let watchdog = notify::watchdog_interval().map(|d| d / 2);
+    let watchdog = notify::watchdog_interval();
     let mut rt = Runtime {
         cfg,
         segment,

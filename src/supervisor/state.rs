@@ -557,7 +557,7 @@ impl PoolState {
                     && bytes > limit
                     && !matches!(w.phase, Phase::Killing { .. })
                 {
-                    tracing::warn!(%worker, pid = ?w.pid, bytes, limit, sample = ?w.progress.current,
+                    tracing::warn!(%worker, pid = w.pid.unwrap_or(0), bytes, limit, sample = %OptIndex(w.progress.current),
                         "worker over --max-worker-rss; killing it");
                     self.kill(worker, KillCause::Memory { bytes }, &mut fx);
                 }
@@ -688,7 +688,7 @@ impl PoolState {
             _ => false,
         };
         if expected || self.drain_deadline.is_some() {
-            tracing::info!(%worker, pid = ?w.pid, %outcome, "worker exited");
+            tracing::info!(%worker, pid = w.pid.unwrap_or(0), %outcome, "worker exited");
             // Unstarted samples go back to the queue (they stay pending in
             // the log for a resume if we are draining).
             for item in w.items.into_iter().rev() {
@@ -728,7 +728,7 @@ impl PoolState {
             ),
             (Some(KillCause::Shutdown), _) | (None, _) => format!("worker {outcome}"),
         };
-        tracing::warn!(%worker, pid = ?w.pid, sample = ?blamed, %reason, "worker lost; replacing it");
+        tracing::warn!(%worker, pid = w.pid.unwrap_or(0), sample = %OptIndex(blamed), %reason, "worker lost; replacing it");
         fx.push(Effect::Observe(PoolEvent::WorkerRestarted {
             pid: w.pid,
             reason: reason.clone(),
@@ -875,7 +875,7 @@ impl PoolState {
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
             for id in ids {
                 if let Some(w) = self.workers.get(&id) {
-                    tracing::warn!(worker = %id, pid = ?w.pid, sample = ?w.progress.current,
+                    tracing::warn!(worker = %id, pid = w.pid.unwrap_or(0), sample = %OptIndex(w.progress.current),
                         "grace period over; killing worker");
                 }
                 self.kill(id, KillCause::Shutdown, fx);
@@ -919,7 +919,7 @@ impl PoolState {
         }
         for (id, cause) in kills {
             if let Some(w) = self.workers.get(&id) {
-                tracing::warn!(worker = %id, pid = ?w.pid, sample = ?w.progress.current, cause = ?cause,
+                tracing::warn!(worker = %id, pid = w.pid.unwrap_or(0), sample = %OptIndex(w.progress.current), cause = ?cause,
                     "worker unhealthy; killing it");
             }
             self.kill(id, cause, fx);
@@ -941,6 +941,18 @@ impl PoolState {
         if self.queue.is_empty() && !holding {
             self.finished = true;
             fx.push(Effect::Finish(PoolStatus::Complete));
+        }
+    }
+}
+
+/// A sample index for log fields: the number, or `-` when unknown.
+struct OptIndex(Option<u64>);
+
+impl std::fmt::Display for OptIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, "{i}"),
+            None => f.write_str("-"),
         }
     }
 }

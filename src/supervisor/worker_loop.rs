@@ -177,9 +177,9 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
         let mut since_flush = Instant::now();
         for (k, &index) in indices.iter().enumerate() {
             let attempt = attempts.get(k).copied().unwrap_or(0);
+            scoreboard.begin(index);
             #[cfg(feature = "fault-injection")]
             faults.before_sample(index, attempt);
-            scoreboard.begin(index);
             let start = Instant::now();
             let mut record = job.compute(index, attempt);
             scoreboard.end();
