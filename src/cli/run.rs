@@ -443,11 +443,20 @@ fn execute_in_process(
     let mut job = Job::new(&plan.plan, view, &plan.batch.counts).context("preparing the job")?;
     let mut writer =
         LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
+    let notifier = crate::supervisor::notify::Notifier::from_env()
+        .ok()
+        .flatten();
+    if let Some(n) = &notifier {
+        let _ = n.ready();
+    }
     for &i in pending {
         while let Some(ev) = signals.try_recv() {
             match ev {
                 SignalEvent::Shutdown(sig) => {
                     tracing::warn!(?sig, "signal received: stopping after the current sample");
+                    if let Some(n) = &notifier {
+                        let _ = n.stopping();
+                    }
                     writer.flush_sync().context("syncing the results log")?;
                     return Ok(Ending::Interrupted);
                 }

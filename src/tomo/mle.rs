@@ -95,6 +95,7 @@ pub struct MleWorkspace {
     py: Vec<f64>,
     dp: Vec<f64>,
     dz: Vec<f64>,
+    w: Vec<f64>,
     sandwich: Sandwich,
 }
 
@@ -179,6 +180,7 @@ impl MleWorkspace {
             py: vec![0.0; m],
             dp: vec![0.0; m],
             dz: vec![0.0; n],
+            w: vec![0.0; m],
             sandwich: Sandwich::new(d),
         }
     }
@@ -240,7 +242,7 @@ impl MleWorkspace {
         // y = x; p holds A x, py holds A y.
         self.y.copy_from_slice(&self.x);
         self.py.copy_from_slice(&self.p);
-        gradient(rows, counts, &self.p, &mut self.gx);
+        gradient(rows, counts, &self.p, &mut self.w, &mut self.gx);
         self.gy
             .iter_mut()
             .zip(&self.gx)
@@ -313,7 +315,7 @@ impl MleWorkspace {
                 theta = 1.0;
                 self.y.copy_from_slice(&self.x);
                 self.py.copy_from_slice(&self.p);
-                gradient(rows, counts, &self.p, &mut self.gx);
+                gradient(rows, counts, &self.p, &mut self.w, &mut self.gx);
                 self.gy
                     .iter_mut()
                     .zip(&self.gx)
@@ -349,7 +351,7 @@ impl MleWorkspace {
             std::mem::swap(&mut self.p, &mut self.pz);
             theta = theta_next;
             if iterations.is_multiple_of(check_every) {
-                gradient(rows, counts, &self.p, &mut self.gx);
+                gradient(rows, counts, &self.p, &mut self.w, &mut self.gx);
                 gap = self.gap_from_gradient_l()?;
                 if gap <= params.tol {
                     converged = true;
@@ -367,12 +369,12 @@ impl MleWorkspace {
                 self.y.copy_from_slice(&self.x);
                 self.py.copy_from_slice(&self.p);
             }
-            gradient(rows, counts, &self.py, &mut self.gy);
+            gradient(rows, counts, &self.py, &mut self.w, &mut self.gy);
             self.gy.iter_mut().for_each(|g| *g *= scale);
             t *= params.step_growth;
         }
         if !converged {
-            gradient(rows, counts, &self.p, &mut self.gx);
+            gradient(rows, counts, &self.p, &mut self.w, &mut self.gx);
             gap = self.gap_from_gradient_l()?;
             converged = gap <= params.tol;
         }
