@@ -17,7 +17,6 @@ use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
 use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool};
-use crate::supervisor::shm::SegmentBuilder;
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
 use crate::supervisor::state::{PoolEvent, PoolStatus};
 use crate::tomo::{MeasurementSet, Method};
@@ -518,20 +517,7 @@ fn execute_pool(
     log: &Path,
     progress: &mut Progress,
 ) -> anyhow::Result<(Ending, usize, u32)> {
-    use crate::cli::worker::sections;
-    let plan_bytes = postcard::to_stdvec(&plan.plan).context("encoding the plan")?;
-    let set = &plan.set;
-    let mut builder = SegmentBuilder::new()
-        .section(sections::A, set.a())
-        .section(sections::PINV, set.pinv())
-        .section(sections::COUNTS, &plan.batch.counts)
-        .bytes(sections::PLAN, &plan_bytes);
-    if !set.info().is_grouped() {
-        builder = builder.section(sections::MLE_ROWS, set.mle_rows());
-    }
-    let segment = builder
-        .build()
-        .context("building the shared-memory segment")?;
+    let segment = crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan)?;
     let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
     let mut cfg = PoolConfig::new(exe, vec!["__worker".into()]);
     cfg.workers = plan.workers;

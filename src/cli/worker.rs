@@ -11,9 +11,9 @@ use anyhow::Context;
 
 use crate::job::{Job, Plan};
 use crate::store::SampleRecord;
-use crate::supervisor::shm::{SEGMENT_FD_ENV, SegmentView};
+use crate::supervisor::shm::{SEGMENT_FD_ENV, Segment, SegmentBuilder, SegmentView};
 use crate::supervisor::worker_loop::{RESULTS_LOG_ENV, SampleCompute, serve_worker};
-use crate::tomo::SetView;
+use crate::tomo::{MeasurementSet, SetView};
 
 /// Segment section names shared with `cli::run`.
 pub mod sections {
@@ -27,6 +27,23 @@ pub mod sections {
     pub const COUNTS: &str = "counts";
     /// The postcard-encoded [`Plan`](crate::job::Plan).
     pub const PLAN: &str = "plan";
+}
+
+/// Builds the read-only segment workers map: A, A⁺, MLE rows (ungrouped
+/// sets only), the N×M counts, and the encoded plan.
+pub fn build_segment(set: &MeasurementSet, counts: &[f64], plan: &Plan) -> anyhow::Result<Segment> {
+    let plan_bytes = postcard::to_stdvec(plan).context("encoding the plan")?;
+    let mut builder = SegmentBuilder::new()
+        .section(sections::A, set.a())
+        .section(sections::PINV, set.pinv())
+        .section(sections::COUNTS, counts)
+        .bytes(sections::PLAN, &plan_bytes);
+    if !set.info().is_grouped() {
+        builder = builder.section(sections::MLE_ROWS, set.mle_rows());
+    }
+    builder
+        .build()
+        .context("building the shared-memory segment")
 }
 
 struct Compute<'a>(Job<'a>);

@@ -41,6 +41,9 @@ pub const HEARTBEAT_ENV: &str = "QTOMO_HEARTBEAT_MS";
 /// How much work a worker buffers before appending and acknowledging.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How often a worker's helper thread syncs the results log to disk.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Records buffered at most before a flush.
 const MAX_BUFFERED: usize = 4096;
 
@@ -113,7 +116,28 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
         path: log_path.to_path_buf(),
         source,
     };
-    let mut log = LogWriter::open(log_path, SyncPolicy::default()).map_err(log_err)?;
+    // Appends never wait for the disk: a helper thread syncs the log once
+    // per SYNC_INTERVAL (a power cut loses at most about that much, as with
+    // the store's default policy), and dropping the writer syncs at exit.
+    let mut log = LogWriter::open(log_path, SyncPolicy::OnFlush).map_err(log_err)?;
+    let sync_file = std::fs::File::open(log_path).map_err(|source| {
+        log_err(LogError::Io {
+            action: "open for syncing",
+            path: log_path.to_path_buf(),
+            source,
+        })
+    })?;
+    std::thread::Builder::new()
+        .name("qtomo-worker-sync".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(SYNC_INTERVAL);
+                if let Err(e) = sync_file.sync_data() {
+                    eprintln!("qtomo worker: syncing the results log failed: {e}");
+                }
+            }
+        })
+        .map_err(WorkerError::Thread)?;
     #[cfg(feature = "fault-injection")]
     let faults = super::fault::Faults::from_env();
 
