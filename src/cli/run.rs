@@ -299,7 +299,7 @@ pub enum Ending {
 
 /// Runs `qtomo run`.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
-    let plan = args.into_plan()?;
+    let mut plan = args.into_plan()?;
     let start = Instant::now();
     let total = plan.batch.n_samples as u64;
     let mode = if plan.args.fresh {
@@ -338,7 +338,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         )
     } else {
         execute_pool(
-            &plan,
+            &mut plan,
             pending.clone(),
             &open.dir.results_log(),
             &mut progress,
@@ -510,14 +510,16 @@ impl PoolObserver for PoolProgress<'_> {
 
 /// Runs the pending samples over a pool of worker processes sharing one
 /// read-only segment; returns how it ended, the peak worker count and the
-/// number of worker restarts.
+/// number of worker restarts. The counts move into the segment: the
+/// supervisor's heap copy is freed, so memory does not double.
 fn execute_pool(
-    plan: &RunPlan,
+    plan: &mut RunPlan,
     pending: Vec<u64>,
     log: &Path,
     progress: &mut Progress,
 ) -> anyhow::Result<(Ending, usize, u32)> {
     let segment = crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan)?;
+    plan.batch.counts = Vec::new();
     let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
     let mut cfg = PoolConfig::new(exe, vec!["__worker".into()]);
     cfg.workers = plan.workers;
