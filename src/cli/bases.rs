@@ -2,6 +2,7 @@
 
 use crate::tomo::sets::{james16, pauli, qudit};
 use clap::Args;
+use std::io::Write;
 
 /// Arguments of `qtomo bases`.
 #[derive(Debug, Args)]
@@ -17,41 +18,50 @@ pub struct BasesArgs {
 
 /// Runs `qtomo bases`.
 pub fn run(args: BasesArgs) -> anyhow::Result<u8> {
+    let out = &mut std::io::stdout().lock();
     let n = args.qubits.unwrap_or(1).clamp(1, pauli::MAX_QUBITS);
     let d = args.dim.unwrap_or(2).clamp(2, qudit::MAX_DIM);
     let pl = pauli::labels(n);
-    println!(
+    writeln!(
+        out,
         "pauli    n qubits (1..={}), 3^n settings × 2^n outcomes, grouped (multinomial)",
         pauli::MAX_QUBITS
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "         labels S1..Sn:b1..bn, qubit 1 first; bit 0 = +1 eigenstate; Y:0 = (|0⟩+i|1⟩)/√2"
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "         n={n}: {} labels: {}",
         pl.len(),
         preview(&pl, args.qubits.is_some())
-    );
+    )?;
     let ql = qudit::labels(d);
-    println!(
+    writeln!(
+        out,
         "qudit    dimension d (2..={}), d² projectors |j⟩, (|j⟩+|k⟩)/√2, (|j⟩+i|k⟩)/√2, ungrouped (free intensity)",
         qudit::MAX_DIM
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "         d={d}: {} labels: {}",
         ql.len(),
         preview(&ql, args.dim.is_some())
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "james16  two photons, 16 projectors of James et al., PRA 64 052312 (2001), ungrouped (free intensity)"
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "         |D⟩=(|H⟩+|V⟩)/√2, |R⟩=(|H⟩−i|V⟩)/√2, |L⟩=(|H⟩+i|V⟩)/√2; labels: {}",
         james16::LABELS.join(" ")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "FILE     a kets CSV: label, then q<s>_re<j>,q<s>_im<j> per subsystem or re<j>,im<j>; optional `setting` column groups rows"
-    );
+    )?;
     Ok(crate::cli::exit_codes::OK)
 }
 

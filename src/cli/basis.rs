@@ -54,6 +54,21 @@ pub fn resolve(
     }
 }
 
+/// The number of qubits for `--basis pauli` without `--qubits`, from the
+/// count columns of `input`'s first line; the error names the file.
+pub fn infer_pauli_qubits(input: &Path) -> Result<usize, CliError> {
+    let columns = count_columns(input);
+    infer_qubits(columns).ok_or_else(|| CliError::BadFile {
+        path: input.to_path_buf(),
+        message: match columns {
+            Some(c) => format!(
+                "cannot infer --qubits for --basis pauli: line 1 has {c} count columns, expected 6^N (6, 36, 216, ...); check the header row or pass --qubits N"
+            ),
+            None => "cannot infer --qubits for --basis pauli from this file; pass --qubits N".into(),
+        },
+    })
+}
+
 /// n such that 6^n = columns.
 fn infer_qubits(columns: Option<usize>) -> Option<usize> {
     let c = columns?;

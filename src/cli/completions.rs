@@ -12,8 +12,17 @@ pub struct CompletionsArgs {
 }
 
 /// Prints the completion script to stdout.
+///
+/// The script is generated into memory first: `clap_complete::generate`
+/// panics when a write fails, while a write error returned from here is
+/// handled like any other (a closed pipe, as in `| head`, exits 0).
 pub fn run(args: CompletionsArgs) -> anyhow::Result<u8> {
+    use std::io::Write;
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "qtomo", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "qtomo", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&script)?;
+    stdout.flush()?;
     Ok(crate::cli::exit_codes::OK)
 }

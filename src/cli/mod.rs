@@ -153,9 +153,14 @@ fn init_logging(quiet: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("QTOMO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only on a terminal: journald, Slurm output files and pipes get
+    // plain text (and NO_COLOR is honoured, as tracing-subscriber does).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

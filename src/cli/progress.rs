@@ -55,6 +55,11 @@ impl Progress {
         self.update();
     }
 
+    /// Samples finished so far (ok or failed).
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
     /// A worker was restarted.
     pub fn restart(&mut self) {
         self.restarts += 1;

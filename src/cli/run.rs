@@ -142,24 +142,20 @@ impl RunArgs {
                 self.tol
             )));
         }
-        if self.input.is_dir() {
-            return Err(CliError::BadFile {
-                path: self.input.clone(),
-                message: "is a directory; expected a CSV or NPY file".into(),
-            });
-        }
+        // A missing, empty or directory input is reported as such, before
+        // anything (such as inferring --qubits) tries to read it.
+        crate::io::open_input(&self.input, "one row per sample")?;
         let max_worker_rss = self
             .max_worker_rss
             .as_deref()
             .map(crate::supervisor::procmem::parse_size)
             .transpose()
             .map_err(|e| CliError::Usage(format!("--max-worker-rss: {e}")))?;
-        let set = basis::resolve(
-            &self.basis,
-            self.qubits,
-            self.dim,
-            basis::count_columns(&self.input),
-        )?;
+        let qubits = match self.qubits {
+            None if self.basis == "pauli" => Some(basis::infer_pauli_qubits(&self.input)?),
+            given => given,
+        };
+        let set = basis::resolve(&self.basis, qubits, self.dim, None)?;
         let opts = InputOptions {
             format: InputFormat::Auto,
             transposed: self.transposed,
@@ -307,7 +303,19 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     } else {
         OpenMode::Resume
     };
-    let open = store::open_run(&plan.args.out, plan.fingerprint.clone(), total, mode)?;
+    let open =
+        store::open_run(&plan.args.out, plan.fingerprint.clone(), total, mode).map_err(|e| {
+            let hint = match &e {
+                store::RunDirError::FingerprintMismatch { .. } => {
+                    "; rerun with --fresh to discard the previous results, or choose another --out"
+                }
+                _ => "",
+            };
+            anyhow::Error::new(e).context(format!(
+                "cannot use run directory {}{hint}",
+                plan.args.out.display()
+            ))
+        })?;
     if let Some(tail) = &open.repaired_tail {
         tracing::warn!(
             offset = tail.offset,
@@ -372,8 +380,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         failed: failed_indices.len() as u64,
         failed_indices: failed_indices.clone(),
         elapsed_s: elapsed,
+        // Over the samples this invocation processed, not those it planned:
+        // an interrupted run stops early.
         samples_per_s: if elapsed > 0.0 {
-            pending.len() as f64 / elapsed
+            progress.done() as f64 / elapsed
         } else {
             0.0
         },

@@ -4,6 +4,7 @@ use crate::cli::error::CliError;
 use crate::store::{LogReader, MethodResult, RunDir, SampleRecord};
 use anyhow::Context;
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `qtomo show`.
@@ -22,6 +23,7 @@ pub struct ShowArgs {
 
 /// Runs `qtomo show`.
 pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
+    let out = &mut std::io::stdout().lock();
     let log = RunDir::new(&args.dir).results_log();
     let mut reader = LogReader::open(&log).with_context(|| format!("reading {}", log.display()))?;
     // The effective record: the latest ok one, else the latest failed one.
@@ -38,29 +40,36 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
             args.dir.display()
         ))
     })?;
-    println!("sample {} (id {}): {}", r.index, r.id, r.status.as_str());
+    writeln!(
+        out,
+        "sample {} (id {}): {}",
+        r.index,
+        r.id,
+        r.status.as_str()
+    )?;
     if let Some(e) = r.status.error() {
-        println!("  error: {e}");
+        writeln!(out, "  error: {e}")?;
     }
-    println!(
+    writeln!(
+        out,
         "  attempts {}, worker pid {}, {:.3} ms",
         r.attempts,
         r.worker_pid,
         r.elapsed_us as f64 / 1000.0
-    );
+    )?;
     for m in r
         .methods
         .iter()
         .filter(|m| args.method.as_ref().is_none_or(|want| &m.method == want))
     {
-        print_method(m);
+        print_method(out, m)?;
     }
     Ok(crate::cli::exit_codes::OK)
 }
 
-fn print_method(m: &MethodResult) {
+fn print_method(out: &mut impl Write, m: &MethodResult) -> std::io::Result<()> {
     let d = m.dim as usize;
-    println!("\n{}: ρ =", m.method);
+    writeln!(out, "\n{}: ρ =", m.method)?;
     for r in 0..d {
         let row: Vec<String> = (0..d)
             .map(|c| {
@@ -72,41 +81,47 @@ fn print_method(m: &MethodResult) {
                 )
             })
             .collect();
-        println!("  [{}]", row.join("  "));
+        writeln!(out, "  [{}]", row.join("  "))?;
     }
     let x = &m.metrics;
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
-    println!(
+    writeln!(
+        out,
         "  trace {:.6}  purity {:.6}  physical {}",
         x.trace, x.purity, x.physical
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  eigenvalues {:?}",
         x.eigenvalues
             .iter()
             .map(|v| (v * 1e6).round() / 1e6)
             .collect::<Vec<_>>()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  von Neumann entropy {:.6} bits  linear entropy {:.6}",
         x.von_neumann_entropy, x.linear_entropy
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  log-likelihood {}  chi2 {}",
         opt(x.log_likelihood),
         opt(x.chi2)
-    );
+    )?;
     if let (Some(g), Some(it), Some(c)) = (x.gap_bound, x.iterations, x.converged) {
-        println!("  gap bound {g:.3e}  iterations {it}  converged {c}");
+        writeln!(out, "  gap bound {g:.3e}  iterations {it}  converged {c}")?;
     }
     if x.fidelity.is_some() {
-        println!("  fidelity {}", opt(x.fidelity));
+        writeln!(out, "  fidelity {}", opt(x.fidelity))?;
     }
     if x.concurrence.is_some() {
-        println!(
+        writeln!(
+            out,
             "  concurrence {}  negativity {}",
             opt(x.concurrence),
             opt(x.negativity)
-        );
+        )?;
     }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 use crate::store::RunStatus;
 use anyhow::Context;
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `qtomo status`.
@@ -18,10 +19,11 @@ pub struct StatusArgs {
 
 /// Runs `qtomo status`.
 pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
+    let out = &mut std::io::stdout().lock();
     let s = RunStatus::read(&args.dir)
         .with_context(|| format!("reading run directory {}", args.dir.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(crate::cli::exit_codes::OK);
     }
     let pct = if s.total > 0 {
@@ -29,39 +31,43 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     } else {
         100.0
     };
-    println!("run directory: {}", s.dir.display());
-    println!(
+    writeln!(out, "run directory: {}", s.dir.display())?;
+    writeln!(
+        out,
         "basis:         {} (d = {}), methods {}",
         s.manifest.basis,
         s.manifest.dim,
         s.manifest.methods.join(",")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "progress:      {}/{} done, {} failed, {} pending ({pct:.1}%)",
         s.done, s.total, s.failed, s.pending
-    );
+    )?;
     match (s.running, s.holder_pid) {
-        (true, Some(pid)) => println!("running:       yes, supervisor pid {pid}"),
-        (true, None) => println!("running:       yes"),
-        _ => println!("running:       no"),
+        (true, Some(pid)) => writeln!(out, "running:       yes, supervisor pid {pid}")?,
+        (true, None) => writeln!(out, "running:       yes")?,
+        _ => writeln!(out, "running:       no")?,
     }
     if let Some(rate) = s.rate_per_s {
-        println!("rate:          {rate:.2} samples/s");
+        writeln!(out, "rate:          {rate:.2} samples/s")?;
     }
     if let Some(eta) = s.eta_s {
-        println!("eta:           {eta:.0} s");
+        writeln!(out, "eta:           {eta:.0} s")?;
     }
     if let Some(summary) = &s.summary {
-        println!(
+        writeln!(
+            out,
             "last summary:  {:?}, {} ok, {} failed, {:.1} s",
             summary.status, summary.succeeded, summary.failed, summary.elapsed_s
-        );
+        )?;
     }
     if s.torn_bytes > 0 {
-        println!(
+        writeln!(
+            out,
             "note:          {} bytes of a record being written (or torn) at the end of the log",
             s.torn_bytes
-        );
+        )?;
     }
     Ok(crate::cli::exit_codes::OK)
 }

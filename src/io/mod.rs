@@ -43,3 +43,4 @@ pub use error::{InputError, LabelDiff, Location, OutputError, UnexpectedLabel};
 pub use input::{ColumnMode, InputFormat, InputOptions, SampleBatch, read_samples};
 pub use kets::{KetTable, ZERO_NORM_SQR, read_kets_csv};
 pub use output::{write_samples_csv, write_samples_npy};
+pub(crate) use source::open_input;

@@ -1,4 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod cli;
 mod real_data;
 mod supervisor;
+mod util;
