@@ -71,7 +71,10 @@ pub struct PoolConfig {
     pub initial_chunk: usize,
     /// Work per chunk to aim for.
     pub chunk_target: Duration,
-    /// A worker that has not said Ready within this long is killed.
+    /// A worker that has not said Ready within this long is killed. The
+    /// IPC handshake itself is awaited synchronously (normally a few
+    /// milliseconds) for at most this long, during which the loop does not
+    /// turn; keep it well below a systemd `WatchdogSec=`.
     pub spawn_timeout: Duration,
     /// Which signal handler to install (`Noop` in tests that signal nothing).
     pub signals: SignalHandlerKind,
@@ -80,7 +83,7 @@ pub struct PoolConfig {
 impl PoolConfig {
     /// Defaults for `program args...`: one worker per available core,
     /// 10 min sample timeout, 2 retries, 30 s grace, no memory limit, at most
-    /// 10 restarts in 60 s, 1 s heartbeats.
+    /// 10 restarts in 60 s, 1 s heartbeats, 10 s to start a worker.
     pub fn new(worker_program: PathBuf, worker_args: Vec<OsString>) -> Self {
         Self {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -96,7 +99,7 @@ impl PoolConfig {
             worker_env: Vec::new(),
             initial_chunk: 1,
             chunk_target: Duration::from_millis(100),
-            spawn_timeout: Duration::from_secs(30),
+            spawn_timeout: Duration::from_secs(10),
             signals: SignalHandlerKind::Standard,
         }
     }
