@@ -26,6 +26,7 @@ pub mod shard;
 pub mod show;
 pub mod simulate;
 pub mod status;
+pub mod worker;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -82,6 +83,9 @@ pub enum Command {
     Bases(bases::BasesArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Internal: a pool worker process, started by `qtomo run`.
+    #[command(name = "__worker", hide = true)]
+    Worker,
 }
 
 /// The whole program: parse, log, dispatch, map the outcome to an exit code.
@@ -108,6 +112,7 @@ pub fn run() -> ExitCode {
         Command::Show(a) => show::run(a),
         Command::Bases(a) => bases::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Worker => worker::run(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

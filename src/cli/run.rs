@@ -16,7 +16,9 @@ use crate::job::{Job, MleOptions, Plan, TargetSpec};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
+use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool};
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
+use crate::supervisor::state::{PoolEvent, PoolStatus};
 use crate::tomo::{MeasurementSet, Method};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -293,7 +295,7 @@ pub enum Ending {
 
 /// Runs `qtomo run`.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
-    let plan = args.into_plan()?;
+    let mut plan = args.into_plan()?;
     let start = Instant::now();
     let total = plan.batch.n_samples as u64;
     let mode = if plan.args.fresh {
@@ -343,8 +345,12 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             0,
         )
     } else {
-        execute_in_process(&plan, &pending, &open.dir.results_log(), &mut progress)
-            .map(|e| (e, plan.workers, 0))?
+        execute_pool(
+            &mut plan,
+            pending.clone(),
+            &open.dir.results_log(),
+            &mut progress,
+        )?
     };
     progress.finish();
     // The log is the truth: recount this shard from it.
@@ -481,4 +487,68 @@ fn execute_in_process(
     }
     writer.flush_sync().context("syncing the results log")?;
     Ok(Ending::Complete)
+}
+
+/// Forwards pool events to the progress display.
+struct PoolProgress<'a> {
+    progress: &'a mut Progress,
+    plan: &'a Plan,
+}
+
+impl PoolObserver for PoolProgress<'_> {
+    fn sample_id(&mut self, index: u64) -> String {
+        self.plan
+            .ids
+            .get(index as usize)
+            .cloned()
+            .unwrap_or_else(|| index.to_string())
+    }
+
+    fn event(&mut self, event: &PoolEvent) {
+        match event {
+            PoolEvent::SampleDone { .. } => self.progress.sample(true),
+            PoolEvent::SampleFailed { index, reason } => {
+                tracing::warn!(index, reason = %reason, "sample failed");
+                self.progress.sample(false);
+            }
+            PoolEvent::WorkerRestarted { .. } => self.progress.restart(),
+            PoolEvent::Status(line) => tracing::info!("status: {line}; {}", self.progress.line()),
+            PoolEvent::WorkersReady { .. } | PoolEvent::Draining => {}
+        }
+    }
+}
+
+/// Runs the pending samples over a pool of worker processes sharing one
+/// read-only segment; returns how it ended, the peak worker count and the
+/// number of worker restarts. The counts move into the segment: the
+/// supervisor's heap copy is freed, so memory does not double.
+fn execute_pool(
+    plan: &mut RunPlan,
+    pending: Vec<u64>,
+    log: &Path,
+    progress: &mut Progress,
+) -> anyhow::Result<(Ending, usize, u32)> {
+    let segment = crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan)?;
+    plan.batch.counts = Vec::new();
+    let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
+    let mut cfg = PoolConfig::new(exe, vec!["__worker".into()]);
+    cfg.workers = plan.workers;
+    cfg.max_worker_rss = plan.max_worker_rss;
+    cfg.sample_timeout = plan.args.sample_timeout;
+    cfg.retries = plan.args.retries;
+    cfg.grace = plan.args.grace;
+    cfg.restart_max = plan.args.restart_max;
+    cfg.restart_window = plan.args.restart_window;
+    let mut observer = PoolProgress {
+        progress,
+        plan: &plan.plan,
+    };
+    let outcome =
+        run_pool(&cfg, &segment, pending, log, &mut observer).context("running the worker pool")?;
+    let ending = match outcome.status {
+        PoolStatus::Complete => Ending::Complete,
+        PoolStatus::Interrupted => Ending::Interrupted,
+        PoolStatus::Aborted { reason } => Ending::Aborted(reason),
+    };
+    Ok((ending, outcome.peak_workers, outcome.worker_restarts))
 }

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 pub const IPC_SERVER_ENV: &str = "QTOMO_IPC_SERVER";
 
 /// Version of the message types below; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Supervisor to worker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,11 +98,29 @@ pub enum FromWorker {
         /// Human-readable reason.
         reason: String,
     },
+    /// Several samples finished, in processing order; their records are
+    /// durable. Fast samples are reported in batches like this one so that
+    /// IPC does not cost more than the samples.
+    Batch {
+        /// The finished samples.
+        items: Vec<SampleOutcome>,
+    },
     /// The worker is alive (sent periodically while busy).
     Heartbeat {
         /// The worker's pid.
         pid: u32,
     },
+}
+
+/// One finished sample inside [`FromWorker::Batch`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleOutcome {
+    /// The sample index.
+    pub index: u64,
+    /// Wall time spent on it, in microseconds.
+    pub elapsed_us: u64,
+    /// `Some(reason)` when the record written is a failed one.
+    pub failed: Option<String>,
 }
 
 /// The worker's half of the handshake, sent over the one-shot channel.
@@ -420,6 +438,13 @@ mod tests {
                 reason: "all counts zero".into(),
             },
             FromWorker::Heartbeat { pid: 6 },
+            FromWorker::Batch {
+                items: vec![SampleOutcome {
+                    index: 7,
+                    elapsed_us: 8,
+                    failed: Some("all counts zero".into()),
+                }],
+            },
         ];
         for m in msgs {
             let bytes = postcard::to_stdvec(&m).expect("encode");

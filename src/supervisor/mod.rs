@@ -1,7 +1,8 @@
 //! OS-level building blocks of the multi-process supervisor.
 //!
-//! Nothing here knows about tomography: the supervisor's state machine and
-//! the worker loop are wired from these pieces elsewhere. Every block is
+//! Nothing here knows about tomography: the pool runs any
+//! [`worker_loop::SampleCompute`] over sample indices, and `cli::worker`
+//! binds it to the numerics. Every block is
 //! Linux-specific and is tested against real OS objects (shared memory,
 //! signals, child processes, sockets, `/proc`).
 //!
@@ -19,15 +20,26 @@
 //! * [`notify`]: systemd `Type=notify` and watchdog messages.
 //! * [`backoff`]: capped exponential restart delays (pure).
 //! * [`intensity`]: Erlang-style restart intensity (pure).
+//! * [`scoreboard`]: per-worker progress page (memfd) the supervisor reads.
+//! * [`state`]: the supervisor's synchronous state machine (pure).
+//! * [`pool`]: the I/O loop, [`pool::run_pool`].
+//! * [`worker_loop`]: the worker side, [`worker_loop::serve_worker`].
+//! * `fault` (feature `fault-injection`): crash/hang/alloc on chosen samples.
 
 pub mod backoff;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod intensity;
 pub mod ipc;
 pub mod notify;
+pub mod pool;
 pub mod process;
 pub mod procmem;
+pub mod scoreboard;
 pub mod shm;
 pub mod signals;
+pub mod state;
+pub mod worker_loop;
 
 #[cfg(test)]
 mod testutil;

@@ -3,4 +3,5 @@
 mod cli;
 mod real_data;
 mod slurm;
+mod supervisor;
 mod util;

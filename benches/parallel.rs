@@ -1,0 +1,158 @@
+//! Parallel efficiency of the worker pool:
+//!
+//! ```text
+//! efficiency = throughput with W workers ÷ (W × single-process in-memory throughput)
+//! ```
+//!
+//! The baseline computes every sample with `Job::compute` in this process,
+//! writing nothing. The pool run is the real thing: the `qtomo` binary as
+//! W worker processes over one shared segment, appending every record to a
+//! results log under flock, wall time from spawn to teardown. Two workloads:
+//! 2-qubit Pauli MLE (~0.1 ms/sample) and 2-qubit linear inversion
+//! (microseconds/sample, where dispatch and logging overheads show).
+//!
+//! The machine is shared, so wall-clock efficiency depends on what else is
+//! running; the bench also reports CPU efficiency (baseline CPU time per
+//! sample ÷ pool CPU time per sample, supervisor and workers together),
+//! which shows the pool's own overhead regardless of contention.
+//!
+//! Environment: `QTOMO_BENCH_WORKERS` (default 2), `QTOMO_BENCH_SCALE`
+//! (multiplies the sample counts, default 1).
+
+use std::time::{Duration, Instant};
+
+use qtomo::job::{Job, MleOptions, Plan};
+use qtomo::supervisor::pool::{NoopObserver, PoolConfig, run_pool};
+use qtomo::supervisor::signals::SignalHandlerKind;
+use qtomo::supervisor::state::PoolStatus;
+use qtomo::tomo::simulate::{self, StateKind};
+use qtomo::tomo::{MeasurementSet, builtin_set};
+
+const DISTINCT: usize = 1024;
+
+fn counts(set: &MeasurementSet, n: usize) -> Vec<f64> {
+    let m = set.len();
+    let mut base = vec![0.0; DISTINCT * m];
+    for i in 0..DISTINCT {
+        simulate::simulate_sample(
+            set.view(),
+            StateKind::RandomMixed,
+            1000,
+            1,
+            i as u64,
+            &mut base[i * m..(i + 1) * m],
+        )
+        .expect("simulate");
+    }
+    (0..n)
+        .flat_map(|i| {
+            base[(i % DISTINCT) * m..(i % DISTINCT + 1) * m]
+                .iter()
+                .copied()
+        })
+        .collect()
+}
+
+fn plan(set: &MeasurementSet, method: &str, n: usize) -> Plan {
+    Plan {
+        set: set.info().clone(),
+        methods: vec![method.to_owned()],
+        mle: MleOptions::default(),
+        target: None,
+        ids: (0..n).map(|i| i.to_string()).collect(),
+    }
+}
+
+/// CPU seconds (user + system) of this process or of its reaped children.
+fn cpu_seconds(who: i32) -> f64 {
+    let mut ru = std::mem::MaybeUninit::<nix::libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given,
+    // which points to a properly sized and aligned buffer.
+    let rc = unsafe { nix::libc::getrusage(who, ru.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage");
+    // SAFETY: initialised by the successful call above (and zeroed before).
+    let ru = unsafe { ru.assume_init() };
+    let tv = |t: nix::libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn cpu_now() -> (f64, f64) {
+    (
+        cpu_seconds(nix::libc::RUSAGE_SELF),
+        cpu_seconds(nix::libc::RUSAGE_CHILDREN),
+    )
+}
+
+/// Samples per second and CPU seconds per sample, computed in this
+/// process, nothing written.
+fn in_memory(set: &MeasurementSet, plan: &Plan, counts: &[f64]) -> (f64, f64) {
+    let mut job = Job::new(plan, set.view(), counts).expect("job");
+    let n = plan.ids.len() as u64;
+    let c0 = cpu_now().0;
+    let t = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(job.compute(i, 1));
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    (rate, (cpu_now().0 - c0) / n as f64)
+}
+
+/// Samples per second and CPU seconds per sample (supervisor + workers)
+/// through the pool with `workers` processes.
+fn pooled(set: &MeasurementSet, plan: &Plan, counts: &[f64], workers: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("results.log");
+    let segment = qtomo::cli::worker::build_segment(set, counts, plan).expect("segment");
+    let mut cfg = PoolConfig::new(env!("CARGO_BIN_EXE_qtomo").into(), vec!["__worker".into()]);
+    cfg.workers = workers;
+    cfg.signals = SignalHandlerKind::Noop;
+    let n = plan.ids.len() as u64;
+    let (s0, c0) = cpu_now();
+    let t = Instant::now();
+    let out = run_pool(&cfg, &segment, (0..n).collect(), &log, &mut NoopObserver).expect("pool");
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let (s1, c1) = cpu_now();
+    assert_eq!(out.status, PoolStatus::Complete);
+    assert_eq!(out.succeeded, n);
+    (rate, ((s1 - s0) + (c1 - c0)) / n as f64)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` does not: then
+    // only a tiny smoke run happens.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let workers: usize = std::env::var("QTOMO_BENCH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let scale: f64 = std::env::var("QTOMO_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if smoke { 0.01 } else { 1.0 });
+    let set = builtin_set("pauli", Some(2), None).expect("pauli set");
+    println!("parallel efficiency, {workers} workers, 2-qubit Pauli");
+    for (method, base_n) in [("mle", 20_000.0), ("linear", 400_000.0)] {
+        let n = ((base_n * scale) as usize).max(100);
+        let counts = counts(&set, n);
+        let plan = plan(&set, method, n);
+        // Best of 3 for each side: the machine is shared.
+        let (mut single, mut single_cpu) = (0.0f64, f64::MAX);
+        let (mut pool, mut pool_cpu) = (0.0f64, f64::MAX);
+        for _ in 0..if smoke { 1 } else { 3 } {
+            let (r, c) = in_memory(&set, &plan, &counts);
+            single = single.max(r);
+            single_cpu = single_cpu.min(c);
+            let (r, c) = pooled(&set, &plan, &counts, workers);
+            pool = pool.max(r);
+            pool_cpu = pool_cpu.min(c);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let eff = pool / (workers as f64 * single);
+        println!(
+            "{method:>6}: n={n:>7}  single {single:>9.0}/s ({:.2} µs/sample)  pool {pool:>9.0}/s  \
+             efficiency {eff:.3}  (CPU efficiency {:.3})",
+            1e6 / single,
+            single_cpu / pool_cpu
+        );
+    }
+}

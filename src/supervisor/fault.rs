@@ -1,0 +1,135 @@
+//! Fault injection for tests: make chosen samples crash, hang or hog memory
+//! inside a worker. Compiled only with the `fault-injection` cargo feature,
+//! so the default release binary cannot be made to misbehave this way.
+//!
+//! The worker reads [`FAULT_ENV`], a comma-separated list of `KIND:INDEX`:
+//!
+//! | kind         | effect when the worker starts sample INDEX            |
+//! |--------------|-------------------------------------------------------|
+//! | `crash`      | raise SIGSEGV, on every attempt                       |
+//! | `crash-once` | raise SIGSEGV on the first attempt only               |
+//! | `hang`       | sleep forever (heartbeats continue)                   |
+//! | `alloc`      | allocate and touch 64 MiB every 20 ms up to 1 GiB, hang|
+//! | `exit`       | exit with code 101, on every attempt                  |
+//! | `delay`      | `delay:MS` sleeps MS milliseconds before *every* sample |
+//!
+//! # Layout
+//!
+//! [`Faults`] (parse, [`Faults::before_sample`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Environment variable listing the faults.
+pub const FAULT_ENV: &str = "QTOMO_FAULT";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Crash,
+    CrashOnce,
+    Hang,
+    Alloc,
+    Exit,
+}
+
+/// The faults configured for this worker.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    by_index: HashMap<u64, Kind>,
+    delay: Option<Duration>,
+}
+
+impl Faults {
+    /// Reads [`FAULT_ENV`]; malformed entries are reported on stderr and
+    /// skipped.
+    pub fn from_env() -> Self {
+        std::env::var(FAULT_ENV)
+            .map(|s| Self::parse(&s))
+            .unwrap_or_default()
+    }
+
+    /// Parses `crash:5,hang:7`.
+    pub fn parse(spec: &str) -> Self {
+        let mut by_index = HashMap::new();
+        let mut delay = None;
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(ms) = item.strip_prefix("delay:").and_then(|v| v.parse().ok()) {
+                delay = Some(Duration::from_millis(ms));
+                continue;
+            }
+            let parsed = item.split_once(':').and_then(|(k, i)| {
+                let kind = match k {
+                    "crash" => Kind::Crash,
+                    "crash-once" => Kind::CrashOnce,
+                    "hang" => Kind::Hang,
+                    "alloc" => Kind::Alloc,
+                    "exit" => Kind::Exit,
+                    _ => return None,
+                };
+                Some((i.parse::<u64>().ok()?, kind))
+            });
+            match parsed {
+                Some((i, k)) => {
+                    by_index.insert(i, k);
+                }
+                None => eprintln!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
+            }
+        }
+        Self { by_index, delay }
+    }
+
+    /// Runs the fault configured for `index` (if any) on attempt `attempt`.
+    pub fn before_sample(&self, index: u64, attempt: u32) {
+        if let Some(d) = self.delay {
+            std::thread::sleep(d);
+        }
+        let Some(&kind) = self.by_index.get(&index) else {
+            return;
+        };
+        match kind {
+            Kind::Crash => segv(),
+            Kind::CrashOnce if attempt == 0 => segv(),
+            Kind::CrashOnce => {}
+            Kind::Exit => std::process::exit(101),
+            Kind::Hang => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            Kind::Alloc => {
+                let mut hog: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..16 {
+                    hog.push(vec![1u8; 64 << 20]);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                loop {
+                    std::hint::black_box(&hog);
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+        }
+    }
+}
+
+fn segv() -> ! {
+    use nix::sys::signal::{SigHandler, Signal, raise, signal};
+    // SAFETY: SIG_DFL installs no handler code; it restores the default
+    // action so that the raise below kills the process with SIGSEGV.
+    let _ = unsafe { signal(Signal::SIGSEGV, SigHandler::SigDfl) };
+    let _ = raise(Signal::SIGSEGV);
+    std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        let f = Faults::parse("crash:5, hang:7,alloc:9,crash-once:3,bogus,exit:x,delay:1");
+        assert_eq!(f.by_index.len(), 4);
+        assert_eq!(f.delay, Some(Duration::from_millis(1)));
+        assert_eq!(f.by_index[&3], Kind::CrashOnce);
+        // Not listed: no effect.
+        f.before_sample(4, 0);
+        f.before_sample(3, 1);
+    }
+}
