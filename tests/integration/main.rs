@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod chaos;
 mod cli;
 mod real_data;
 mod slurm;
