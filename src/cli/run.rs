@@ -393,9 +393,15 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         basis: plan.set.info().name.clone(),
         dim: plan.set.dim() as u32,
     };
-    summary
-        .write(&plan.args.out)
-        .context("writing summary.json")?;
+    if let Err(e) = summary.write(&plan.args.out) {
+        // On an abort (e.g. a full disk) the abort's reason is the message
+        // that matters; a summary that cannot be written is secondary.
+        if let Ending::Aborted(reason) = &ending {
+            tracing::error!("could not write summary.json: {e:#}");
+            anyhow::bail!("run aborted: {reason}");
+        }
+        return Err(anyhow::Error::new(e).context("writing summary.json"));
+    }
     let out = plan.args.out.display();
     match (ending, status) {
         (Ending::Aborted(reason), _) => {

@@ -12,7 +12,9 @@ use anyhow::Context;
 use crate::job::{Job, Plan};
 use crate::store::SampleRecord;
 use crate::supervisor::shm::{SEGMENT_FD_ENV, Segment, SegmentBuilder, SegmentView};
-use crate::supervisor::worker_loop::{RESULTS_LOG_ENV, SampleCompute, serve_worker};
+use crate::supervisor::worker_loop::{
+    EXIT_LOG_FAILED, RESULTS_LOG_ENV, SampleCompute, WorkerError, serve_worker,
+};
 use crate::tomo::{MeasurementSet, SetView};
 
 /// Segment section names shared with `cli::run`.
@@ -71,7 +73,16 @@ pub fn run() -> anyhow::Result<u8> {
     let counts = seg.f64_section(sections::COUNTS)?;
     let view = SetView::new(&plan.set, a, pinv, mle_rows).context("binding the shared matrices")?;
     let job = Job::new(&plan, view, counts).context("preparing the job")?;
-    serve_worker(&mut Compute(job), std::path::Path::new(&log))
-        .context("serving the supervisor")?;
-    Ok(0)
+    match serve_worker(&mut Compute(job), std::path::Path::new(&log)) {
+        Ok(()) => Ok(0),
+        Err(e @ WorkerError::Log { .. }) => {
+            eprintln!(
+                "qtomo: worker {}: error: {:#}",
+                std::process::id(),
+                anyhow::Error::new(e)
+            );
+            Ok(EXIT_LOG_FAILED as u8)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("serving the supervisor")),
+    }
 }

@@ -696,6 +696,20 @@ impl PoolState {
             }
             return;
         }
+        if outcome == ExitOutcome::Code(super::worker_loop::EXIT_LOG_FAILED) {
+            // The results log cannot be written (disk full, I/O error): a
+            // replacement would fail the same way. Stop; the log stays valid.
+            for item in w.items.into_iter().rev() {
+                self.queue.push_front(item);
+            }
+            self.finished = true;
+            let reason = "a worker could not write the results log (disk full or I/O error, see its message above); \
+                          the log is valid: free space and rerun the same command to resume"
+                .to_string();
+            tracing::error!(%worker, pid = w.pid.unwrap_or(0), %reason, "aborting the run");
+            fx.push(Effect::Finish(PoolStatus::Aborted { reason }));
+            return;
+        }
         let blamed = match &cause {
             Some(KillCause::Timeout { index }) => *index,
             _ => progress

@@ -35,6 +35,11 @@ use crate::store::{LogError, LogWriter, SampleRecord, SyncPolicy};
 /// Environment variable carrying the results log path to a worker.
 pub const RESULTS_LOG_ENV: &str = "QTOMO_RESULTS_LOG";
 
+/// Exit code of a worker that could not write the results log (sysexits
+/// EX_IOERR). A restart cannot help with a full disk, so the supervisor
+/// stops the run on it instead of replacing the worker.
+pub const EXIT_LOG_FAILED: i32 = 74;
+
 /// Environment variable carrying the heartbeat interval (milliseconds).
 pub const HEARTBEAT_ENV: &str = "QTOMO_HEARTBEAT_MS";
 

@@ -2,6 +2,7 @@
 
 mod chaos;
 mod cli;
+mod disk_full;
 mod real_data;
 mod slurm;
 mod supervisor;
