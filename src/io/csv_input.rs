@@ -10,7 +10,7 @@ use std::path::Path;
 use csv::ByteRecord;
 
 use super::cell::{parse_count, parse_text};
-use super::csv_text::{csv_reader, line_of, next_record, read_header};
+use super::csv_text::{checked_line, csv_reader, next_record, read_header};
 use super::error::{InputError, Location};
 use super::input::{ColumnMode, InputOptions, SampleBatch};
 use super::labels::{header_hint, looks_like_data, match_labels, row_preview};
@@ -161,15 +161,7 @@ fn read_by_row<R: Read>(
     let mut registry = IdRegistry::new(path);
     let mut record = ByteRecord::new();
     while next_record(path, &mut reader, &mut record)? {
-        let line = line_of(&record);
-        if record.len() != names.len() {
-            return Err(InputError::WrongFieldCount {
-                path: path.to_path_buf(),
-                at: Location::Line { line },
-                expected: names.len(),
-                found: record.len(),
-            });
-        }
+        let line = checked_line(path, &record, names.len())?;
         let base = counts.len();
         counts.resize(base + m, 0.0);
         for (i, field) in record.iter().enumerate() {
@@ -254,15 +246,7 @@ fn read_by_column<R: Read>(
     let mut rows: Vec<f64> = Vec::new();
     let mut record = ByteRecord::new();
     while next_record(path, &mut reader, &mut record)? {
-        let line = line_of(&record);
-        if record.len() != names.len() {
-            return Err(InputError::WrongFieldCount {
-                path: path.to_path_buf(),
-                at: Location::Line { line },
-                expected: names.len(),
-                found: record.len(),
-            });
-        }
+        let line = checked_line(path, &record, names.len())?;
         let label_at = || Location::Cell {
             line,
             column: 1,

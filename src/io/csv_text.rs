@@ -48,6 +48,24 @@ pub(crate) fn line_of(record: &ByteRecord) -> u64 {
     record.position().map_or(0, |p| p.line())
 }
 
+/// The record's line, after checking it has as many fields as the header.
+pub(crate) fn checked_line(
+    path: &Path,
+    record: &ByteRecord,
+    expected: usize,
+) -> Result<u64, InputError> {
+    let line = line_of(record);
+    if record.len() != expected {
+        return Err(InputError::WrongFieldCount {
+            path: path.to_path_buf(),
+            at: Location::Line { line },
+            expected,
+            found: record.len(),
+        });
+    }
+    Ok(line)
+}
+
 /// Reads the first record as header names (a leading UTF-8 byte-order mark
 /// is dropped). `None` when the file has no records at all.
 pub(crate) fn read_header<R: Read>(

@@ -23,7 +23,7 @@ use csv::ByteRecord;
 use faer::c64;
 
 use super::cell::{parse_real, parse_text};
-use super::csv_text::{csv_reader, line_of, next_record, read_header};
+use super::csv_text::{checked_line, csv_reader, next_record, read_header};
 use super::error::{InputError, Location};
 use super::labels::{header_hint, looks_like_data, row_preview};
 use super::source::open_input;
@@ -244,15 +244,7 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
     let mut first_seen: HashMap<String, Location> = HashMap::new();
     let mut record = ByteRecord::new();
     while next_record(path, &mut reader, &mut record)? {
-        let line = line_of(&record);
-        if record.len() != names.len() {
-            return Err(InputError::WrongFieldCount {
-                path: path.to_path_buf(),
-                at: Location::Line { line },
-                expected: names.len(),
-                found: record.len(),
-            });
-        }
+        let line = checked_line(path, &record, names.len())?;
         let cell_at = |i: usize| Location::Cell {
             line,
             column: i as u64 + 1,
