@@ -10,23 +10,9 @@
 use super::util::{Sandbox, children_of};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use qtomo::tomo::simulate::sample_rng;
+use rand::RngExt;
 use std::time::{Duration, Instant};
-
-/// xorshift64*: a tiny seeded generator (no dependency for ten lines).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const KILLS: usize = 20;
 
@@ -84,7 +70,8 @@ fn twenty_random_kills_lose_and_duplicate_nothing() {
     ])
     .ok();
 
-    let mut rng = Rng(0x5eed_2026_1125);
+    // The same seeded ChaCha stream the simulator uses.
+    let mut rng = sample_rng(0x5eed_2026_1125, 0);
     let (mut kills, mut supervisor_kills, mut worker_kills) = (0, 0, 0);
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut attempts = 0;
@@ -102,12 +89,12 @@ fn twenty_random_kills_lose_and_duplicate_nothing() {
             if kills >= KILLS {
                 break run.wait();
             }
-            std::thread::sleep(Duration::from_millis(40 + rng.below(210)));
+            std::thread::sleep(Duration::from_millis(40 + rng.random_range(0..210u64)));
             if run.has_exited() {
                 break run.wait();
             }
             let supervisor = run.pid() as i32;
-            if rng.below(10) < 3 {
+            if rng.random_range(0..10u32) < 3 {
                 run.signal(Signal::SIGKILL);
                 kills += 1;
                 supervisor_kills += 1;
@@ -117,7 +104,7 @@ fn twenty_random_kills_lose_and_duplicate_nothing() {
             if workers.is_empty() {
                 continue; // between a worker's death and its replacement
             }
-            let victim = workers[rng.below(workers.len() as u64) as usize];
+            let victim = workers[rng.random_range(0..workers.len())];
             println!("*** SIGKILL worker {victim} of supervisor {supervisor}");
             if kill(Pid::from_raw(victim), Signal::SIGKILL).is_ok() {
                 kills += 1;
