@@ -380,13 +380,6 @@ fn simulation_is_reproducible_per_sample() {
 #[test]
 fn non_informationally_complete_sets_are_rejected() {
     // Only Z-basis projectors: rank 2 < 4.
-    let z = |b: usize| {
-        states::named_state("bell-phi+", 4)
-            .map(|_| ())
-            .ok()
-            .map(|_| b)
-    };
-    let _ = z;
     let kets = vec![
         vec![faer::c64::new(1.0, 0.0), faer::c64::new(0.0, 0.0)],
         vec![faer::c64::new(0.0, 0.0), faer::c64::new(1.0, 0.0)],
