@@ -140,28 +140,9 @@ impl EigenWorkspace {
                 continue;
             }
             rank += 1;
-            let col = self.u.col(i);
-            accumulate_outer(lambda, col, d, out);
+            hermitian::accumulate_outer(lambda, self.u.col_as_slice(i), out);
         }
         Ok(rank)
-    }
-}
-
-/// Adds λ |v⟩⟨v| to the coordinates `out`.
-fn accumulate_outer(lambda: f64, v: faer::ColRef<'_, c64>, d: usize, out: &mut [f64]) {
-    let s = lambda * std::f64::consts::SQRT_2;
-    for j in 0..d {
-        out[j] += lambda * v[j].norm_sqr();
-    }
-    let mut p = d;
-    for j in 0..d {
-        let vj = v[j];
-        for k in (j + 1)..d {
-            let w = vj * v[k].conj();
-            out[p] += s * w.re;
-            out[p + 1] += s * w.im;
-            p += 2;
-        }
     }
 }
 

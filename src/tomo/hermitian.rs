@@ -80,17 +80,27 @@ pub fn coords_of(h: MatRef<'_, c64>) -> Vec<f64> {
 /// Coordinates of the rank-one operator |ψ⟩⟨ψ|, written into `x`.
 #[track_caller]
 pub fn ket_coords(psi: &[c64], x: &mut [f64]) {
+    x.fill(0.0);
+    accumulate_outer(1.0, psi, x);
+}
+
+/// Adds the coordinates of λ |ψ⟩⟨ψ| to `x`.
+#[track_caller]
+#[inline]
+pub fn accumulate_outer(lambda: f64, psi: &[c64], x: &mut [f64]) {
     let d = psi.len();
     assert!(x.len() == d * d, "shape mismatch");
     for j in 0..d {
-        x[j] = psi[j].norm_sqr();
+        x[j] += lambda * psi[j].norm_sqr();
     }
+    let s = lambda * SQRT_2;
     let mut p = d;
     for j in 0..d {
-        for k in (j + 1)..d {
-            let v = psi[j] * psi[k].conj();
-            x[p] = SQRT_2 * v.re;
-            x[p + 1] = SQRT_2 * v.im;
+        let pj = psi[j];
+        for pk in &psi[j + 1..] {
+            let v = pj * pk.conj();
+            x[p] += s * v.re;
+            x[p + 1] += s * v.im;
             p += 2;
         }
     }

@@ -30,6 +30,7 @@
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
+use crate::tomo::jacobi::{self, WarmJacobi};
 use crate::tomo::likelihood::{gradient, log_likelihood_from_probs, predict};
 use crate::tomo::measurement::SetView;
 use faer::{Mat, c64};
@@ -80,10 +81,66 @@ pub struct MleInfo {
     pub log_likelihood: f64,
 }
 
+/// The eigensolvers of the MLE iteration.
+enum Spectral {
+    /// Small d: warm-started Jacobi, one solver for the projections and one
+    /// for the certificate's gradients, each following its own slowly
+    /// changing sequence of matrices.
+    Warm {
+        project: WarmJacobi,
+        gradient: WarmJacobi,
+        sorted: Vec<f64>,
+    },
+    /// Larger d, where faer's Householder–QR solver is faster.
+    General(EigenWorkspace),
+}
+
+impl Spectral {
+    fn new(d: usize) -> Self {
+        if d <= jacobi::MAX_DIM {
+            Self::Warm {
+                project: WarmJacobi::new(d),
+                gradient: WarmJacobi::new(d),
+                sorted: vec![0.0; d],
+            }
+        } else {
+            Self::General(EigenWorkspace::new(d))
+        }
+    }
+
+    /// Forgets warm starts, so a sample's result does not depend on the
+    /// samples solved before it.
+    fn reset(&mut self) {
+        if let Self::Warm {
+            project, gradient, ..
+        } = self
+        {
+            project.reset();
+            gradient.reset();
+        }
+    }
+
+    fn project_to_states(&mut self, x: &[f64], out: &mut [f64]) -> Result<usize, TomoError> {
+        match self {
+            Self::Warm {
+                project, sorted, ..
+            } => project.project_to_states(x, 1.0, sorted, out),
+            Self::General(eigen) => eigen.project_to_states(x, 1.0, out),
+        }
+    }
+
+    fn max_eigenvalue(&mut self, x: &[f64]) -> Result<f64, TomoError> {
+        match self {
+            Self::Warm { gradient, .. } => gradient.max_eigenvalue(x),
+            Self::General(eigen) => eigen.max_eigenvalue(x),
+        }
+    }
+}
+
 /// Reusable buffers for MLE solves of samples of one set.
 pub struct MleWorkspace {
     d: usize,
-    eigen: EigenWorkspace,
+    eigen: Spectral,
     x: Vec<f64>,
     y: Vec<f64>,
     z: Vec<f64>,
@@ -168,7 +225,7 @@ impl MleWorkspace {
         let m = set.len();
         Self {
             d,
-            eigen: EigenWorkspace::new(d),
+            eigen: Spectral::new(d),
             x: vec![0.0; n],
             y: vec![0.0; n],
             z: vec![0.0; n],
@@ -198,6 +255,7 @@ impl MleWorkspace {
     ) -> Result<MleInfo, TomoError> {
         let d = self.d;
         let rows = set.mle_rows;
+        self.eigen.reset();
         let total: f64 = counts.iter().sum();
         if total.is_nan() || total <= 0.0 {
             return Err(TomoError::NoCounts);
@@ -281,7 +339,7 @@ impl MleWorkspace {
                 for ((s, y), g) in self.step.iter_mut().zip(&self.y).zip(&self.gy) {
                     *s = y - t * g;
                 }
-                self.eigen.project_to_states(&self.step, 1.0, &mut self.z)?;
+                self.eigen.project_to_states(&self.step, &mut self.z)?;
                 let mut lin = 0.0;
                 let mut sq = 0.0;
                 for (((dz, z), y), g) in self.dz.iter_mut().zip(&self.z).zip(&self.y).zip(&self.gy)

@@ -16,6 +16,7 @@
 //! # Layout
 //! - [`hermitian`]: real coordinates of Hermitian matrices.
 //! - [`eigen`]: Hermitian eigendecomposition with reused scratch; projection onto states.
+//! - [`jacobi`]: warm-started Jacobi eigensolver for the MLE's small matrices.
 //! - [`measurement`]: measurement sets, A, A⁺, grouping; [`sets`]: the built-in sets.
 //! - [`counts`]: validation of a sample, frequencies.
 //! - [`likelihood`]: log-likelihood and gradient.
@@ -27,6 +28,7 @@ pub mod counts;
 pub mod eigen;
 mod error;
 pub mod hermitian;
+pub mod jacobi;
 pub mod likelihood;
 pub mod linear;
 pub mod measurement;
