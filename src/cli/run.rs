@@ -17,6 +17,7 @@ use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
 use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool};
+use crate::supervisor::process::RUNNING_EXECUTABLE;
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
 use crate::supervisor::state::{PoolEvent, PoolStatus};
 use crate::tomo::{MeasurementSet, Method};
@@ -536,8 +537,17 @@ fn execute_pool(
 ) -> anyhow::Result<(Ending, usize, u32)> {
     let segment = crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan)?;
     plan.batch.counts = Vec::new();
+    // Workers exec the running image, not the file at its path: a binary
+    // upgraded on disk mid-run must not compute half of a run's records.
     let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
-    let mut cfg = PoolConfig::new(exe, vec!["__worker".into()]);
+    let running = Path::new(RUNNING_EXECUTABLE);
+    let mut cfg = if running.exists() {
+        let mut cfg = PoolConfig::new(running.to_path_buf(), vec!["__worker".into()]);
+        cfg.worker_arg0 = Some(exe.into_os_string());
+        cfg
+    } else {
+        PoolConfig::new(exe, vec!["__worker".into()])
+    };
     cfg.workers = plan.workers;
     cfg.max_worker_rss = plan.max_worker_rss;
     cfg.sample_timeout = plan.args.sample_timeout;

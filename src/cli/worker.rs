@@ -58,6 +58,9 @@ impl SampleCompute for Compute<'_> {
 
 /// Runs the worker; returns the exit code.
 pub fn run() -> anyhow::Result<u8> {
+    crate::supervisor::process::name_process_after_arg0();
+    #[cfg(feature = "fault-injection")]
+    crate::supervisor::fault::Faults::from_env().at_start();
     let log = std::env::var_os(RESULTS_LOG_ENV).with_context(|| {
         format!("{RESULTS_LOG_ENV} is not set (qtomo __worker is started by qtomo run)")
     })?;

@@ -12,6 +12,7 @@
 //! | `alloc`      | allocate and touch 64 MiB every 20 ms up to 1 GiB, hang|
 //! | `exit`       | exit with code 101, on every attempt                  |
 //! | `delay`      | `delay:MS` sleeps MS milliseconds before *every* sample |
+//! | `exit-on-start` | exit with code 101 before the IPC handshake (no index) |
 //!
 //! # Layout
 //!
@@ -37,6 +38,7 @@ enum Kind {
 pub struct Faults {
     by_index: HashMap<u64, Kind>,
     delay: Option<Duration>,
+    exit_on_start: bool,
 }
 
 impl Faults {
@@ -52,7 +54,12 @@ impl Faults {
     pub fn parse(spec: &str) -> Self {
         let mut by_index = HashMap::new();
         let mut delay = None;
+        let mut exit_on_start = false;
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "exit-on-start" {
+                exit_on_start = true;
+                continue;
+            }
             if let Some(ms) = item.strip_prefix("delay:").and_then(|v| v.parse().ok()) {
                 delay = Some(Duration::from_millis(ms));
                 continue;
@@ -75,7 +82,19 @@ impl Faults {
                 None => eprintln!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
             }
         }
-        Self { by_index, delay }
+        Self {
+            by_index,
+            delay,
+            exit_on_start,
+        }
+    }
+
+    /// Exits with code 101 if `exit-on-start` is configured: a worker that
+    /// dies before its handshake, like a broken binary would.
+    pub fn at_start(&self) {
+        if self.exit_on_start {
+            std::process::exit(101);
+        }
     }
 
     /// Runs the fault configured for `index` (if any) on attempt `attempt`.
@@ -126,6 +145,8 @@ mod tests {
     fn parses_specs() {
         let f = Faults::parse("crash:5, hang:7,alloc:9,crash-once:3,bogus,exit:x,delay:1");
         assert_eq!(f.by_index.len(), 4);
+        assert!(!f.exit_on_start);
+        assert!(Faults::parse("delay:1,exit-on-start").exit_on_start);
         assert_eq!(f.delay, Some(Duration::from_millis(1)));
         assert_eq!(f.by_index[&3], Kind::CrashOnce);
         // Not listed: no effect.

@@ -43,7 +43,7 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
@@ -123,6 +123,10 @@ pub struct SampleOutcome {
     pub failed: Option<String>,
 }
 
+/// How often [`PendingWorker::accept_timeout`] checks whether the worker
+/// process has already ended.
+pub const EXIT_POLL: Duration = Duration::from_millis(20);
+
 /// The worker's half of the handshake, sent over the one-shot channel.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerHello {
@@ -163,6 +167,12 @@ pub enum LinkError {
         /// The ipc error.
         #[source]
         source: IpcError,
+    },
+    /// The worker process ended before it said hello.
+    #[error("the worker {outcome} before its handshake")]
+    ExitedEarly {
+        /// How it ended, e.g. "exited with code 1".
+        outcome: String,
     },
     /// No worker connected in time.
     #[error("no worker connected within {waited:?}")]
@@ -262,21 +272,35 @@ impl PendingWorker {
     }
 
     /// Waits up to `timeout` for the hello of the worker with pid
-    /// `expected_pid` and returns the established link.
+    /// `expected_pid` and returns the established link. `exited` is polled
+    /// every [`EXIT_POLL`] and returns how the worker ended if it has; a
+    /// worker that dies before its hello (a broken binary, a bad
+    /// environment) is then reported at once rather than after `timeout`.
     pub fn accept_timeout(
         mut self,
         timeout: Duration,
         expected_pid: u32,
+        mut exited: impl FnMut() -> Option<String>,
     ) -> Result<WorkerLink, LinkError> {
-        let result = match self.done.recv_timeout(timeout) {
-            Ok(r) => r,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                self.cancel();
-                return Err(LinkError::Timeout { waited: timeout });
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                self.join();
-                return Err(LinkError::AcceptThread);
+        let deadline = Instant::now() + timeout;
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.done.recv_timeout(left.min(EXIT_POLL)) {
+                Ok(r) => break r,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(outcome) = exited() {
+                        self.cancel();
+                        return Err(LinkError::ExitedEarly { outcome });
+                    }
+                    if left.is_zero() {
+                        self.cancel();
+                        return Err(LinkError::Timeout { waited: timeout });
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.join();
+                    return Err(LinkError::AcceptThread);
+                }
             }
         };
         self.join();
@@ -465,10 +489,25 @@ mod tests {
     fn accept_times_out_without_a_worker() {
         let p = PendingWorker::new().expect("server");
         let start = std::time::Instant::now();
-        let r = p.accept_timeout(Duration::from_millis(100), 1);
+        let r = p.accept_timeout(Duration::from_millis(100), 1, || None);
         assert!(matches!(r, Err(LinkError::Timeout { .. })), "{r:?}");
         // The accept thread was released and joined promptly.
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn accept_gives_up_as_soon_as_the_worker_has_exited() {
+        let p = PendingWorker::new().unwrap();
+        let mut polls = 0;
+        let r = p.accept_timeout(Duration::from_secs(600), 1, || {
+            polls += 1;
+            (polls == 3).then(|| "exited with code 1".to_owned())
+        });
+        match r {
+            Err(LinkError::ExitedEarly { outcome }) => assert_eq!(outcome, "exited with code 1"),
+            other => panic!("expected ExitedEarly, got {other:?}"),
+        }
+        assert_eq!(polls, 3);
     }
 
     /// Child side of [`handshake_and_round_trip_with_real_child`]: a toy
@@ -511,7 +550,7 @@ mod tests {
         );
         let pid = session.child.pid().as_raw() as u32;
         let link = pending
-            .accept_timeout(Duration::from_secs(20), pid)
+            .accept_timeout(Duration::from_secs(20), pid, || None)
             .expect("handshake");
         let t = Duration::from_secs(20);
         let next = || {

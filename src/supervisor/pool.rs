@@ -61,8 +61,13 @@ pub struct PoolConfig {
     pub restart_window: Duration,
     /// Interval of worker heartbeats; five missed ones mean a hang.
     pub heartbeat_interval: Duration,
-    /// The worker program (normally `current_exe()`).
+    /// The worker program (normally [`RUNNING_EXECUTABLE`]).
+    ///
+    /// [`RUNNING_EXECUTABLE`]: crate::supervisor::process::RUNNING_EXECUTABLE
     pub worker_program: PathBuf,
+    /// The worker's `argv[0]`, when it should differ from the program path
+    /// (so `ps` shows `qtomo`, not `/proc/self/exe`).
+    pub worker_arg0: Option<OsString>,
     /// Its arguments (normally `["__worker"]`).
     pub worker_args: Vec<OsString>,
     /// Extra environment for workers.
@@ -95,6 +100,7 @@ impl PoolConfig {
             restart_window: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(1),
             worker_program,
+            worker_arg0: None,
             worker_args,
             worker_env: Vec::new(),
             initial_chunk: 1,
@@ -473,7 +479,11 @@ impl Runtime<'_> {
         let scoreboard = Scoreboard::new().map_err(|e| e.to_string())?;
         let seg_fd = self.segment.fd_for_child().map_err(|e| e.to_string())?;
         let sb_fd = scoreboard.fd_for_child().map_err(|e| e.to_string())?;
-        let mut cmd = WorkerCommand::new(&self.cfg.worker_program)
+        let mut cmd = WorkerCommand::new(&self.cfg.worker_program);
+        if let Some(name) = &self.cfg.worker_arg0 {
+            cmd = cmd.arg0(name);
+        }
+        let mut cmd = cmd
             .args(&self.cfg.worker_args)
             .env(IPC_SERVER_ENV, pending.server_name())
             .env(RESULTS_LOG_ENV, self.log_path)
@@ -487,10 +497,16 @@ impl Runtime<'_> {
         for (k, v) in &self.cfg.worker_env {
             cmd = cmd.env(k, v);
         }
-        let child = cmd.spawn().map_err(|e| e.to_string())?;
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let pid = child.pid().as_raw() as u32;
         let link = pending
-            .accept_timeout(self.cfg.spawn_timeout, pid)
+            .accept_timeout(self.cfg.spawn_timeout, pid, || {
+                child
+                    .try_reap()
+                    .ok()
+                    .flatten()
+                    .map(|st| classify(st).describe())
+            })
             .map_err(|e| e.to_string());
         let link = match link {
             Ok(l) => l,

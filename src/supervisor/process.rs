@@ -1,8 +1,9 @@
 //! Spawning worker processes, signalling their process groups, reaping them
 //! without blocking, and classifying how they ended.
 //!
-//! A worker is a separate program (in qtomo, `std::env::current_exe()` with a
-//! hidden subcommand), started with [`WorkerCommand`]:
+//! A worker is a separate program (in qtomo, the supervisor's own binary,
+//! [`RUNNING_EXECUTABLE`], with a hidden subcommand), started with
+//! [`WorkerCommand`]:
 //!
 //! * in its own process group (`process_group(0)`), so that a terminal's
 //!   Ctrl-C reaches only the supervisor and the supervisor can signal a worker
@@ -41,6 +42,41 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+
+/// The path that makes `execve` run the very binary the calling process
+/// runs. The kernel resolves it to the running image, not to whatever file
+/// now sits at the path the process was started from, so workers spawned
+/// after the binary on disk was upgraded or deleted still run the
+/// supervisor's code, and every record of a run comes from one build.
+pub const RUNNING_EXECUTABLE: &str = "/proc/self/exe";
+
+/// Names the calling process after the file name of its `argv[0]`.
+///
+/// A worker exec'd through [`RUNNING_EXECUTABLE`] is named `exe` by the
+/// kernel; with `argv[0]` set to the real path by the supervisor, this gives
+/// it back the binary's name in `ps`, `top` and `pgrep`. Best effort: a name
+/// that cannot be set is left alone.
+pub fn name_process_after_arg0() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(arg0) = std::env::args_os().next() else {
+        return;
+    };
+    let path = std::path::Path::new(&arg0);
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    // The kernel keeps 15 bytes plus the terminating NUL.
+    let bytes: Vec<u8> = name
+        .as_bytes()
+        .iter()
+        .copied()
+        .take_while(|&b| b != 0)
+        .take(15)
+        .collect();
+    if let Ok(cname) = std::ffi::CString::new(bytes) {
+        let _ = nix::sys::prctl::set_name(&cname);
+    }
+}
 
 /// Environment variables removed from every worker's environment.
 pub const SCRUBBED_ENV: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"];
@@ -113,6 +149,13 @@ impl WorkerCommand {
             program: program.as_ref().to_string_lossy().into_owned(),
             inherited: Vec::new(),
         }
+    }
+
+    /// Sets the name the child sees as `argv[0]` (and `ps` shows), when it
+    /// should differ from the program path.
+    pub fn arg0(mut self, name: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg0(name);
+        self
     }
 
     /// Appends one argument.

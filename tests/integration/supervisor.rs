@@ -60,10 +60,15 @@ impl Fixture {
 
     /// Starts `qtomo run in.csv --out out <args>` with `env`.
     fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Supervisor {
+        self.start_program(Path::new(QTOMO), args, env)
+    }
+
+    /// As [`Self::start`], running the qtomo binary at `program`.
+    fn start_program(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Supervisor {
         let n = std::fs::read_dir(self.dir.path()).map_or(0, |d| d.count());
         let stderr_path = self.path(&format!("stderr-{n}.txt"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut cmd = Command::new(QTOMO);
+        let mut cmd = Command::new(program);
         cmd.current_dir(self.dir.path())
             .args(["run", "in.csv", "--out", "out"])
             .args(args)
@@ -285,6 +290,46 @@ fn clean_run_with_two_workers() {
     }
 }
 
+/// A package upgrade replaces the binary on disk while a week-long run goes
+/// on. Workers started after that (here: the replacement of a crashed one)
+/// must still run the supervisor's own build, or one run's records would
+/// come from two versions of the numerics.
+#[test]
+fn a_worker_restarted_after_the_binary_is_replaced_runs_the_original() {
+    use std::os::unix::fs::PermissionsExt;
+    needs_faults!();
+    let fx = Fixture::new(40);
+    std::fs::create_dir(fx.path("bin")).expect("mkdir bin");
+    let program = fx.path("bin/qtomo");
+    std::fs::copy(QTOMO, &program).expect("copy the qtomo binary");
+    let mut sup = fx.start_program(
+        &program,
+        &["--workers", "1"],
+        &[("QTOMO_FAULT", "delay:40,crash-once:25")],
+    );
+    sup.wait_for("the first worker", Duration::from_secs(20), || {
+        !sup.workers().is_empty()
+    });
+    // Install a different program the way package managers do: write a new
+    // file, rename it over the old path. It leaves a mark if it ever runs.
+    let marker = fx.path("replacement-ran");
+    let staged = fx.path("bin/qtomo.new");
+    std::fs::write(
+        &staged,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", marker.display()),
+    )
+    .expect("write the replacement");
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::rename(&staged, &program).expect("rename over the binary");
+    let st = sup.wait(BOUND);
+    assert_eq!(code(st), Some(0), "{}", sup.stderr());
+    assert!(!marker.exists(), "a worker ran the replaced file");
+    let s = fx.summary();
+    assert_eq!(s["status"], "complete");
+    assert_eq!(s["worker_restarts"], 1, "{}", sup.stderr());
+    assert!(fx.assert_each_once().is_empty());
+}
+
 #[test]
 fn worker_killed_mid_batch_is_replaced_and_batch_completes() {
     needs_faults!();
@@ -395,6 +440,34 @@ fn restart_intensity_exceeded_aborts_with_exit_1() {
         BOUND,
     );
     assert_eq!(code(st), Some(1), "{err}");
+    assert!(err.contains("restart intensity exceeded"), "{err}");
+    assert_eq!(fx.summary()["status"], "aborted");
+}
+
+/// A worker that dies before its handshake (a broken install, a bad
+/// environment) is noticed when it exits, not after the spawn timeout, is
+/// named as such, and counts towards the restart intensity like a crash.
+#[test]
+fn workers_dying_before_their_handshake_trip_the_restart_intensity() {
+    needs_faults!();
+    let fx = Fixture::new(10);
+    let (st, err) = fx.run(
+        &[
+            "--workers",
+            "1",
+            "--restart-max",
+            "2",
+            "--restart-window",
+            "60s",
+        ],
+        &[("QTOMO_FAULT", "exit-on-start")],
+        BOUND,
+    );
+    assert_eq!(code(st), Some(1), "{err}");
+    assert!(
+        err.contains("exited with code 101 before its handshake"),
+        "{err}"
+    );
     assert!(err.contains("restart intensity exceeded"), "{err}");
     assert_eq!(fx.summary()["status"], "aborted");
 }
