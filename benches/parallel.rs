@@ -29,6 +29,7 @@
 use std::time::{Duration, Instant};
 
 use qtomo::job::{Job, MleOptions, Plan};
+use qtomo::sample_ids::SampleIdTable;
 use qtomo::supervisor::pool::{NoopObserver, PoolConfig, run_pool};
 use qtomo::supervisor::signals::SignalHandlerKind;
 use qtomo::supervisor::state::PoolStatus;
@@ -66,7 +67,7 @@ fn plan(set: &MeasurementSet, method: &str, n: usize) -> Plan {
         methods: vec![method.to_owned()],
         mle: MleOptions::default(),
         target: None,
-        ids: (0..n).map(|i| i.to_string()).collect(),
+        samples: n as u64,
     }
 }
 
@@ -92,9 +93,9 @@ fn cpu_now() -> (f64, f64) {
 
 /// Samples per second and CPU seconds per sample, computed in this
 /// process, nothing written.
-fn in_memory(set: &MeasurementSet, plan: &Plan, counts: &[f64]) -> (f64, f64) {
-    let mut job = Job::new(plan, set.view(), counts).expect("job");
-    let n = plan.ids.len() as u64;
+fn in_memory(set: &MeasurementSet, plan: &Plan, counts: &[f64], ids: &SampleIdTable) -> (f64, f64) {
+    let mut job = Job::new(plan, set.view(), counts, ids.ids()).expect("job");
+    let n = plan.samples;
     let c0 = cpu_now().0;
     let t = Instant::now();
     for i in 0..n {
@@ -108,13 +109,19 @@ fn in_memory(set: &MeasurementSet, plan: &Plan, counts: &[f64]) -> (f64, f64) {
 /// its share of the samples in memory: what the hardware gives W parallel
 /// computations with no pool at all (cores sharing caches, memory and a
 /// power budget slow each other down).
-fn threaded(set: &MeasurementSet, plan: &Plan, counts: &[f64], threads: usize) -> f64 {
-    let n = plan.ids.len() as u64;
+fn threaded(
+    set: &MeasurementSet,
+    plan: &Plan,
+    counts: &[f64],
+    ids: &SampleIdTable,
+    threads: usize,
+) -> f64 {
+    let n = plan.samples;
     let t = Instant::now();
     std::thread::scope(|s| {
         for w in 0..threads as u64 {
             s.spawn(move || {
-                let mut job = Job::new(plan, set.view(), counts).expect("job");
+                let mut job = Job::new(plan, set.view(), counts, ids.ids()).expect("job");
                 for i in (w..n).step_by(threads) {
                     std::hint::black_box(job.compute(i, 1));
                 }
@@ -126,14 +133,20 @@ fn threaded(set: &MeasurementSet, plan: &Plan, counts: &[f64], threads: usize) -
 
 /// Samples per second and CPU seconds per sample (supervisor + workers)
 /// through the pool with `workers` processes.
-fn pooled(set: &MeasurementSet, plan: &Plan, counts: &[f64], workers: usize) -> (f64, f64) {
+fn pooled(
+    set: &MeasurementSet,
+    plan: &Plan,
+    counts: &[f64],
+    ids: &SampleIdTable,
+    workers: usize,
+) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("results.log");
-    let segment = qtomo::cli::worker::build_segment(set, counts, plan).expect("segment");
+    let segment = qtomo::cli::worker::build_segment(set, counts, plan, ids).expect("segment");
     let mut cfg = PoolConfig::new(env!("CARGO_BIN_EXE_qtomo").into(), vec!["__worker".into()]);
     cfg.workers = workers;
     cfg.signals = SignalHandlerKind::Noop;
-    let n = plan.ids.len() as u64;
+    let n = plan.samples;
     let (s0, c0) = cpu_now();
     let t = Instant::now();
     let out = run_pool(&cfg, &segment, (0..n).collect(), &log, &mut NoopObserver).expect("pool");
@@ -162,16 +175,17 @@ fn main() {
         let n = ((base_n * scale) as usize).max(100);
         let counts = counts(&set, n);
         let plan = plan(&set, method, n);
+        let ids = SampleIdTable::new((0..n).map(|i| i.to_string()));
         // Best of 3 for each side: the machine is shared.
         let (mut single, mut single_cpu) = (0.0f64, f64::MAX);
         let (mut pool, mut pool_cpu) = (0.0f64, f64::MAX);
         let mut threads = 0.0f64;
         for _ in 0..if smoke { 1 } else { 3 } {
-            let (r, c) = in_memory(&set, &plan, &counts);
+            let (r, c) = in_memory(&set, &plan, &counts, &ids);
             single = single.max(r);
             single_cpu = single_cpu.min(c);
-            threads = threads.max(threaded(&set, &plan, &counts, workers));
-            let (r, c) = pooled(&set, &plan, &counts, workers);
+            threads = threads.max(threaded(&set, &plan, &counts, &ids, workers));
+            let (r, c) = pooled(&set, &plan, &counts, &ids, workers);
             pool = pool.max(r);
             pool_cpu = pool_cpu.min(c);
             std::thread::sleep(Duration::from_millis(200));

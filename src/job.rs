@@ -1,13 +1,15 @@
 //! The unit of work: one sample's counts in, one [`SampleRecord`] out.
 //!
-//! A [`Plan`] is everything a worker needs besides the large matrices: the
+//! A [`Plan`] is everything a worker needs besides the large arrays: the
 //! measurement set's metadata, the methods, MLE options, the fidelity target
-//! and the sample ids. It is small and serialisable, so the supervisor puts
-//! it into the shared-memory segment next to A, A⁺ and the counts, and every
-//! worker builds the same [`Job`] from it. The in-process executor and the
+//! and the number of samples. It is small and serialisable, so the
+//! supervisor puts it into the shared-memory segment next to A, A⁺, the
+//! counts and the sample ids, and every worker builds the same [`Job`] from
+//! it. The in-process executor and the
 //! worker processes call the same [`Job::compute`], so a sample's result does
 //! not depend on where it ran.
 
+use crate::sample_ids::SampleIds;
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
 use crate::tomo::{
     Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target, TomoError, hermitian,
@@ -80,27 +82,48 @@ pub struct Plan {
     pub mle: MleOptions,
     /// Fidelity target.
     pub target: Option<TargetSpec>,
-    /// Sample ids, one per sample of the whole input (not just this shard).
-    pub ids: Vec<String>,
+    /// Number of samples in the whole input (not just this shard).
+    pub samples: u64,
 }
 
 impl Plan {
-    /// Number of samples in the input.
-    pub fn total(&self) -> u64 {
-        self.ids.len() as u64
-    }
-
     /// The methods, parsed.
     pub fn parsed_methods(&self) -> Result<Vec<Method>, String> {
         self.methods.iter().map(|m| m.parse()).collect()
     }
 }
 
+/// Why a plan cannot be bound to its arrays.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// The counts are not samples × outcomes long.
+    #[error("counts hold {found} values, expected {samples} samples × {outcomes} outcomes")]
+    CountsLength {
+        /// Samples in the plan.
+        samples: u64,
+        /// Outcomes per sample.
+        outcomes: usize,
+        /// Values found.
+        found: usize,
+    },
+    /// There is not one id per sample.
+    #[error("{found} sample ids for {samples} samples")]
+    IdCount {
+        /// Samples in the plan.
+        samples: u64,
+        /// Ids found.
+        found: usize,
+    },
+    /// The methods or the target are invalid.
+    #[error(transparent)]
+    Tomo(#[from] TomoError),
+}
+
 /// A plan bound to its matrices and counts, with scratch memory for every estimator.
 pub struct Job<'a> {
-    plan: &'a Plan,
     view: SetView<'a>,
     counts: &'a [f64],
+    ids: SampleIds<'a>,
     methods: Vec<Method>,
     params: MleParams,
     target: Option<Target>,
@@ -109,13 +132,26 @@ pub struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
-    /// Binds a plan to the set's matrices and the N×M counts.
-    pub fn new(plan: &'a Plan, view: SetView<'a>, counts: &'a [f64]) -> Result<Self, TomoError> {
+    /// Binds a plan to the set's matrices, the N×M counts and the N sample ids.
+    pub fn new(
+        plan: &Plan,
+        view: SetView<'a>,
+        counts: &'a [f64],
+        ids: SampleIds<'a>,
+    ) -> Result<Self, JobError> {
         let m = view.len();
-        if counts.len() != plan.ids.len() * m {
-            return Err(TomoError::WrongCountLength {
-                expected: plan.ids.len() * m,
+        let n = usize::try_from(plan.samples).unwrap_or(usize::MAX);
+        if n.checked_mul(m) != Some(counts.len()) {
+            return Err(JobError::CountsLength {
+                samples: plan.samples,
+                outcomes: m,
                 found: counts.len(),
+            });
+        }
+        if ids.len() != n {
+            return Err(JobError::IdCount {
+                samples: plan.samples,
+                found: ids.len(),
             });
         }
         let methods = plan.parsed_methods().map_err(TomoError::InvalidSet)?;
@@ -130,9 +166,9 @@ impl<'a> Job<'a> {
             ..MleParams::default()
         };
         Ok(Self {
-            plan,
             view,
             counts,
+            ids,
             methods,
             params,
             target,
@@ -172,7 +208,7 @@ impl<'a> Job<'a> {
         };
         SampleRecord {
             index,
-            id: self.plan.ids[i].clone(),
+            id: self.ids.get(i).unwrap_or_default().to_owned(),
             status,
             attempts: attempt,
             worker_pid: self.pid,

@@ -13,6 +13,7 @@ use crate::cli::shard::{self, Shard};
 use crate::cli::{basis, duration::parse_duration, exit_codes};
 use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
 use crate::job::{Job, MleOptions, Plan, TargetSpec};
+use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
@@ -119,6 +120,8 @@ pub struct RunPlan {
     pub batch: SampleBatch,
     /// What each worker computes.
     pub plan: Plan,
+    /// The sample ids (moved out of `batch`).
+    pub ids: SampleIdTable,
     /// The shard, if any.
     pub shard: Option<Shard>,
     /// The run's fingerprint.
@@ -165,7 +168,7 @@ impl RunArgs {
                 Columns::Positional => ColumnMode::Positional,
             },
         };
-        let batch = crate::io::read_samples(&self.input, set.labels(), &opts)?;
+        let mut batch = crate::io::read_samples(&self.input, set.labels(), &opts)?;
         let target = self
             .target
             .as_deref()
@@ -193,8 +196,10 @@ impl RunArgs {
                 max_iters: self.max_iters,
             },
             target: target.clone(),
-            ids: batch.ids.clone(),
+            samples: batch.n_samples as u64,
         };
+        // One packed copy of the ids instead of a String per sample.
+        let ids = SampleIdTable::new(std::mem::take(&mut batch.ids));
         let mut options = BTreeMap::new();
         options.insert("tol".into(), format!("{:e}", self.tol));
         options.insert("max_iters".into(), self.max_iters.to_string());
@@ -220,6 +225,7 @@ impl RunArgs {
             set,
             batch,
             plan,
+            ids,
             shard,
             fingerprint,
             workers,
@@ -456,7 +462,8 @@ fn execute_in_process(
     let mut signals =
         SignalHandler::new(SignalHandlerKind::Standard).context("installing signal handlers")?;
     let view = plan.set.view();
-    let mut job = Job::new(&plan.plan, view, &plan.batch.counts).context("preparing the job")?;
+    let mut job = Job::new(&plan.plan, view, &plan.batch.counts, plan.ids.ids())
+        .context("preparing the job")?;
     let mut writer =
         LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
     let notifier = crate::supervisor::notify::Notifier::from_env()
@@ -499,16 +506,15 @@ fn execute_in_process(
 /// Forwards pool events to the progress display.
 struct PoolProgress<'a> {
     progress: &'a mut Progress,
-    plan: &'a Plan,
+    ids: SampleIds<'a>,
 }
 
 impl PoolObserver for PoolProgress<'_> {
     fn sample_id(&mut self, index: u64) -> String {
-        self.plan
-            .ids
-            .get(index as usize)
-            .cloned()
-            .unwrap_or_else(|| index.to_string())
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.ids.get(i))
+            .map_or_else(|| index.to_string(), str::to_owned)
     }
 
     fn event(&mut self, event: &PoolEvent) {
@@ -535,7 +541,8 @@ fn execute_pool(
     log: &Path,
     progress: &mut Progress,
 ) -> anyhow::Result<(Ending, usize, u32)> {
-    let segment = crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan)?;
+    let segment =
+        crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan, &plan.ids)?;
     plan.batch.counts = Vec::new();
     // Workers exec the running image, not the file at its path: a binary
     // upgraded on disk mid-run must not compute half of a run's records.
@@ -557,7 +564,7 @@ fn execute_pool(
     cfg.restart_window = plan.args.restart_window;
     let mut observer = PoolProgress {
         progress,
-        plan: &plan.plan,
+        ids: plan.ids.ids(),
     };
     let outcome =
         run_pool(&cfg, &segment, pending, log, &mut observer).context("running the worker pool")?;

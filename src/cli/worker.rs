@@ -10,6 +10,7 @@
 use anyhow::Context;
 
 use crate::job::{Job, Plan};
+use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::SampleRecord;
 use crate::supervisor::shm::{SEGMENT_FD_ENV, Segment, SegmentBuilder, SegmentView};
 use crate::supervisor::worker_loop::{
@@ -29,17 +30,28 @@ pub mod sections {
     pub const COUNTS: &str = "counts";
     /// The postcard-encoded [`Plan`](crate::job::Plan).
     pub const PLAN: &str = "plan";
+    /// The sample ids' bytes, back to back ([`SampleIdTable`](crate::sample_ids::SampleIdTable)).
+    pub const IDS_TEXT: &str = "ids_text";
+    /// Their end offsets, little-endian u64.
+    pub const IDS_ENDS: &str = "ids_ends";
 }
 
 /// Builds the read-only segment workers map: A, A⁺, MLE rows (ungrouped
-/// sets only), the N×M counts, and the encoded plan.
-pub fn build_segment(set: &MeasurementSet, counts: &[f64], plan: &Plan) -> anyhow::Result<Segment> {
+/// sets only), the N×M counts, the encoded plan and the sample ids.
+pub fn build_segment(
+    set: &MeasurementSet,
+    counts: &[f64],
+    plan: &Plan,
+    ids: &SampleIdTable,
+) -> anyhow::Result<Segment> {
     let plan_bytes = postcard::to_stdvec(plan).context("encoding the plan")?;
     let mut builder = SegmentBuilder::new()
         .section(sections::A, set.a())
         .section(sections::PINV, set.pinv())
         .section(sections::COUNTS, counts)
-        .bytes(sections::PLAN, &plan_bytes);
+        .bytes(sections::PLAN, &plan_bytes)
+        .bytes(sections::IDS_TEXT, ids.text_bytes())
+        .bytes(sections::IDS_ENDS, ids.end_bytes());
     if !set.info().is_grouped() {
         builder = builder.section(sections::MLE_ROWS, set.mle_rows());
     }
@@ -75,7 +87,12 @@ pub fn run() -> anyhow::Result<u8> {
     };
     let counts = seg.f64_section(sections::COUNTS)?;
     let view = SetView::new(&plan.set, a, pinv, mle_rows).context("binding the shared matrices")?;
-    let job = Job::new(&plan, view, counts).context("preparing the job")?;
+    let ids = SampleIds::from_parts(
+        seg.bytes_section(sections::IDS_TEXT)?,
+        seg.bytes_section(sections::IDS_ENDS)?,
+    )
+    .context("reading the sample ids from the shared segment")?;
+    let job = Job::new(&plan, view, counts, ids).context("preparing the job")?;
     match serve_worker(&mut Compute(job), std::path::Path::new(&log)) {
         Ok(()) => Ok(0),
         Err(e @ WorkerError::Log { .. }) => {
