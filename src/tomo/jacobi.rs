@@ -94,6 +94,12 @@ impl WarmJacobi {
         &self.values
     }
 
+    /// Eigenvectors of the last decomposition as the columns of a
+    /// column-major d×d array, in the order of [`Self::values`].
+    pub fn vectors(&self) -> &[c64] {
+        &self.v
+    }
+
     /// Decomposes the Hermitian matrix with coordinates `x`. Returns the
     /// Frobenius norm of what was left off the diagonal,
     /// which bounds the error of every eigenvalue.
@@ -376,7 +382,7 @@ mod tests {
         ) {
             let (a, b) = (&seed_a[..d * d], &seed_b[..d * d]);
             let mut jac = WarmJacobi::new(d);
-            let mut faer_ws = EigenWorkspace::new(d);
+            let mut faer_ws = EigenWorkspace::general(d);
             // Cold, then warm from an unrelated matrix, then warm from a nearby one.
             let nearby: Vec<f64> = a.iter().zip(b).map(|(x, y)| x + 1e-3 * y).collect();
             for x in [a, b, &nearby[..]] {
@@ -396,7 +402,7 @@ mod tests {
         #[test]
         fn projection_matches_faer(x in coords_strategy(4)) {
             let mut jac = WarmJacobi::new(4);
-            let mut faer_ws = EigenWorkspace::new(4);
+            let mut faer_ws = EigenWorkspace::general(4);
             let (mut mine, mut want, mut sorted) = (vec![0.0; 16], vec![0.0; 16], vec![0.0; 4]);
             let r1 = jac.project_to_states(&x, 1.0, &mut sorted, &mut mine).unwrap();
             let r2 = faer_ws.project_to_states(&x, 1.0, &mut want).unwrap();

@@ -92,7 +92,7 @@ enum Spectral {
         sorted: Vec<f64>,
     },
     /// Larger d, where faer's Householder–QR solver is faster.
-    General(EigenWorkspace),
+    General(Box<EigenWorkspace>),
 }
 
 impl Spectral {
@@ -104,7 +104,7 @@ impl Spectral {
                 sorted: vec![0.0; d],
             }
         } else {
-            Self::General(EigenWorkspace::new(d))
+            Self::General(Box::new(EigenWorkspace::new(d)))
         }
     }
 
