@@ -169,8 +169,10 @@ pub enum LinkError {
         source: IpcError,
     },
     /// The worker process ended before it said hello.
-    #[error("the worker {outcome} before its handshake")]
+    #[error("the worker (pid {pid}) {outcome} before its handshake")]
     ExitedEarly {
+        /// Its pid.
+        pid: u32,
         /// How it ended, e.g. "exited with code 1".
         outcome: String,
     },
@@ -290,7 +292,10 @@ impl PendingWorker {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Some(outcome) = exited() {
                         self.cancel();
-                        return Err(LinkError::ExitedEarly { outcome });
+                        return Err(LinkError::ExitedEarly {
+                            pid: expected_pid,
+                            outcome,
+                        });
                     }
                     if left.is_zero() {
                         self.cancel();
@@ -504,7 +509,9 @@ mod tests {
             (polls == 3).then(|| "exited with code 1".to_owned())
         });
         match r {
-            Err(LinkError::ExitedEarly { outcome }) => assert_eq!(outcome, "exited with code 1"),
+            Err(LinkError::ExitedEarly { pid, outcome }) => {
+                assert_eq!((pid, outcome.as_str()), (1, "exited with code 1"));
+            }
             other => panic!("expected ExitedEarly, got {other:?}"),
         }
         assert_eq!(polls, 3);

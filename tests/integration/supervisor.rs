@@ -465,9 +465,10 @@ fn workers_dying_before_their_handshake_trip_the_restart_intensity() {
     );
     assert_eq!(code(st), Some(1), "{err}");
     assert!(
-        err.contains("exited with code 101 before its handshake"),
+        err.contains(") exited with code 101 before its handshake"),
         "{err}"
     );
+    assert!(!err.contains("pid=0"), "{err}");
     assert!(err.contains("restart intensity exceeded"), "{err}");
     assert_eq!(fx.summary()["status"], "aborted");
 }
