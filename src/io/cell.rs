@@ -69,24 +69,26 @@ fn check_value(
     at: impl FnOnce() -> Location,
     found: impl FnOnce() -> String,
 ) -> Result<f64, InputError> {
-    let path = path.to_path_buf();
+    // The common case is a valid value: build nothing for the error until
+    // there is one (this runs once per cell of inputs with millions).
+    let path = || path.to_path_buf();
     if value.is_nan() {
         Err(InputError::NanValue {
-            path,
+            path: path(),
             at: at(),
             expected,
             found: found(),
         })
     } else if value.is_infinite() {
         Err(InputError::InfiniteValue {
-            path,
+            path: path(),
             at: at(),
             expected,
             found: found(),
         })
     } else if non_negative && value < 0.0 {
         Err(InputError::NegativeValue {
-            path,
+            path: path(),
             at: at(),
             expected,
             found: found(),
