@@ -110,19 +110,26 @@ impl WarmJacobi {
             return Err(TomoError::EigenNoConvergence);
         }
         self.calls += 1;
-        let reorthonormalise = self.calls.is_multiple_of(REORTHONORMALISE_EVERY);
+        let start = if self.calls == 1 {
+            // Nothing decomposed since `reset`: V = I.
+            Start::Identity
+        } else if self.calls.is_multiple_of(REORTHONORMALISE_EVERY) {
+            Start::Reorthonormalised
+        } else {
+            Start::Kept
+        };
         let (v, values) = (&mut self.v[..], &mut self.values[..]);
         // One monomorphised kernel per dimension, so every loop is unrolled
         // over stack arrays.
         match self.d {
-            1 => kernel::<1>(x, v, values, reorthonormalise),
-            2 => kernel::<2>(x, v, values, reorthonormalise),
-            3 => kernel::<3>(x, v, values, reorthonormalise),
-            4 => kernel::<4>(x, v, values, reorthonormalise),
-            5 => kernel::<5>(x, v, values, reorthonormalise),
-            6 => kernel::<6>(x, v, values, reorthonormalise),
-            7 => kernel::<7>(x, v, values, reorthonormalise),
-            _ => kernel::<8>(x, v, values, reorthonormalise),
+            1 => kernel::<1>(x, v, values, start),
+            2 => kernel::<2>(x, v, values, start),
+            3 => kernel::<3>(x, v, values, start),
+            4 => kernel::<4>(x, v, values, start),
+            5 => kernel::<5>(x, v, values, start),
+            6 => kernel::<6>(x, v, values, start),
+            7 => kernel::<7>(x, v, values, start),
+            _ => kernel::<8>(x, v, values, start),
         }
     }
 
@@ -165,6 +172,17 @@ impl WarmJacobi {
     }
 }
 
+/// Where a decomposition starts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// V = I (just reset): B = H, no transform needed.
+    Identity,
+    /// The kept V.
+    Kept,
+    /// The kept V, re-orthonormalised first.
+    Reorthonormalised,
+}
+
 /// A d×d complex matrix as D columns of D entries: `m[col][row]`.
 type Square<const D: usize> = [[c64; D]; D];
 
@@ -177,7 +195,7 @@ fn kernel<const D: usize>(
     x: &[f64],
     v_io: &mut [c64],
     values: &mut [f64],
-    reorthonormalise: bool,
+    start: Start,
 ) -> Result<f64, TomoError> {
     let mut h: Square<D> = [[ZERO; D]; D];
     let half = std::f64::consts::FRAC_1_SQRT_2;
@@ -195,41 +213,46 @@ fn kernel<const D: usize>(
         }
     }
     let mut v: Square<D> = [[ZERO; D]; D];
-    for (j, col) in v.iter_mut().enumerate() {
-        col.copy_from_slice(&v_io[j * D..(j + 1) * D]);
-    }
-    if reorthonormalise {
-        modified_gram_schmidt(&mut v);
-    }
-    // B = V^† H V: first HV column by column, then the upper triangle of
-    // V^† (HV), mirrored.
-    let mut hv: Square<D> = [[ZERO; D]; D];
-    for j in 0..D {
-        for k in 0..D {
-            let vkj = v[j][k];
-            for i in 0..D {
-                hv[j][i] += h[k][i] * vkj;
-            }
-        }
-    }
     let mut b: Square<D> = [[ZERO; D]; D];
-    let mut scale2 = 0.0;
-    for j in 0..D {
-        for i in 0..=j {
-            let mut acc = ZERO;
+    if start == Start::Identity {
+        for (j, col) in v.iter_mut().enumerate() {
+            col[j] = c64::new(1.0, 0.0);
+        }
+        b = h;
+    } else {
+        for (j, col) in v.iter_mut().enumerate() {
+            col.copy_from_slice(&v_io[j * D..(j + 1) * D]);
+        }
+        if start == Start::Reorthonormalised {
+            modified_gram_schmidt(&mut v);
+        }
+        // B = V^† H V: first HV column by column, then the upper triangle
+        // of V^† (HV), mirrored.
+        let mut hv: Square<D> = [[ZERO; D]; D];
+        for j in 0..D {
             for k in 0..D {
-                acc += v[i][k].conj() * hv[j][k];
+                let vkj = v[j][k];
+                for i in 0..D {
+                    hv[j][i] += h[k][i] * vkj;
+                }
             }
-            if i == j {
-                b[j][j] = c64::new(acc.re, 0.0);
-                scale2 += acc.re * acc.re;
-            } else {
-                b[j][i] = acc;
-                b[i][j] = acc.conj();
-                scale2 += 2.0 * acc.norm_sqr();
+        }
+        for j in 0..D {
+            for i in 0..=j {
+                let mut acc = ZERO;
+                for k in 0..D {
+                    acc += v[i][k].conj() * hv[j][k];
+                }
+                if i == j {
+                    b[j][j] = c64::new(acc.re, 0.0);
+                } else {
+                    b[j][i] = acc;
+                    b[i][j] = acc.conj();
+                }
             }
         }
     }
+    let scale2: f64 = b.iter().flatten().map(|z| z.norm_sqr()).sum();
     let tol = 4.0 * D as f64 * f64::EPSILON;
     let tol2 = tol * tol * scale2;
     // A rotation whose entry is this small cannot matter: even all of them
