@@ -380,14 +380,12 @@ fn poison_sample_fails_after_retries_and_the_rest_complete() {
 fn hung_sample_times_out_and_worker_is_replaced() {
     needs_faults!();
     let fx = Fixture::new(20);
-    let start = Instant::now();
     let (st, err) = fx.run(
         &["--workers", "2", "--retries", "0", "--sample-timeout", "1s"],
         &[("QTOMO_FAULT", "hang:3")],
         BOUND,
     );
     assert_eq!(code(st), Some(3), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(20));
     let failed = fx.assert_each_once();
     assert_eq!(
         failed.get(&3).map(String::as_str),
@@ -483,15 +481,18 @@ fn sigterm_drains_exits_75_and_rerun_completes() {
     );
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
     std::thread::sleep(Duration::from_millis(400));
-    let t = Instant::now();
     sup.signal(nix::sys::signal::Signal::SIGTERM);
     let st = sup.wait(BOUND);
-    assert_eq!(code(st), Some(75), "{}", sup.stderr());
-    assert!(
-        t.elapsed() < Duration::from_secs(5),
-        "drain took {:?}",
-        t.elapsed()
+    let err = sup.stderr();
+    assert_eq!(code(st), Some(75), "{err}");
+    // Both workers finished their samples and left on their own; none
+    // was killed when the grace period ran out.
+    assert_eq!(
+        err.matches("outcome=exited successfully").count(),
+        2,
+        "{err}"
     );
+    assert!(!err.contains("killed by"), "{err}");
     let s = fx.summary();
     assert_eq!(s["status"], "interrupted");
     let partial = fx.partial_export();
@@ -515,17 +516,15 @@ fn double_sigint_stops_at_once_with_a_consistent_log() {
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
     std::thread::sleep(Duration::from_millis(700));
     let workers = sup.workers();
-    let t = Instant::now();
     sup.signal(nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(50));
     sup.signal(nix::sys::signal::Signal::SIGINT);
+    // The grace period (60 s) is as long as the test's bound: only an
+    // immediate kill lets the run end within it.
     let st = sup.wait(BOUND);
-    assert_eq!(code(st), Some(75), "{}", sup.stderr());
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        t.elapsed()
-    );
+    let err = sup.stderr();
+    assert_eq!(code(st), Some(75), "{err}");
+    assert!(err.contains("killing workers now"), "{err}");
     for w in workers {
         assert!(!alive(w), "worker {w} survived");
     }
