@@ -12,7 +12,7 @@ pub enum Format {
     Jsonl,
     /// Scalar metrics, one row per sample × method.
     Csv,
-    /// rho_<method>.npy (N×d×d complex128) plus index.csv, in a directory.
+    /// rho_METHOD.npy (N×d×d complex128) per method plus index.csv, in a directory.
     Npy,
 }
 

@@ -1,7 +1,7 @@
 //! The `qtomo` command line: argument parsing and wiring only.
 //!
 //! Each subcommand lives in its own file with its clap arguments, its help
-//! text (with an example) and its `run` function. [`run`] is the whole
+//! text (with an example) and its `run` function. [`run()`] is the whole
 //! program: it parses, sets up logging, dispatches, and turns the outcome
 //! into an exit code from [`exit_codes`] in one place.
 //!
