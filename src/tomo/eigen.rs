@@ -219,22 +219,41 @@ impl EigenWorkspace {
         trace: f64,
         out: &mut [f64],
     ) -> Result<usize, TomoError> {
-        let d = self.d;
         self.decompose_x(x, ComputeEigenvectors::Yes)?;
-        self.sorted.copy_from_slice(&self.values);
-        let shift = simplex_shift(&mut self.sorted, trace);
-        out.fill(0.0);
-        let mut rank = 0;
-        for i in 0..d {
-            let lambda = self.values[i] - shift;
-            if lambda <= 0.0 {
-                continue;
-            }
-            rank += 1;
-            hermitian::accumulate_outer(lambda, self.u.col_as_slice(i), out);
-        }
-        Ok(rank)
+        let u = &self.u;
+        Ok(assemble_projection(
+            &self.values,
+            &mut self.sorted,
+            trace,
+            |i| u.col_as_slice(i),
+            out,
+        ))
     }
+}
+
+/// The Smolin–Gambetta–Smith projection from an eigendecomposition:
+/// writes the coordinates of Σ_i max(μ_i − θ, 0) |v_i⟩⟨v_i| into `out`, θ the
+/// simplex shift for `trace`, and returns the rank. `values` are the μ_i,
+/// `vector(i)` the matching eigenvectors, `sorted` scratch of length d.
+pub(crate) fn assemble_projection<'v>(
+    values: &[f64],
+    sorted: &mut [f64],
+    trace: f64,
+    vector: impl Fn(usize) -> &'v [c64],
+    out: &mut [f64],
+) -> usize {
+    sorted.copy_from_slice(values);
+    let shift = simplex_shift(sorted, trace);
+    out.fill(0.0);
+    let mut rank = 0;
+    for (i, &mu) in values.iter().enumerate() {
+        let lambda = mu - shift;
+        if lambda > 0.0 {
+            rank += 1;
+            hermitian::accumulate_outer(lambda, vector(i), out);
+        }
+    }
+    rank
 }
 
 /// The shift θ such that max(μ_i − θ, 0) sums to `total`: the Euclidean

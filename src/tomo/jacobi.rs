@@ -28,7 +28,7 @@
 //! [`WarmJacobi::reset`] at the start of each sample.
 
 use crate::tomo::TomoError;
-use crate::tomo::hermitian;
+use crate::tomo::eigen::assemble_projection;
 use faer::c64;
 
 /// Largest dimension the solver handles. Above it a general solver is faster
@@ -156,19 +156,14 @@ impl WarmJacobi {
     ) -> Result<usize, TomoError> {
         let d = self.d;
         self.decompose_coords(x)?;
-        sorted.copy_from_slice(&self.values);
-        let shift = crate::tomo::eigen::simplex_shift(sorted, trace);
-        out.fill(0.0);
-        let mut rank = 0;
-        for i in 0..d {
-            let lambda = self.values[i] - shift;
-            if lambda <= 0.0 {
-                continue;
-            }
-            rank += 1;
-            hermitian::accumulate_outer(lambda, &self.v[i * d..(i + 1) * d], out);
-        }
-        Ok(rank)
+        let v = &self.v;
+        Ok(assemble_projection(
+            &self.values,
+            sorted,
+            trace,
+            |i| &v[i * d..(i + 1) * d],
+            out,
+        ))
     }
 }
 
@@ -363,6 +358,7 @@ fn modified_gram_schmidt<const D: usize>(v: &mut Square<D>) {
 mod tests {
     use super::*;
     use crate::tomo::EigenWorkspace;
+    use crate::tomo::hermitian;
     use proptest::prelude::*;
 
     fn coords_strategy(d: usize) -> impl Strategy<Value = Vec<f64>> {
