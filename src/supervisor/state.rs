@@ -557,7 +557,7 @@ impl PoolState {
                     && bytes > limit
                     && !matches!(w.phase, Phase::Killing { .. })
                 {
-                    tracing::warn!(%worker, pid = %OrDash(w.pid.map(u64::from)), bytes, limit, sample = %OrDash(w.progress.current),
+                    tracing::warn!(%worker, pid = %OrDash(w.pid), bytes, limit, sample = %OrDash(w.progress.current),
                         "worker over --max-worker-rss; killing it");
                     self.kill(worker, KillCause::Memory { bytes }, &mut fx);
                 }
@@ -688,7 +688,7 @@ impl PoolState {
             _ => false,
         };
         if expected || self.drain_deadline.is_some() {
-            tracing::info!(%worker, pid = %OrDash(w.pid.map(u64::from)), %outcome, "worker exited");
+            tracing::info!(%worker, pid = %OrDash(w.pid), %outcome, "worker exited");
             // Unstarted samples go back to the queue (they stay pending in
             // the log for a resume if we are draining).
             for item in w.items.into_iter().rev() {
@@ -706,7 +706,7 @@ impl PoolState {
             let reason = "a worker could not write the results log (disk full or I/O error, see its message above); \
                           the log is valid: free space and rerun the same command to resume"
                 .to_string();
-            tracing::error!(%worker, pid = %OrDash(w.pid.map(u64::from)), %reason, "aborting the run");
+            tracing::error!(%worker, pid = %OrDash(w.pid), %reason, "aborting the run");
             fx.push(Effect::Finish(PoolStatus::Aborted { reason }));
             return;
         }
@@ -742,7 +742,7 @@ impl PoolState {
             ),
             (Some(KillCause::Shutdown), _) | (None, _) => format!("worker {outcome}"),
         };
-        tracing::warn!(%worker, pid = %OrDash(w.pid.map(u64::from)), sample = %OrDash(blamed), %reason, "worker lost; replacing it");
+        tracing::warn!(%worker, pid = %OrDash(w.pid), sample = %OrDash(blamed), %reason, "worker lost; replacing it");
         fx.push(Effect::Observe(PoolEvent::WorkerRestarted {
             pid: w.pid,
             reason: reason.clone(),
@@ -889,7 +889,7 @@ impl PoolState {
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
             for id in ids {
                 if let Some(w) = self.workers.get(&id) {
-                    tracing::warn!(worker = %id, pid = %OrDash(w.pid.map(u64::from)), sample = %OrDash(w.progress.current),
+                    tracing::warn!(worker = %id, pid = %OrDash(w.pid), sample = %OrDash(w.progress.current),
                         "grace period over; killing worker");
                 }
                 self.kill(id, KillCause::Shutdown, fx);
@@ -933,7 +933,7 @@ impl PoolState {
         }
         for (id, cause) in kills {
             if let Some(w) = self.workers.get(&id) {
-                tracing::warn!(worker = %id, pid = %OrDash(w.pid.map(u64::from)), sample = %OrDash(w.progress.current), cause = ?cause,
+                tracing::warn!(worker = %id, pid = %OrDash(w.pid), sample = %OrDash(w.progress.current), cause = ?cause,
                     "worker unhealthy; killing it");
             }
             self.kill(id, cause, fx);
@@ -959,13 +959,13 @@ impl PoolState {
     }
 }
 
-/// A sample index for log fields: the number, or `-` when unknown.
-/// A number, or `-` when there is none (a pid not known, no sample blamed).
-struct OrDash(Option<u64>);
+/// A log field that may be missing (a pid not known yet, no sample to
+/// blame): the value, or `-`.
+struct OrDash<T>(Option<T>);
 
-impl std::fmt::Display for OrDash {
+impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
+        match &self.0 {
             Some(i) => write!(f, "{i}"),
             None => f.write_str("-"),
         }
