@@ -5,9 +5,8 @@
 //! and the number of samples. It is small and serialisable, so the
 //! supervisor puts it into the shared-memory segment next to A, A⁺, the
 //! counts and the sample ids, and every worker builds the same [`Job`] from
-//! it. The in-process executor and the
-//! worker processes call the same [`Job::compute`], so a sample's result does
-//! not depend on where it ran.
+//! it. The in-process executor and the worker processes call the same
+//! [`Job::compute`], so a sample's result does not depend on where it ran.
 
 use crate::sample_ids::SampleIds;
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};

@@ -65,14 +65,9 @@ pub fn name_process_after_arg0() {
     let Some(name) = path.file_name() else {
         return;
     };
-    // The kernel keeps 15 bytes plus the terminating NUL.
-    let bytes: Vec<u8> = name
-        .as_bytes()
-        .iter()
-        .copied()
-        .take_while(|&b| b != 0)
-        .take(15)
-        .collect();
+    // The kernel keeps 15 bytes plus the terminating NUL; argv strings
+    // hold no NUL, so CString::new cannot fail on them.
+    let bytes = &name.as_bytes()[..name.len().min(15)];
     if let Ok(cname) = std::ffi::CString::new(bytes) {
         let _ = nix::sys::prctl::set_name(&cname);
     }

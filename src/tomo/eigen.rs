@@ -12,10 +12,9 @@
 //! the cyclic Jacobi method of [`crate::tomo::jacobi`], started from V = I
 //! at every call (so a result never depends on earlier calls): at these
 //! sizes it is faster than a general solver, whose Householder set-up
-//! dominates. Above that it is faer's
-//! `self_adjoint_evd`, called sequentially (`Par::Seq`) with a
-//! [`MemBuffer`] allocated once per workspace, so repeated calls allocate
-//! nothing.
+//! dominates. Above that it is faer's `self_adjoint_evd`, called
+//! sequentially (`Par::Seq`) with a [`MemBuffer`] allocated once per
+//! workspace, so repeated calls allocate nothing.
 
 use crate::tomo::TomoError;
 use crate::tomo::hermitian;
