@@ -50,6 +50,9 @@ fn tiny_record(index: u64) -> SampleRecord {
                     concurrence: None,
                     negativity: None,
                     physical: true,
+                    gap_floor: None,
+                    trace_distance: None,
+                    log_negativity: None,
                 },
             }]
         } else {

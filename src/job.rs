@@ -249,6 +249,9 @@ pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
             concurrence: m.concurrence,
             negativity: m.negativity,
             physical: m.physical,
+            gap_floor: e.mle.map(|i| i.gap_floor),
+            trace_distance: m.trace_distance,
+            log_negativity: m.log_negativity,
         },
     }
 }

@@ -40,7 +40,7 @@ pub enum Columns {
 /// Arguments of `qtomo run`.
 #[derive(Debug, Clone, Args)]
 #[command(
-    after_help = "Examples:\n  qtomo run examples/bell-drift.csv --out results\n  qtomo run counts.csv --out runs/a --basis james16 --method mle --target bell-phi+ --workers 8\n  qtomo run counts.csv --out runs/a --shard 2/4 --sample-timeout 2m --retries 3"
+    after_help = "Examples:\n  qtomo run examples/bell-drift.csv --out results\n  qtomo run counts.csv --out runs/a --basis james16 --method mle --target bell-phi+ --workers 8\n  qtomo run counts.csv --out runs/a --shard 2/4 --sample-timeout 2m --retries 3\n\nMetrics:\n  fidelity        squared (Jozsa) fidelity (Tr sqrt(sqrt(s) r sqrt(s)))^2; <psi|r|psi> for a pure\n                  target; both clamped to [0, 1]\n  trace_distance  (1/2) ||r - s||_1 to the target\n  negativity      sum of |negative eigenvalues| of the partial transpose r^T_B (not halved);\n                  log_negativity = log2(1 + 2 negativity)\n  entropy         von Neumann entropy in bits\n  physical        trace 1 within 1e-9 and no eigenvalue below -1e-12\n  gap_bound       MLE: certified bound on L_max - L(r), rounding included; converged means\n                  gap_bound <= max(--tol, gap_floor), gap_floor the sample's rounding floor"
 )]
 pub struct RunArgs {
     /// Input counts: CSV (header of projector labels, optional `sample` id column) or NPY (N×M float64).
@@ -102,7 +102,7 @@ pub struct RunArgs {
     /// Match count columns by label or by position.
     #[arg(long, value_enum, default_value = "labels")]
     pub columns: Columns,
-    /// MLE stopping tolerance: certified log-likelihood gap.
+    /// MLE stopping tolerance: certified log-likelihood gap (or the sample's rounding floor, if larger).
     #[arg(long, default_value_t = MleOptions::default().tol)]
     pub tol: f64,
     /// MLE iteration cap (not converged is a flag, not a failure).

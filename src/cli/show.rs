@@ -110,17 +110,29 @@ fn print_method(out: &mut impl Write, m: &MethodResult) -> std::io::Result<()> {
         opt(x.chi2)
     )?;
     if let (Some(g), Some(it), Some(c)) = (x.gap_bound, x.iterations, x.converged) {
-        writeln!(out, "  gap bound {g:.3e}  iterations {it}  converged {c}")?;
+        let floor = x
+            .gap_floor
+            .map_or_else(|| "-".to_string(), |f| format!("{f:.3e}"));
+        writeln!(
+            out,
+            "  gap bound {g:.3e}  floor {floor}  iterations {it}  converged {c}"
+        )?;
     }
     if x.fidelity.is_some() {
-        writeln!(out, "  fidelity {}", opt(x.fidelity))?;
+        writeln!(
+            out,
+            "  fidelity {}  trace distance {}",
+            opt(x.fidelity),
+            opt(x.trace_distance)
+        )?;
     }
     if x.concurrence.is_some() {
         writeln!(
             out,
-            "  concurrence {}  negativity {}",
+            "  concurrence {}  negativity {}  log-negativity {}",
             opt(x.concurrence),
-            opt(x.negativity)
+            opt(x.negativity),
+            opt(x.log_negativity)
         )?;
     }
     Ok(())

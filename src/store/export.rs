@@ -494,12 +494,15 @@ pub const CSV_COLUMNS: &[&str] = &[
     "max_eigenvalue",
     "log_likelihood",
     "gap_bound",
+    "gap_floor",
     "iterations",
     "converged",
     "chi2",
     "fidelity",
+    "trace_distance",
     "concurrence",
     "negativity",
+    "log_negativity",
     "physical",
 ];
 
@@ -519,12 +522,15 @@ struct CsvRow<'a> {
     max_eigenvalue: Option<f64>,
     log_likelihood: Option<f64>,
     gap_bound: Option<f64>,
+    gap_floor: Option<f64>,
     iterations: Option<u32>,
     converged: Option<bool>,
     chi2: Option<f64>,
     fidelity: Option<f64>,
+    trace_distance: Option<f64>,
     concurrence: Option<f64>,
     negativity: Option<f64>,
+    log_negativity: Option<f64>,
     physical: Option<bool>,
 }
 
@@ -570,12 +576,15 @@ pub fn export_csv(
                 max_eigenvalue: max,
                 log_likelihood: k.log_likelihood,
                 gap_bound: k.gap_bound,
+                gap_floor: k.gap_floor,
                 iterations: k.iterations,
                 converged: k.converged,
                 chi2: k.chi2,
                 fidelity: k.fidelity,
+                trace_distance: k.trace_distance,
                 concurrence: k.concurrence,
                 negativity: k.negativity,
+                log_negativity: k.log_negativity,
                 physical: Some(k.physical),
                 ..base
             })

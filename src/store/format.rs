@@ -10,6 +10,10 @@
 //!
 //! * `1`: first version (header `QTOMOLOG` + u32 version, frames of
 //!   `u32 len | u32 crc32 | postcard SampleRecord`).
+//! * `2`: method metrics gain `gap_floor`, `trace_distance` and
+//!   `log_negativity`; the MLE's bound is certified from the returned state.
+//!   Version-1 logs are not read (their records would decode wrongly, and
+//!   their certificates could be false): start them again with `--fresh`.
 
 use std::fmt;
 
@@ -22,10 +26,10 @@ pub struct FormatVersion(pub u32);
 
 impl FormatVersion {
     /// The version this build writes.
-    pub const CURRENT: FormatVersion = FormatVersion(1);
+    pub const CURRENT: FormatVersion = FormatVersion(2);
 
     /// The oldest version this build can still read.
-    pub const OLDEST_READABLE: FormatVersion = FormatVersion(1);
+    pub const OLDEST_READABLE: FormatVersion = FormatVersion(2);
 
     /// Checks that data written in format `self` can be read by a program
     /// whose newest supported format is `reader`.

@@ -950,7 +950,10 @@ mod tests {
         let ends = write_log(&path, &records);
         let bytes = fs::read(&path).unwrap();
         assert_eq!(&bytes[..8], b"QTOMOLOG");
-        assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+        assert_eq!(
+            &bytes[8..12],
+            &crate::store::FormatVersion::CURRENT.0.to_le_bytes()
+        );
         let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
         assert_eq!(crc, crc32fast::hash(&bytes[20..20 + len]));

@@ -112,8 +112,15 @@ pub struct MethodMetrics {
     pub concurrence: Option<f64>,
     /// Negativity (two qubits only).
     pub negativity: Option<f64>,
-    /// Whether ρ is a density matrix (Hermitian, PSD, unit trace).
+    /// Whether ρ is a density matrix: |Tr ρ − 1| ≤ 1e-9, no eigenvalue below −1e-12.
     pub physical: bool,
+    /// The rounding floor of the MLE's gap bound (MLE only): `converged`
+    /// means `gap_bound ≤ max(tol, gap_floor)`.
+    pub gap_floor: Option<f64>,
+    /// Trace distance ½‖ρ − σ‖₁ to the target state, when one was given.
+    pub trace_distance: Option<f64>,
+    /// Log-negativity log₂‖ρ^{T_B}‖₁ (two qubits only).
+    pub log_negativity: Option<f64>,
 }
 
 /// The bookkeeping fields at the front of a [`SampleRecord`], decoded
@@ -219,6 +226,9 @@ pub(crate) mod test_support {
                 concurrence: (dim == 4).then(|| rng.next_f64()),
                 negativity: None,
                 physical: name != "linear",
+                gap_floor: is_mle.then(|| rng.next_f64() * 1e-12),
+                trace_distance: None,
+                log_negativity: None,
             },
         }
     }

@@ -2,8 +2,10 @@
 //!
 //! Counts are non-negative finite numbers (not necessarily integers: data
 //! with accidentals subtracted is common). For grouped sets the frequency of
-//! outcome k is n_k / N_s, N_s the total of its setting; for ungrouped sets it
-//! is n_k / N, N the grand total (the overall scale is fixed later by the
+//! outcome k is n_k / N_s, N_s the total of its setting (uniform over the
+//! setting's outcomes when N_s = 0: a setting without counts carries no
+//! information, and the likelihood ignores it); for ungrouped sets it is
+//! n_k / N, N the grand total (the overall scale is fixed later by the
 //! trace normalisation).
 
 use crate::tomo::TomoError;
@@ -59,13 +61,18 @@ pub fn frequencies(
             for (&s, &n) in setting_of.iter().zip(counts) {
                 setting_totals[s as usize] += n;
             }
-            if let Some(s) = setting_totals.iter().position(|&t| t <= 0.0) {
-                return Err(TomoError::EmptySetting {
-                    setting: settings[s].clone(),
-                });
-            }
             for ((f, &s), &n) in freq.iter_mut().zip(setting_of).zip(counts) {
                 *f = n / setting_totals[s as usize];
+            }
+            if setting_totals.iter().any(|&t| t <= 0.0) {
+                // A setting without counts says nothing: uniform frequencies,
+                // which add no information (the likelihood ignores it).
+                for (f, &s) in freq.iter_mut().zip(setting_of) {
+                    if setting_totals[s as usize] <= 0.0 {
+                        let outcomes = setting_of.iter().filter(|&&o| o == s).count();
+                        *f = 1.0 / outcomes as f64;
+                    }
+                }
             }
         }
     }

@@ -51,12 +51,6 @@ pub enum TomoError {
     /// Every count of the sample is zero.
     #[error("sample has no counts: every outcome is zero")]
     NoCounts,
-    /// A setting of a grouped set has no counts, so its frequencies are undefined.
-    #[error("setting '{setting}' has no counts; every setting needs at least one count")]
-    EmptySetting {
-        /// Label of the setting.
-        setting: String,
-    },
     /// The linear-inversion estimate has non-positive trace and cannot be normalised.
     #[error(
         "linear-inversion estimate has non-positive trace {trace:e}; the counts are inconsistent with the measurement set"

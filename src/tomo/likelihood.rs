@@ -94,3 +94,39 @@ pub fn gradient(rows: &[f64], counts: &[f64], p: &[f64], w: &mut [f64], grad: &m
         }
     }
 }
+
+/// γ with Σ_k Π̃_k = γ I for the rows of a complete measurement (the number
+/// of settings of a grouped set, 1 for the MLE frame of an ungrouped one),
+/// from the trace: γ = Σ_k Tr Π̃_k / d.
+pub fn identity_multiple(rows: &[f64], d: usize) -> f64 {
+    rows.chunks_exact(d * d)
+        .map(|row| row[..d].iter().sum::<f64>())
+        .sum::<f64>()
+        / d as f64
+}
+
+/// The shifted gradient S = ∇L − N I = Σ_k u_k row_k with
+/// u_k = n_k/p_k − N/γ (so u_k = −N/γ for outcomes without counts), written
+/// into `s`; `u` (length M) receives the u_k. Near the maximum u_k is small,
+/// so S is computed without the cancellation of ∇L ≈ N I.
+pub fn shifted_gradient(
+    rows: &[f64],
+    counts: &[f64],
+    p: &[f64],
+    total: f64,
+    gamma: f64,
+    u: &mut [f64],
+    s: &mut [f64],
+) {
+    let n = s.len();
+    let shift = total / gamma;
+    for ((uk, &c), &pk) in u.iter_mut().zip(counts).zip(p) {
+        *uk = if c > 0.0 { c / pk - shift } else { -shift };
+    }
+    s.fill(0.0);
+    for (row, &uk) in rows.chunks_exact(n).zip(u.iter()) {
+        for (g, r) in s.iter_mut().zip(row) {
+            *g += uk * r;
+        }
+    }
+}

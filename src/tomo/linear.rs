@@ -7,6 +7,17 @@
 //! eigenvalues: it is then flagged unphysical. Over a chunk of samples this
 //! is one matrix product, X = F A⁺ᵀ.
 //!
+//! For grouped sets Tr(A⁺f) = 1 exactly (each setting's frequencies sum to
+//! 1 and its projectors to I). For ungrouped sets the trace of σ = A⁺f
+//! estimates the unknown intensity and can be zero or negative when the
+//! outcomes that sum to the identity have (almost) no counts, although other
+//! outcomes do. Normalising by such a trace would give a state of trace
+//! 10¹⁵ or a failed sample, so the estimate is *degenerate* when
+//! Tr σ < [`DEGENERATE_TRACE`] / Tr G (G = Σ_k Π_k; a PSD σ fitting the
+//! frequencies has Tr(Gσ) ≈ Σ_k f_k = 1, hence Tr σ ≥ Tr(Gσ)/Tr G ≈ 1/Tr G),
+//! and [`normalise`] reports it; the caller then falls
+//! back to the PLS estimate, which is always defined (see [`crate::tomo::pls`]).
+//!
 //! Reference: D. F. V. James et al., PRA 64, 052312 (2001), section IV.
 
 use crate::tomo::TomoError;
@@ -31,12 +42,13 @@ impl LinearWorkspace {
         }
     }
 
-    /// Linear-inversion estimate of one sample, written into `rho` (coordinates, trace 1).
-    pub fn estimate(
+    /// The raw linear inversion A⁺f of one sample (not normalised), written
+    /// into `x`.
+    pub fn raw(
         &mut self,
         set: SetView<'_>,
         counts: &[f64],
-        rho: &mut [f64],
+        x: &mut [f64],
     ) -> Result<(), TomoError> {
         let total = counts::validate(set.info, counts)?;
         self.freq.resize(set.len(), 0.0);
@@ -48,11 +60,47 @@ impl LinearWorkspace {
             &mut self.freq,
         )?;
         let m = set.len();
-        for (i, r) in rho.iter_mut().enumerate() {
+        for (i, r) in x.iter_mut().enumerate() {
             *r = hermitian::dot(&set.pinv[i * m..(i + 1) * m], &self.freq);
         }
-        normalise_trace(rho, set.dim())
+        Ok(())
     }
+
+    /// Linear-inversion estimate of one sample, written into `rho`
+    /// (coordinates, trace 1); [`TomoError::NonPositiveTrace`] when the
+    /// estimate is degenerate (see the module documentation).
+    pub fn estimate(
+        &mut self,
+        set: SetView<'_>,
+        counts: &[f64],
+        rho: &mut [f64],
+    ) -> Result<(), TomoError> {
+        self.raw(set, counts, rho)?;
+        normalise(set, rho)
+    }
+}
+
+/// Relative trace below which an ungrouped set's linear inversion is
+/// degenerate (see the module documentation).
+pub const DEGENERATE_TRACE: f64 = 0.1;
+
+/// Normalises a raw linear inversion A⁺f to trace 1 in place; an error when
+/// its trace is not positive, or (ungrouped sets) degenerate.
+pub fn normalise(set: SetView<'_>, x: &mut [f64]) -> Result<(), TomoError> {
+    let d = set.dim();
+    let t = hermitian::trace(x, d);
+    if !set.info.is_grouped() && t.is_finite() {
+        // The frequencies sum to 1 ≈ Tr(Gσ); Tr G = Σ_k Tr Π_k.
+        let tr_g: f64 = set
+            .a
+            .chunks_exact(d * d)
+            .map(|row| row[..d].iter().sum::<f64>())
+            .sum();
+        if t < DEGENERATE_TRACE / tr_g {
+            return Err(TomoError::NonPositiveTrace { trace: t });
+        }
+    }
+    normalise_trace(x, d)
 }
 
 /// Divides coordinates by their trace; an error when the trace is not positive.
@@ -103,7 +151,7 @@ pub fn linear_batch(
     faer::linalg::matmul::matmul(om, Accum::Replace, fm, pt, 1.0, par);
     for (s, st) in status.iter_mut().enumerate() {
         if st.is_ok() {
-            *st = normalise_trace(&mut out[s * dd..(s + 1) * dd], set.dim());
+            *st = normalise(set, &mut out[s * dd..(s + 1) * dd]);
         }
     }
     status

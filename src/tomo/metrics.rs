@@ -9,14 +9,19 @@
 //!   e_k = N_s p_k (grouped sets, N_s the setting total) or e_k = N p_k / Σ_j p_j
 //!   (ungrouped sets, intensity fitted); the floor of 1 count keeps outcomes a
 //!   state deems (nearly) impossible finite;
-//! - fidelity F(ρ, σ) = (Tr √(√σ ρ √σ))² to a target (⟨ψ|ρ|ψ⟩ for pure targets);
-//! - for two qubits: concurrence (W. K. Wootters, PRL 80, 2245 (1998)) and
-//!   negativity N = Σ |negative eigenvalues of ρ^{T_B}| (G. Vidal, R. F.
-//!   Werner, PRA 65, 032314 (2002)).
+//! - fidelity to a target in its squared (Jozsa) form,
+//!   F(ρ, σ) = (Tr √(√σ ρ √σ))², which is ⟨ψ|ρ|ψ⟩ for a pure target σ = |ψ⟩⟨ψ|
+//!   (R. Jozsa, J. Mod. Opt. 41, 2315 (1994)); both forms are clamped to
+//!   [0, 1] (rounding can leave them a few ε outside);
+//! - trace distance to a target, D(ρ, σ) = ½ ‖ρ − σ‖₁ = ½ Σ |eigenvalues of ρ − σ|;
+//! - for two qubits: concurrence (W. K. Wootters, PRL 80, 2245 (1998)),
+//!   negativity N = Σ |negative eigenvalues of ρ^{T_B}| (the sum of their
+//!   magnitudes, not halved; G. Vidal, R. F. Werner, PRA 65, 032314 (2002))
+//!   and log-negativity E_N = log₂ ‖ρ^{T_B}‖₁ = log₂(1 + 2N) for a trace-1 ρ.
 //!
 //! For an unphysical (linear-inversion) ρ, the entropies, fidelity to a mixed
-//! target and concurrence use its positive part; `physical` says whether
-//! λ_min ≥ −1e-12.
+//! target and concurrence use its positive part; `physical` says whether ρ
+//! is a state: |Tr ρ − 1| ≤ 1e-9 and λ_min ≥ −1e-12.
 
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
@@ -43,13 +48,17 @@ pub struct Metrics {
     pub log_likelihood: Option<f64>,
     /// Pearson χ² of the counts against the state's prediction.
     pub chi2: f64,
-    /// Fidelity to the target, when one is given.
+    /// Fidelity (squared, Jozsa) to the target, when one is given.
     pub fidelity: Option<f64>,
+    /// Trace distance to the target, when one is given.
+    pub trace_distance: Option<f64>,
     /// Concurrence (two qubits only).
     pub concurrence: Option<f64>,
     /// Negativity (two qubits only).
     pub negativity: Option<f64>,
-    /// λ_min ≥ −1e-12.
+    /// Log-negativity log₂(1 + 2N) (two qubits only).
+    pub log_negativity: Option<f64>,
+    /// |Tr ρ − 1| ≤ 1e-9 and λ_min ≥ −1e-12.
     pub physical: bool,
 }
 
@@ -71,7 +80,7 @@ pub fn compute(
             *v = 0.0; // normalise −0.0
         }
     });
-    let physical = vals[0] >= -1e-12;
+    let physical = (trace - 1.0).abs() <= 1e-9 && vals[0] >= -1e-12;
     let von_neumann_entropy = vals
         .iter()
         .filter(|&&l| l > 0.0)
@@ -80,6 +89,7 @@ pub fn compute(
         .max(0.0);
     let sqrt_rho = weighted_outer(vals, vecs, f64::sqrt);
     let fidelity = target.map(|t| fidelity(t, rho, &sqrt_rho)).transpose()?;
+    let trace_distance = target.map(|t| trace_distance(t, rho, eigen)).transpose()?;
     let two_qubit = d == 4 && !set.info.name.starts_with("qudit");
     let concurrence = if two_qubit {
         Some(concurrence(&sqrt_rho, rho, eigen)?)
@@ -91,6 +101,7 @@ pub fn compute(
     } else {
         None
     };
+    let log_negativity = negativity.map(|n| (1.0 + 2.0 * n).log2());
     Ok(Metrics {
         trace,
         purity,
@@ -102,6 +113,8 @@ pub fn compute(
         fidelity,
         concurrence,
         negativity,
+        log_negativity,
+        trace_distance,
         physical,
     })
 }
@@ -158,7 +171,7 @@ pub fn fidelity(target: &Target, rho: &[f64], sqrt_rho: &Mat<c64>) -> Result<f64
                     f += psi[j].conj() * m[(j, k)] * psi[k];
                 }
             }
-            Ok(f.re)
+            Ok(f.re.clamp(0.0, 1.0))
         }
         Target::Mixed { sqrt_sigma, .. } => {
             let inner = sqrt_sigma * sqrt_rho.as_ref();
@@ -167,9 +180,24 @@ pub fn fidelity(target: &Target, rho: &[f64], sqrt_rho: &Mat<c64>) -> Result<f64
                 .singular_values()
                 .map_err(|_| TomoError::EigenNoConvergence)?;
             let t: f64 = s.iter().sum();
-            Ok((t * t).min(1.0 + 1e-12))
+            Ok((t * t).clamp(0.0, 1.0))
         }
     }
+}
+
+/// Trace distance ½‖ρ − σ‖₁ of the estimate to the target.
+pub fn trace_distance(
+    target: &Target,
+    rho: &[f64],
+    eigen: &mut EigenWorkspace,
+) -> Result<f64, TomoError> {
+    let mut diff = rho.to_vec();
+    match target {
+        Target::Pure(psi) => hermitian::accumulate_outer(-1.0, psi, &mut diff),
+        Target::Mixed { sigma, .. } => diff.iter_mut().zip(sigma).for_each(|(a, b)| *a -= b),
+    }
+    let vals = eigen.eigenvalues(&diff)?;
+    Ok(0.5 * vals.iter().map(|v| v.abs()).sum::<f64>())
 }
 
 /// Wootters concurrence from √ρ and ρ̃ = (σ_y⊗σ_y) ρ* (σ_y⊗σ_y).

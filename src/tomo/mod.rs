@@ -14,7 +14,7 @@
 //! memory between samples.
 //!
 //! # Layout
-//! - [`hermitian`]: real coordinates of Hermitian matrices.
+//! - [`hermitian`]: real coordinates of Hermitian matrices; [`frame`]: the MLE frame of ungrouped sets.
 //! - [`eigen`]: Hermitian eigendecomposition with reused scratch; projection onto states.
 //! - [`jacobi`]: warm-started Jacobi eigensolver for the MLE's small matrices.
 //! - [`measurement`]: measurement sets, A, A⁺, grouping; [`sets`]: the built-in sets.
@@ -27,6 +27,7 @@
 pub mod counts;
 pub mod eigen;
 mod error;
+pub mod frame;
 pub mod hermitian;
 pub mod jacobi;
 pub mod likelihood;

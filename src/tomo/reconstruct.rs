@@ -3,14 +3,17 @@
 //! [`Reconstructor`] owns the scratch memory of all estimators for one set
 //! and is reused for every sample a worker processes; nothing is allocated
 //! per MLE iteration. PLS is computed whenever MLE is requested, since it is
-//! the MLE's starting point.
+//! the MLE's starting point (in the MLE frame, see [`crate::tomo::pls`]),
+//! and whenever linear inversion is degenerate, since it then stands in for
+//! it (see [`crate::tomo::linear`]). A sample with positive total counts
+//! always gets every requested estimate.
 
 use crate::tomo::eigen::EigenWorkspace;
-use crate::tomo::linear::LinearWorkspace;
+use crate::tomo::linear::{self, LinearWorkspace};
 use crate::tomo::measurement::SetView;
 use crate::tomo::metrics::{self, Metrics};
 use crate::tomo::mle::{MleInfo, MleParams, MleWorkspace};
-use crate::tomo::pls;
+use crate::tomo::pls::FrameProjection;
 use crate::tomo::states::Target;
 use crate::tomo::{TomoError, counts};
 use std::fmt;
@@ -75,10 +78,13 @@ pub struct Estimate {
 /// Scratch memory for every estimator of one set.
 pub struct Reconstructor {
     linear: LinearWorkspace,
+    projection: FrameProjection,
     eigen: EigenWorkspace,
     mle: MleWorkspace,
+    raw: Vec<f64>,
     lin: Vec<f64>,
     pls: Vec<f64>,
+    pls_frame: Vec<f64>,
 }
 
 impl Reconstructor {
@@ -87,10 +93,13 @@ impl Reconstructor {
         let n = set.info.coord_len();
         Self {
             linear: LinearWorkspace::new(set),
+            projection: FrameProjection::new(set.dim()),
             eigen: EigenWorkspace::new(set.dim()),
             mle: MleWorkspace::new(set),
+            raw: vec![0.0; n],
             lin: vec![0.0; n],
             pls: vec![0.0; n],
+            pls_frame: vec![0.0; n],
         }
     }
 
@@ -104,12 +113,19 @@ impl Reconstructor {
         target: Option<&Target>,
     ) -> Result<Vec<Estimate>, TomoError> {
         counts::validate(set.info, sample)?;
-        self.linear.estimate(set, sample, &mut self.lin)?;
-        let need_pls = methods
-            .iter()
-            .any(|m| matches!(m, Method::Pls | Method::Mle));
+        self.linear.raw(set, sample, &mut self.raw)?;
+        self.lin.copy_from_slice(&self.raw);
+        let linear_ok = linear::normalise(set, &mut self.lin).is_ok();
+        let need_pls = !linear_ok
+            || methods
+                .iter()
+                .any(|m| matches!(m, Method::Pls | Method::Mle));
         if need_pls {
-            pls::project(&mut self.eigen, &self.lin, &mut self.pls)?;
+            self.projection
+                .project(set, &self.raw, &mut self.pls_frame, &mut self.pls)?;
+        }
+        if !linear_ok {
+            self.lin.copy_from_slice(&self.pls);
         }
         let mut out = Vec::with_capacity(methods.len());
         for &method in methods {
@@ -118,7 +134,13 @@ impl Reconstructor {
                 Method::Pls => (self.pls.clone(), None),
                 Method::Mle => {
                     let mut rho = vec![0.0; self.pls.len()];
-                    let info = self.mle.solve(set, sample, &self.pls, params, &mut rho)?;
+                    let info = self.mle.solve_from_frame(
+                        set,
+                        sample,
+                        &self.pls_frame,
+                        params,
+                        &mut rho,
+                    )?;
                     (rho, Some(info))
                 }
             };

@@ -1,0 +1,110 @@
+//! The MLE frame of an ungrouped set: ρ ↔ τ = G^{1/2} ρ G^{1/2} / Tr(Gρ).
+//!
+//! For an ungrouped set (free intensity, Poisson counts), the operators
+//! Π̃_k = G^{-1/2} Π_k G^{-1/2} (G = Σ_k Π_k) form one complete measurement,
+//! and the likelihood of ρ is the multinomial likelihood of the state
+//! τ = G^{1/2} ρ G^{1/2} / Tr(Gρ) for the Π̃_k (see
+//! [`crate::tomo::measurement`]). Estimators that must return a trace-1
+//! state work in τ and map back with ρ = G^{-1/2} τ G^{-1/2} / Tr(G^{-1}τ),
+//! which is well defined for every state τ (G^{-1} is positive definite).
+//! For grouped sets both maps are the identity.
+
+use crate::tomo::TomoError;
+use crate::tomo::hermitian;
+use crate::tomo::measurement::SetView;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par, c64};
+
+/// Scratch memory for the maps between a set's ρ and its MLE frame τ.
+pub struct FrameMap {
+    w: Mat<c64>,
+    x: Mat<c64>,
+    wx: Mat<c64>,
+    out: Mat<c64>,
+}
+
+impl FrameMap {
+    /// Allocates scratch for d×d matrices.
+    pub fn new(d: usize) -> Self {
+        Self {
+            w: Mat::zeros(d, d),
+            x: Mat::zeros(d, d),
+            wx: Mat::zeros(d, d),
+            out: Mat::zeros(d, d),
+        }
+    }
+
+    /// `tau` ← G^{1/2} ρ G^{1/2} / Tr(Gρ) (a copy of ρ for grouped sets).
+    /// An error when Tr(Gρ) is not positive (ρ not a state).
+    pub fn to_frame(
+        &mut self,
+        set: SetView<'_>,
+        rho: &[f64],
+        tau: &mut [f64],
+    ) -> Result<(), TomoError> {
+        match &set.info.g_sqrt {
+            Some(g_half) => {
+                self.sandwich(g_half, rho, tau);
+                normalise(tau, set.dim())
+            }
+            None => {
+                tau.copy_from_slice(rho);
+                Ok(())
+            }
+        }
+    }
+
+    /// `rho` ← G^{-1/2} τ G^{-1/2} / Tr(G^{-1}τ) (a copy of τ for grouped sets).
+    /// An error when Tr(G^{-1}τ) is not positive (τ not a state).
+    pub fn from_frame(
+        &mut self,
+        set: SetView<'_>,
+        tau: &[f64],
+        rho: &mut [f64],
+    ) -> Result<(), TomoError> {
+        match &set.info.g_inv_sqrt {
+            Some(g_inv_half) => {
+                self.sandwich(g_inv_half, tau, rho);
+                normalise(rho, set.dim())
+            }
+            None => {
+                rho.copy_from_slice(tau);
+                Ok(())
+            }
+        }
+    }
+
+    /// `out` ← coordinates of W X W, for W and X given as coordinates.
+    pub fn sandwich(&mut self, w: &[f64], x: &[f64], out: &mut [f64]) {
+        let one = c64::new(1.0, 0.0);
+        hermitian::from_coords(w, self.w.as_mut());
+        hermitian::from_coords(x, self.x.as_mut());
+        matmul(
+            self.wx.as_mut(),
+            Accum::Replace,
+            self.w.as_ref(),
+            self.x.as_ref(),
+            one,
+            Par::Seq,
+        );
+        matmul(
+            self.out.as_mut(),
+            Accum::Replace,
+            self.wx.as_ref(),
+            self.w.as_ref(),
+            one,
+            Par::Seq,
+        );
+        hermitian::to_coords(self.out.as_ref(), out);
+    }
+}
+
+/// Divides by the trace; an error when it is not positive and finite.
+fn normalise(x: &mut [f64], d: usize) -> Result<(), TomoError> {
+    let t = hermitian::trace(x, d);
+    if !(t > 0.0 && t.is_finite()) {
+        return Err(TomoError::NonPositiveTrace { trace: t });
+    }
+    x.iter_mut().for_each(|v| *v /= t);
+    Ok(())
+}
