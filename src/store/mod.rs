@@ -32,6 +32,8 @@
 //! * `resume.rs`: [`ResumeState`] (one byte per index) and [`RecordIndex`]
 //!   (plus the offset of each index's effective record).
 //! * `atomic.rs`: [`atomic_write`] for metadata files.
+//! * `fsutil.rs`: opening files without following symbolic links
+//!   ([`SymlinkRefused`]) and streamed SHA-256 digests ([`sha256_file`]).
 //! * `lock.rs`: [`RunLock`] (exclusive, names its holder) and [`probe`].
 //! * `rundir.rs`: [`RunDir`] paths, [`Manifest`], [`Fingerprint`],
 //!   [`open_run`].
@@ -45,6 +47,7 @@
 mod atomic;
 mod export;
 mod format;
+mod fsutil;
 mod lock;
 mod log;
 mod merge;
@@ -60,6 +63,9 @@ pub use export::{
     export_csv, export_jsonl, export_npy,
 };
 pub use format::{FormatVersion, FormatVersionError};
+pub use fsutil::{
+    SymlinkRefused, is_symlink_refusal, open_read_nofollow, sha256_file, sha256_reader,
+};
 pub use lock::{LockError, LockProbe, RUN_LOCK, RunLock, probe};
 pub use log::{
     FRAME_HEADER_LEN, Frame, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, LogReader, LogWriter,
@@ -69,8 +75,8 @@ pub use merge::{MergeError, MergeReport, merge};
 pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};
 pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
 pub use rundir::{
-    Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir, RunDirError,
-    SUMMARY, open_run,
+    FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,
+    RunDirError, SUMMARY, open_run,
 };
 pub use status::{RATE_WINDOW, RunStatus, StatusError};
 pub use summary::{RunOutcome, Summary, SummaryError};

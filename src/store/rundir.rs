@@ -126,6 +126,15 @@ pub enum RunDirError {
         /// Human-readable differences, "field: recorded -> requested".
         differences: Vec<String>,
     },
+    /// The manifest was written before content fingerprints: it cannot show
+    /// that the input, basis and target files are unchanged.
+    #[error(
+        "run directory {dir} was made by an older qtomo whose fingerprint (a CRC-32 of the input) cannot prove that the input, basis and target files are unchanged; rerun with --fresh to start over (its results can still be exported)"
+    )]
+    LegacyFingerprint {
+        /// The run directory.
+        dir: PathBuf,
+    },
     /// There is a results log but no manifest to say what run it is.
     #[error(
         "run directory {dir} has a results.log but no manifest.json; refusing to guess which run it belongs to"
@@ -145,13 +154,51 @@ pub enum RunDirError {
     Resume(#[from] ResumeError),
 }
 
+impl RunDirError {
+    /// True for refusals caused by what the user asked for (a different
+    /// run's directory, a directory that is not a run's, a symbolic link):
+    /// the command line exits 2 for these and nothing was written.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            RunDirError::FingerprintMismatch { .. }
+            | RunDirError::LegacyFingerprint { .. }
+            | RunDirError::OrphanLog { .. }
+            | RunDirError::BadManifest { .. } => true,
+            RunDirError::Io { source, .. } => super::fsutil::is_symlink_refusal(source),
+            _ => false,
+        }
+    }
+}
+
+/// The content digest of one file that shapes a run's results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// The path the run was given, for messages only: a file moved or
+    /// renamed with the same contents is the same file.
+    pub path: String,
+    /// SHA-256 of the file's contents (streamed), 64 hex digits.
+    pub sha256: String,
+}
+
 /// Identity of a run: everything that must match for a directory to be
 /// resumed rather than refused.
+///
+/// Files are identified by their *contents* (SHA-256, see [`FileDigest`]),
+/// never by name or path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
-    /// SHA-256 (hex) of the input file's bytes.
-    pub input_sha: String,
-    /// Measurement basis name, or the basis file's hash for custom sets.
+    /// Content digests of every file that shapes results, by role:
+    /// `"input"` (the counts), `"basis"` (a custom kets file), `"target"`
+    /// (an NPY target state).
+    #[serde(default)]
+    pub files: BTreeMap<String, FileDigest>,
+    /// The input digest of manifests written before content fingerprints
+    /// (CRC-32 and length). Never written now; a manifest that has it is
+    /// refused for resuming ([`RunDirError::LegacyFingerprint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sha: Option<String>,
+    /// Measurement basis name (`custom(<file name>)` for a kets file, whose
+    /// contents are in `files`).
     pub basis: String,
     /// Hilbert-space dimension.
     pub dim: u32,
@@ -171,18 +218,38 @@ fn shard_text(shard: Option<(u32, u32)>) -> String {
     }
 }
 
+/// The first 12 hex digits of a digest, for messages.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
 impl Fingerprint {
     /// Lists what differs from `self` (the recorded run) to `other` (the
-    /// requested one), one line per field, e.g. `"basis: pauli -> james16"`.
-    /// Empty when the fingerprints are equal.
+    /// requested one), one line per field, e.g. `"basis: pauli -> james16"`
+    /// or `"input file in.csv changed since the run started (sha256 ... -> ...)"`.
+    /// Empty when the fingerprints are equal (file paths are not compared).
     pub fn diff(&self, other: &Fingerprint) -> Vec<String> {
         let mut out = Vec::new();
+        let roles: std::collections::BTreeSet<&String> =
+            self.files.keys().chain(other.files.keys()).collect();
+        for role in roles {
+            match (self.files.get(role), other.files.get(role)) {
+                (Some(a), Some(b)) if a.sha256 != b.sha256 => out.push(format!(
+                    "{role} file {} changed since the run started (sha256 {}... -> {}...)",
+                    b.path,
+                    short(&a.sha256),
+                    short(&b.sha256)
+                )),
+                (Some(a), None) => out.push(format!("{role} file: {} -> (none)", a.path)),
+                (None, Some(b)) => out.push(format!("{role} file: (none) -> {}", b.path)),
+                _ => {}
+            }
+        }
         let mut field = |name: &str, a: String, b: String| {
             if a != b {
                 out.push(format!("{name}: {a} -> {b}"));
             }
         };
-        field("input_sha", self.input_sha.clone(), other.input_sha.clone());
         field("basis", self.basis.clone(), other.basis.clone());
         field("dim", self.dim.to_string(), other.dim.to_string());
         field("methods", self.methods.join(","), other.methods.join(","));
@@ -201,14 +268,28 @@ impl Fingerprint {
         field("shard", shard_text(self.shard), shard_text(other.shard));
         out
     }
+
+    /// The sample indices this run covers out of `total`: everything, or
+    /// for shard i of n the range `[floor(i*total/n), floor((i+1)*total/n))`.
+    pub fn sample_range(&self, total: u64) -> std::ops::Range<u64> {
+        match self.shard {
+            Some((i, n)) if n > 0 => {
+                let at = |k: u64| ((u128::from(k) * u128::from(total)) / u128::from(n)) as u64;
+                at(u64::from(i))..at(u64::from(i) + 1).min(total)
+            }
+            _ => 0..total,
+        }
+    }
 }
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (role, file) in &self.files {
+            write!(f, "{role} sha256 {} ", short(&file.sha256))?;
+        }
         write!(
             f,
-            "input {} basis {} dim {} methods {} shard {}",
-            self.input_sha,
+            "basis {} dim {} methods {} shard {}",
             self.basis,
             self.dim,
             self.methods.join(","),
@@ -253,7 +334,7 @@ impl Manifest {
     /// Reads `dir/manifest.json`; `Ok(None)` if it does not exist.
     pub fn read(dir: &Path) -> Result<Option<Manifest>, RunDirError> {
         let path = dir.join(MANIFEST);
-        let bytes = match fs::read(&path) {
+        let bytes = match super::fsutil::read_nofollow(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
@@ -376,6 +457,11 @@ pub fn open_run(
             (requested, Opened::Created)
         }
         (Some(recorded), OpenMode::Resume) => {
+            if recorded.fingerprint.input_sha.is_some() && recorded.fingerprint.files.is_empty() {
+                return Err(RunDirError::LegacyFingerprint {
+                    dir: root.to_path_buf(),
+                });
+            }
             let mut differences = recorded.fingerprint.diff(&requested.fingerprint);
             if recorded.total != requested.total {
                 differences.push(format!("total: {} -> {}", recorded.total, requested.total));
@@ -424,7 +510,14 @@ pub(crate) mod tests {
 
     pub(crate) fn fingerprint() -> Fingerprint {
         Fingerprint {
-            input_sha: "ab12".into(),
+            files: BTreeMap::from([(
+                "input".to_string(),
+                FileDigest {
+                    path: "in.csv".into(),
+                    sha256: "ab12".repeat(16),
+                },
+            )]),
+            input_sha: None,
             basis: "pauli".into(),
             dim: 4,
             methods: vec!["mle".into(), "pls".into()],
@@ -516,6 +609,69 @@ pub(crate) mod tests {
 
     fn run_dir(root: &Path) -> RunDir {
         RunDir::new(root)
+    }
+
+    #[test]
+    fn changed_file_contents_are_named_and_paths_ignored() {
+        let a = fingerprint();
+        let mut moved = a.clone();
+        moved.files.get_mut("input").unwrap().path = "elsewhere/in.csv".into();
+        assert!(a.diff(&moved).is_empty(), "a moved file is the same file");
+        let mut changed = a.clone();
+        changed.files.get_mut("input").unwrap().sha256 = "cd34".repeat(16);
+        changed.files.insert(
+            "basis".into(),
+            FileDigest {
+                path: "kets.csv".into(),
+                sha256: "ef56".repeat(16),
+            },
+        );
+        assert_eq!(
+            a.diff(&changed),
+            vec![
+                "basis file: (none) -> kets.csv",
+                "input file in.csv changed since the run started (sha256 ab12ab12ab12... -> cd34cd34cd34...)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_manifest_with_the_old_crc_fingerprint_is_refused_for_resuming() {
+        let tmp = tempfile::tempdir().unwrap();
+        drop(open_run(tmp.path(), fingerprint(), 3, OpenMode::Resume).unwrap());
+        // Rewrite the manifest as the CRC-32 era wrote it.
+        let path = tmp.path().join(MANIFEST);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let fp = json["fingerprint"].as_object_mut().unwrap();
+        fp.remove("files");
+        fp.insert("input_sha".into(), "crc32:1234abcd:len:99".into());
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        // Readers still read it; a resume is refused, --fresh starts over.
+        assert_eq!(Manifest::read(tmp.path()).unwrap().unwrap().total, 3);
+        let err = open_run(tmp.path(), fingerprint(), 3, OpenMode::Resume).unwrap_err();
+        assert!(
+            matches!(err, RunDirError::LegacyFingerprint { .. }),
+            "{err}"
+        );
+        assert!(err.is_refusal());
+        assert!(err.to_string().contains("--fresh"), "{err}");
+        let run = open_run(tmp.path(), fingerprint(), 3, OpenMode::Fresh).unwrap();
+        assert_eq!(run.manifest.fingerprint.input_sha, None);
+    }
+
+    #[test]
+    fn shard_ranges_cover_the_input_once() {
+        let mut fp = fingerprint();
+        assert_eq!(fp.sample_range(10), 0..10);
+        let mut next = 0;
+        for i in 0..4 {
+            fp.shard = Some((i, 4));
+            let r = fp.sample_range(10);
+            assert_eq!(r.start, next);
+            next = r.end;
+        }
+        assert_eq!(next, 10);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod chaos;
 mod cli;
 mod disk_full;
+mod integrity;
 mod real_data;
 mod slurm;
 mod supervisor;

@@ -1,0 +1,164 @@
+//! Run-directory integrity (issue 11): content fingerprints, damage in the
+//! results log detected and repaired, symbolic links never followed, `--out`
+//! only ever a run directory, stale export temporaries removed.
+//!
+//! Every process runs through [`Sandbox`], with a hard time bound and
+//! cleanup by pid; inputs are simulated from fixed seeds and small, so each
+//! test takes a few seconds at most.
+
+use super::util::{Sandbox, example_data};
+use serde_json::Value;
+use std::path::Path;
+
+/// `qtomo simulate` of `samples` two-qubit Pauli samples (seed 11) to `name`.
+fn simulate(sb: &Sandbox, name: &str, samples: u32) {
+    sb.qtomo([
+        "simulate", "--qubits", "2", "--seed", "11", "--shots", "500",
+    ])
+    .args(["--samples", &samples.to_string(), "--out", name])
+    .ok();
+}
+
+/// `qtomo run INPUT --out DIR --workers 0 -q` plus `extra`.
+fn run_cmd(sb: &Sandbox, input: &str, dir: &str, extra: &[&str]) -> super::util::QtomoCmd {
+    sb.qtomo(["run", input, "--out", dir, "--workers", "0", "-q"])
+        .args(extra)
+}
+
+/// Replaces the only occurrence of `from` in the file by `to` (same length).
+fn replace_in_file(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let text = std::fs::read_to_string(path).expect("read");
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from} in {}",
+        path.display()
+    );
+    std::fs::write(path, text.replace(from, to)).expect("write");
+}
+
+/// Changes count digits of `bytes` (each by flipping its lowest bit, so a digit
+/// stays a digit) such that the length and the CRC-32 stay the same: CRC-32
+/// is affine over GF(2), so a set of single-bit changes whose CRC
+/// contributions XOR to zero leaves the checksum unchanged.
+fn crc_preserving_edit(bytes: &mut [u8]) {
+    let zero = crc32fast::hash(&vec![0u8; bytes.len()]);
+    // Digits of the counts only: after the first comma of a line (the
+    // first column is the sample id).
+    let mut positions = Vec::new();
+    let mut in_counts = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' => in_counts = false,
+            b',' => in_counts = true,
+            b'0'..=b'9' if in_counts && positions.len() < 64 => positions.push(i),
+            _ => {}
+        }
+    }
+    assert!(positions.len() >= 40, "not enough digits to edit");
+    // Gaussian elimination over GF(2): each row is a 32-bit contribution
+    // plus the set of positions it combines.
+    let mut basis: Vec<(u32, Vec<usize>)> = Vec::new();
+    for &p in &positions {
+        let mut unit = vec![0u8; bytes.len()];
+        unit[p] = 1;
+        let mut v = (crc32fast::hash(&unit) ^ zero, vec![p]);
+        for (b, set) in &basis {
+            let top = 31 - b.leading_zeros();
+            if v.0 >> top & 1 == 1 {
+                v.0 ^= b;
+                for q in set {
+                    if let Some(k) = v.1.iter().position(|x| x == q) {
+                        v.1.remove(k);
+                    } else {
+                        v.1.push(*q);
+                    }
+                }
+            }
+        }
+        if v.0 == 0 {
+            let before = crc32fast::hash(bytes);
+            for q in &v.1 {
+                bytes[*q] ^= 1;
+            }
+            assert_eq!(crc32fast::hash(bytes), before, "CRC-32 preserved");
+            assert!(!v.1.is_empty());
+            return;
+        }
+        basis.push(v);
+        basis.sort_by_key(|(b, _)| std::cmp::Reverse(31 - b.leading_zeros()));
+    }
+    panic!("no CRC-preserving edit found");
+}
+
+#[test]
+fn changed_input_with_the_same_crc32_and_length_is_refused() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 12);
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+    let path = sb.join("in.csv");
+    let mut bytes = std::fs::read(&path).expect("read input");
+    let len = bytes.len();
+    // Edit the counts, not the header.
+    let header = bytes.iter().position(|&b| b == b'\n').expect("a header") + 1;
+    crc_preserving_edit(&mut bytes[header..]);
+    let crc_before = crc32fast::hash(&std::fs::read(&path).expect("read"));
+    std::fs::write(&path, &bytes).expect("write");
+    assert_eq!(crc32fast::hash(&bytes), crc_before);
+    assert_eq!(bytes.len(), len);
+
+    let refused = run_cmd(&sb, "in.csv", "r", &[]).expect_code(2);
+    refused.stderr_has(&["input file in.csv changed", "--fresh"]);
+    run_cmd(&sb, "in.csv", "r", &["--fresh"]).ok();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(sb.join("r/manifest.json")).expect("manifest"))
+            .expect("manifest JSON");
+    let sha = manifest["fingerprint"]["files"]["input"]["sha256"]
+        .as_str()
+        .expect("input sha256 in the manifest");
+    assert_eq!(sha.len(), 64, "{manifest}");
+}
+
+#[test]
+fn changed_basis_file_is_refused_naming_it() {
+    let sb = Sandbox::new();
+    let kets = sb.join("kets.csv");
+    std::fs::copy(example_data("spdc36.kets.csv"), &kets).expect("copy kets");
+    let input = example_data("spdc36.csv");
+    let input = input.to_str().expect("utf-8 path");
+    run_cmd(&sb, input, "r", &["--basis", "kets.csv"]).ok();
+    run_cmd(&sb, input, "r", &["--basis", "kets.csv"]).ok();
+    // Swap the kets of ZZ:00 and ZZ:01: same length, different set.
+    replace_in_file(
+        &kets,
+        "ZZ:00,1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,",
+        "ZZ:00,1.0,0.0,0.0,0.0,0.0,0.0,1.0,0.0,",
+    );
+    replace_in_file(
+        &kets,
+        "ZZ:01,1.0,0.0,0.0,0.0,0.0,0.0,1.0,0.0,",
+        "ZZ:01,1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,",
+    );
+    let refused = run_cmd(&sb, input, "r", &["--basis", "kets.csv"]).expect_code(2);
+    refused.stderr_has(&["basis file kets.csv changed"]);
+    run_cmd(&sb, input, "r", &["--basis", "kets.csv", "--fresh"]).ok();
+}
+
+#[test]
+fn changed_target_file_is_refused_naming_it() {
+    use ndarray_npy::WriteNpyExt;
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 6);
+    let write_target = |diag: [f64; 4]| {
+        let rho = ndarray::Array2::from_diag(&ndarray::arr1(&diag));
+        let file = std::fs::File::create(sb.join("t.npy")).expect("create t.npy");
+        rho.write_npy(file).expect("write t.npy");
+    };
+    write_target([0.5, 0.0, 0.0, 0.5]);
+    run_cmd(&sb, "in.csv", "r", &["--target", "t.npy"]).ok();
+    write_target([0.25, 0.25, 0.25, 0.25]);
+    let refused = run_cmd(&sb, "in.csv", "r", &["--target", "t.npy"]).expect_code(2);
+    refused.stderr_has(&["target file t.npy changed"]);
+    run_cmd(&sb, "in.csv", "r", &["--target", "t.npy", "--fresh"]).ok();
+}
