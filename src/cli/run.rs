@@ -345,6 +345,21 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
                 plan.args.out.display()
             ))
         })?;
+    if !open.repaired_damage.is_empty() {
+        let bytes: u64 = open.repaired_damage.iter().map(|r| r.len).sum();
+        let regions: Vec<String> = open
+            .repaired_damage
+            .iter()
+            .map(|r| format!("{} bytes at byte offset {} ({})", r.len, r.offset, r.defect))
+            .collect();
+        tracing::warn!(
+            regions = open.repaired_damage.len(),
+            bytes,
+            "results.log was damaged: removed {} damaged region(s): {}; the samples recorded there are recomputed",
+            open.repaired_damage.len(),
+            regions.join("; ")
+        );
+    }
     if let Some(tail) = &open.repaired_tail {
         tracing::warn!(
             offset = tail.offset,

@@ -62,6 +62,16 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
             summary.status, summary.succeeded, summary.failed, summary.elapsed_s
         )?;
     }
+    if s.damaged_regions > 0 {
+        let at: Vec<String> = s.damage.iter().map(|r| r.offset.to_string()).collect();
+        writeln!(
+            out,
+            "damage:        {} damaged region(s), {} bytes, in results.log at byte offset(s) {}; their samples are not counted, and the next run removes them and recomputes those samples",
+            s.damaged_regions,
+            s.damaged_bytes,
+            at.join(", ")
+        )?;
+    }
     if s.torn_bytes > 0 {
         writeln!(
             out,

@@ -6,6 +6,10 @@
 //! merged shards) is derived from the log. A crash at any moment leaves at
 //! worst a torn final frame, which the next resume truncates; metadata
 //! files are replaced atomically (temp file, fsync, rename, fsync dir).
+//! Damage anywhere else in the log (a flipped bit, a frame cut short by a
+//! killed worker, a record that does not decode) is skipped by readers,
+//! reported by `status`, and removed by the next resume, which recomputes
+//! the samples that were lost.
 //!
 //! This module knows nothing about processes, signals or the command line:
 //! the supervisor and the CLI call it.
@@ -27,8 +31,8 @@
 //! * `record.rs`: [`SampleRecord`] and its parts; [`RecordHead`], the cheap
 //!   prefix decode of the bookkeeping fields.
 //! * `log.rs`: the `results.log` format, [`LogWriter`] (flock'd appends,
-//!   [`SyncPolicy`]), [`LogReader`] (validation, torn tail vs corruption),
-//!   [`truncate_torn_tail`].
+//!   [`SyncPolicy`]), [`LogReader`] (validation, torn tail vs damaged
+//!   regions), [`truncate_torn_tail`], [`remove_damage`].
 //! * `resume.rs`: [`ResumeState`] (one byte per index) and [`RecordIndex`]
 //!   (plus the offset of each index's effective record).
 //! * `atomic.rs`: [`atomic_write`] for metadata files.
@@ -69,7 +73,8 @@ pub use fsutil::{
 pub use lock::{LockError, LockProbe, RUN_LOCK, RunLock, probe};
 pub use log::{
     FRAME_HEADER_LEN, Frame, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, LogReader, LogWriter,
-    MAX_PAYLOAD_LEN, ScanResult, SkippedRegion, SyncPolicy, TornTail, truncate_torn_tail,
+    MAX_PAYLOAD_LEN, ScanResult, SkippedRegion, SyncPolicy, TornTail, remove_damage,
+    truncate_torn_tail,
 };
 pub use merge::{MergeError, MergeReport, merge};
 pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};
@@ -78,5 +83,5 @@ pub use rundir::{
     FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,
     RunDirError, SUMMARY, open_run,
 };
-pub use status::{RATE_WINDOW, RunStatus, StatusError};
+pub use status::{DamagedRegion, RATE_WINDOW, RunStatus, StatusError};
 pub use summary::{RunOutcome, Summary, SummaryError};

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::atomic::{AtomicWriteError, atomic_write, sync_dir};
 use super::format::{FormatVersion, FormatVersionError};
 use super::lock::{LockError, RUN_LOCK, RunLock};
-use super::log::{LogError, TornTail, truncate_torn_tail};
+use super::log::{LogError, SkippedRegion, TornTail, remove_damage, truncate_torn_tail};
 use super::resume::{ResumeError, ResumeState};
 
 /// File name of the results log inside a run directory.
@@ -414,6 +414,9 @@ pub struct OpenRun {
     pub resume: ResumeState,
     /// The torn tail that was cut off the log, if there was one.
     pub repaired_tail: Option<TornTail>,
+    /// Damaged regions in the middle of the log that were removed (their
+    /// samples are pending again and get recomputed).
+    pub repaired_damage: Vec<SkippedRegion>,
 }
 
 /// Opens (creating if needed) the run directory `root` for a run with this
@@ -477,7 +480,14 @@ pub fn open_run(
     };
 
     let scan = ResumeState::from_log(&dir.results_log(), manifest.total)?;
-    if let Some(tail) = &scan.torn_tail {
+    if !scan.damaged.is_empty() {
+        remove_damage(
+            &dir.results_log(),
+            &scan.damaged,
+            scan.torn_tail.as_ref(),
+            scan.file_len,
+        )?;
+    } else if let Some(tail) = &scan.torn_tail {
         truncate_torn_tail(&dir.results_log(), tail)?;
     }
     Ok(OpenRun {
@@ -487,6 +497,7 @@ pub fn open_run(
         opened,
         resume: scan.state,
         repaired_tail: scan.torn_tail,
+        repaired_damage: scan.damaged,
     })
 }
 

@@ -69,6 +69,17 @@ pub enum StatusError {
     },
 }
 
+/// One damaged region of a results log, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamagedRegion {
+    /// Byte offset where the damage starts.
+    pub offset: u64,
+    /// Length in bytes.
+    pub bytes: u64,
+    /// What is wrong there.
+    pub defect: String,
+}
+
 /// A snapshot of a run directory's progress (serialisable for
 /// `status --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,6 +111,13 @@ pub struct RunStatus {
     /// Bytes after the last valid frame (an append in flight, or the remains
     /// of a crash that the next resume truncates).
     pub torn_bytes: u64,
+    /// Damaged regions in the middle of the log (their records do not
+    /// count; the next run removes them and recomputes their samples).
+    pub damaged_regions: u64,
+    /// Bytes in those regions.
+    pub damaged_bytes: u64,
+    /// Each damaged region.
+    pub damage: Vec<DamagedRegion>,
     /// Last modification of the results log, seconds since the Unix epoch.
     pub last_write_unix_s: Option<u64>,
     /// The last run's summary, if one was written.
@@ -118,6 +136,7 @@ impl RunStatus {
         let mut state = ResumeState::new(manifest.total);
         let mut recent: VecDeque<(u32, u64)> = VecDeque::with_capacity(RATE_WINDOW);
         let (mut log_bytes, mut torn_bytes, mut last_write_unix_s) = (0, 0, None);
+        let mut damage = Vec::new();
         match LogReader::open(&log_path) {
             Ok(mut reader) => {
                 while let Some((offset, head)) = reader.next_head()? {
@@ -128,6 +147,15 @@ impl RunStatus {
                     recent.push_back((head.worker_pid, head.elapsed_us));
                 }
                 torn_bytes = reader.torn_tail().map_or(0, |t| t.len);
+                damage = reader
+                    .skipped()
+                    .iter()
+                    .map(|r| DamagedRegion {
+                        offset: r.offset,
+                        bytes: r.len,
+                        defect: r.defect.to_string(),
+                    })
+                    .collect();
                 let meta = fs::metadata(&log_path).map_err(|source| StatusError::Io {
                     action: "stat",
                     path: log_path.clone(),
@@ -163,6 +191,9 @@ impl RunStatus {
             eta_s,
             log_bytes,
             torn_bytes,
+            damaged_regions: damage.len() as u64,
+            damaged_bytes: damage.iter().map(|r| r.bytes).sum(),
+            damage,
             last_write_unix_s,
             summary,
         })

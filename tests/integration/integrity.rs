@@ -162,3 +162,114 @@ fn changed_target_file_is_refused_naming_it() {
     refused.stderr_has(&["target file t.npy changed"]);
     run_cmd(&sb, "in.csv", "r", &["--target", "t.npy", "--fresh"]).ok();
 }
+
+/// `qtomo status DIR --json`, parsed.
+fn status_json(sb: &Sandbox, dir: &str) -> Value {
+    let out = sb.qtomo(["status", dir, "--json"]).ok();
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON: {e}\n{out}"))
+}
+
+/// The JSONL export of `dir` to `out`, as bytes.
+fn export(sb: &Sandbox, dir: &str, out: &str) -> Vec<u8> {
+    sb.qtomo(["export", dir, "--format", "jsonl", "--out", out])
+        .ok();
+    std::fs::read(sb.join(out)).expect("export written")
+}
+
+/// Byte offsets of the frames of a results log (header 12 bytes, then
+/// `u32 len | u32 crc | payload` frames).
+fn frame_offsets(log: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 12;
+    while at + 8 <= log.len() {
+        out.push(at);
+        let len = u32::from_le_bytes(log[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 8 + len;
+    }
+    assert_eq!(at, log.len(), "a whole number of frames");
+    out
+}
+
+#[test]
+fn a_flipped_bit_mid_log_is_reported_and_a_resume_repairs_it() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 40);
+    run_cmd(&sb, "in.csv", "clean", &[]).ok();
+    let clean = export(&sb, "clean", "clean.jsonl");
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+
+    let log_path = sb.join("r/results.log");
+    let mut log = std::fs::read(&log_path).expect("read log");
+    let frames = frame_offsets(&log);
+    assert_eq!(frames.len(), 40);
+    // A bit in the middle of the payload of frame 17, and the length field
+    // of frame 25.
+    log[(frames[17] + frames[18]) / 2] ^= 0x10;
+    log[frames[25] + 1] ^= 0x04;
+    std::fs::write(&log_path, &log).expect("write log");
+
+    let st = status_json(&sb, "r");
+    assert!(
+        st["damaged_regions"].as_u64().expect("damaged_regions") >= 2,
+        "{st}"
+    );
+    assert!(
+        st["damaged_bytes"].as_u64().expect("damaged_bytes") > 0,
+        "{st}"
+    );
+    assert_eq!(st["done"], 38, "{st}");
+    assert_eq!(st["pending"], 2, "{st}");
+    sb.qtomo(["status", "r"])
+        .ok()
+        .stdout_has(&["damaged region"]);
+    // Exporting does not pretend the damaged samples are done.
+    sb.qtomo(["export", "r", "--format", "jsonl", "--out", "early.jsonl"])
+        .expect_code(1)
+        .stderr_has(&["no record for sample 17"]);
+
+    let resumed = sb
+        .qtomo(["run", "in.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    resumed.stderr_has(&["damaged", &format!("byte offset {}", frames[17])]);
+    let st = status_json(&sb, "r");
+    assert_eq!(st["damaged_regions"], 0, "{st}");
+    assert_eq!(st["done"], 40, "{st}");
+    assert!(
+        export(&sb, "r", "r.jsonl") == clean,
+        "repaired export differs from a clean run's"
+    );
+}
+
+#[test]
+fn a_record_with_a_valid_checksum_that_does_not_decode_is_recomputed() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 20);
+    run_cmd(&sb, "in.csv", "clean", &[]).ok();
+    let clean = export(&sb, "clean", "clean.jsonl");
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+
+    // Frame 9 loses the last byte of its payload, with its length and
+    // checksum rewritten to match: the frame is whole, the record is not.
+    let log_path = sb.join("r/results.log");
+    let log = std::fs::read(&log_path).expect("read log");
+    let frames = frame_offsets(&log);
+    let (start, end) = (frames[9], frames[10]);
+    let payload = &log[start + 8..end - 1];
+    let mut damaged = log[..start].to_vec();
+    damaged.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    damaged.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    damaged.extend_from_slice(payload);
+    damaged.extend_from_slice(&log[end..]);
+    std::fs::write(&log_path, &damaged).expect("write log");
+
+    let st = status_json(&sb, "r");
+    assert_eq!(st["damaged_regions"], 1, "{st}");
+    assert_eq!(st["damage"][0]["offset"], start as u64, "{st}");
+    assert_eq!(st["pending"], 1, "{st}");
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+    assert_eq!(status_json(&sb, "r")["damaged_regions"], 0);
+    assert!(
+        export(&sb, "r", "r.jsonl") == clean,
+        "export after recomputing differs"
+    );
+}
