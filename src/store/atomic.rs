@@ -77,11 +77,9 @@ fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), Atomic
             source,
         }
     };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(err("create temporary file"))?;
+    let mut file =
+        super::fsutil::open_nofollow(OpenOptions::new().write(true).create_new(true), tmp)
+            .map_err(err("create temporary file"))?;
     file.write_all(bytes).map_err(err("write temporary file"))?;
     file.sync_all().map_err(err("fsync temporary file"))?;
     drop(file);

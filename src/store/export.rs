@@ -236,7 +236,7 @@ impl Source {
                 count: index.state.pending(),
             });
         }
-        let log = match File::open(&log_path) {
+        let log = match super::fsutil::open_read_nofollow(&log_path) {
             Ok(f) => Some(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => {

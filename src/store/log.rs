@@ -11,6 +11,9 @@
 //! empty and never longer than [`MAX_PAYLOAD_LEN`]; a frame claiming a length
 //! of zero (e.g. a zero-filled region left by a power cut) is a defect.
 //!
+//! Every open of the log uses `O_NOFOLLOW`: a `results.log` that is a
+//! symbolic link (dangling or not) is refused, never written through.
+//!
 //! # Writing
 //!
 //! Several processes may append to one log at once. Each [`LogWriter`] opens
@@ -66,7 +69,7 @@ use std::time::{Duration, Instant};
 
 use super::atomic::{parent_dir, sync_dir, temp_path_for};
 use super::format::{FormatVersion, FormatVersionError};
-use super::fsutil::open_nofollow;
+use super::fsutil::{open_nofollow, open_read_nofollow};
 use super::record::{RecordHead, SampleRecord};
 
 /// Magic bytes at offset 0 of every results log.
@@ -314,12 +317,11 @@ impl LogWriter {
     /// [`truncate_torn_tail`] first (appending after a torn frame would turn
     /// it into corruption).
     pub fn open(path: &Path, policy: SyncPolicy) -> Result<LogWriter, LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(LogError::io("open", path))?;
+        let file = open_nofollow(
+            OpenOptions::new().read(true).append(true).create(true),
+            path,
+        )
+        .map_err(LogError::io("open", path))?;
         file.lock().map_err(LogError::io("lock", path))?;
         let checked = Self::init_header(&file, path);
         let unlocked = file.unlock().map_err(LogError::io("unlock", path));
@@ -610,7 +612,7 @@ impl LogReader {
     /// bytes are a prefix of a valid header is an empty log with a torn tail
     /// at offset 0.
     pub fn open(path: &Path) -> Result<LogReader, LogError> {
-        let file = File::open(path).map_err(LogError::io("open", path))?;
+        let file = open_read_nofollow(path).map_err(LogError::io("open", path))?;
         let len = file.metadata().map_err(LogError::io("stat", path))?.len();
         let mut reader = BufReader::with_capacity(1 << 20, file);
         if len < HEADER_LEN {
@@ -1019,10 +1021,8 @@ fn copy_ranges(src: &File, dest: &Path, keep: &[std::ops::Range<u64>]) -> io::Re
 ///
 /// [`RunLock`]: super::RunLock
 pub fn truncate_torn_tail(path: &Path, tail: &TornTail) -> Result<(), LogError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(LogError::io("open", path))?;
+    let file =
+        open_nofollow(OpenOptions::new().write(true), path).map_err(LogError::io("open", path))?;
     file.lock().map_err(LogError::io("lock", path))?;
     let result = (|| {
         let found = file.metadata().map_err(LogError::io("stat", path))?.len();

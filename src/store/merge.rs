@@ -12,7 +12,7 @@
 //! crashes leaves a directory without manifest that a second merge may
 //! overwrite; a directory that already has a manifest is refused.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -188,7 +188,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         .iter()
         .map(|dir| {
             let path = RunDir::new(dir).results_log();
-            match File::open(&path) {
+            match super::fsutil::open_read_nofollow(&path) {
                 Ok(f) => Ok((Some(f), path)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((None, path)),
                 Err(source) => Err(MergeError::Io {

@@ -165,6 +165,7 @@ impl RunDirError {
             | RunDirError::OrphanLog { .. }
             | RunDirError::BadManifest { .. } => true,
             RunDirError::Io { source, .. } => super::fsutil::is_symlink_refusal(source),
+            RunDirError::Lock(LockError::Symlink { .. }) => true,
             _ => false,
         }
     }

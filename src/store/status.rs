@@ -156,7 +156,7 @@ impl RunStatus {
                         defect: r.defect.to_string(),
                     })
                     .collect();
-                let meta = fs::metadata(&log_path).map_err(|source| StatusError::Io {
+                let meta = fs::symlink_metadata(&log_path).map_err(|source| StatusError::Io {
                     action: "stat",
                     path: log_path.clone(),
                     source,

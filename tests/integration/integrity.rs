@@ -273,3 +273,110 @@ fn a_record_with_a_valid_checksum_that_does_not_decode_is_recomputed() {
         "export after recomputing differs"
     );
 }
+
+#[test]
+fn a_planted_run_lock_symlink_is_refused_and_its_target_kept() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 4);
+    let precious = sb.write("thesis.tex", "\\chapter{One}\n");
+    std::fs::create_dir(sb.join("r")).expect("mkdir");
+    std::os::unix::fs::symlink(&precious, sb.join("r/run.lock")).expect("symlink");
+    run_cmd(&sb, "in.csv", "r", &[])
+        .expect_code(2)
+        .stderr_has(&["run.lock", "symbolic link"]);
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("target"),
+        "\\chapter{One}\n"
+    );
+    // The same inside an existing run directory.
+    run_cmd(&sb, "in.csv", "ok", &[]).ok();
+    std::fs::remove_file(sb.join("ok/run.lock")).expect("rm");
+    std::os::unix::fs::symlink(&precious, sb.join("ok/run.lock")).expect("symlink");
+    run_cmd(&sb, "in.csv", "ok", &[]).expect_code(2);
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("target"),
+        "\\chapter{One}\n"
+    );
+}
+
+#[test]
+fn a_dangling_results_log_symlink_is_refused() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 4);
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+    std::fs::remove_file(sb.join("r/results.log")).expect("rm");
+    let elsewhere = sb.join("elsewhere.log");
+    std::os::unix::fs::symlink(&elsewhere, sb.join("r/results.log")).expect("symlink");
+    run_cmd(&sb, "in.csv", "r", &[])
+        .expect_code(2)
+        .stderr_has(&["results.log", "symbolic link"]);
+    assert!(!elsewhere.exists(), "nothing written through the link");
+    // Readers refuse it too.
+    sb.qtomo(["export", "r", "--format", "jsonl"])
+        .expect_code(2)
+        .stderr_has(&["symbolic link"]);
+    assert!(!elsewhere.exists());
+}
+
+#[test]
+fn deleting_run_lock_during_a_run_does_not_let_a_second_run_in() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    sb.qtomo([
+        "simulate", "--qubits", "4", "--seed", "3", "--shots", "1000",
+    ])
+    .args(["--samples", "400", "--out", "big.csv"])
+    .ok();
+    let mut first = sb
+        .qtomo([
+            "run",
+            "big.csv",
+            "--out",
+            "r",
+            "--workers",
+            "0",
+            "--method",
+            "mle",
+        ])
+        .timeout(Duration::from_secs(300))
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sb.join("r/results.log").exists() {
+        assert!(!first.has_exited(), "the first run ended early");
+        assert!(Instant::now() < deadline, "no results.log after 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::remove_file(sb.join("r/run.lock")).expect("rm run.lock");
+    let second = sb
+        .qtomo([
+            "run",
+            "big.csv",
+            "--out",
+            "r",
+            "--workers",
+            "0",
+            "--method",
+            "mle",
+        ])
+        .run();
+    second.check(
+        matches!(second.code(), Some(1 | 2)),
+        "a second run on a busy directory is refused",
+    );
+    second.stderr_has(&["in use"]);
+    assert!(
+        sb.qtomo(["status", "r", "--json"])
+            .ok()
+            .stdout
+            .contains("\"running\": true")
+    );
+    assert!(
+        !first.has_exited(),
+        "the first run ended before the check; make it longer"
+    );
+    first.signal(nix::sys::signal::Signal::SIGTERM);
+    first.wait().expect_code(75);
+    // Every sample at most once: no second writer shared the log.
+    let st = status_json(&sb, "r");
+    assert_eq!(st["records"], st["done"], "{st}");
+}
