@@ -12,7 +12,9 @@
 //! truncated, and the run lock is not taken. The log is read twice, first record heads only to find each index's
 //! effective record, then one record at a time by offset, so memory stays
 //! at a few bytes per sample plus one record. Every output is written to a
-//! temporary path next to its destination, fsynced and renamed into place.
+//! temporary path next to its destination (`.<name>.qtomo-tmp.<pid>.<n>`),
+//! fsynced and renamed into place; temporary files that earlier exports
+//! left when they were killed (their pid no longer runs) are removed first.
 //!
 //! # Formats
 //!
@@ -38,7 +40,9 @@ use faer::c64;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::atomic::{AtomicWriteError, commit_rename, temp_path_for};
+use super::atomic::{
+    AtomicWriteError, commit_rename, parent_dir, remove_stale_temps, temp_path_for,
+};
 use super::log::{LogError, read_record_at};
 use super::record::{MethodMetrics, MethodResult, SampleRecord};
 use super::resume::{RecordIndex, ResumeError};
@@ -335,7 +339,16 @@ struct TempOut {
 }
 
 impl TempOut {
+    /// Creates the temporary file for `dest`, first removing the temporary
+    /// files for `dest` that earlier exports left when they were killed.
     fn create(dest: &Path) -> Result<(TempOut, File), ExportError> {
+        if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
+            remove_stale_temps(parent_dir(dest), name).map_err(|source| ExportError::Io {
+                action: "remove stale temporary files of",
+                path: dest.to_path_buf(),
+                source,
+            })?;
+        }
         let tmp = temp_path_for(dest);
         let file = OpenOptions::new()
             .write(true)

@@ -380,3 +380,37 @@ fn deleting_run_lock_during_a_run_does_not_let_a_second_run_in() {
     let st = status_json(&sb, "r");
     assert_eq!(st["records"], st["done"], "{st}");
 }
+
+#[test]
+fn a_killed_exports_temporary_file_is_gone_after_the_next_export() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 6);
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+    // The pid of a process that has exited, as a killed export's would be.
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let dead = child.id();
+    child.wait().expect("wait");
+    let stale = [
+        format!("r/.results.jsonl.tmp.{dead}.0"),
+        format!("r/.results.jsonl.qtomo-tmp.{dead}.0"),
+    ];
+    for s in &stale {
+        sb.write(s, vec![0u8; 4096]);
+    }
+    std::fs::create_dir(sb.join("r/npy")).expect("mkdir");
+    let stale_npy = format!("r/npy/.rho_mle.npy.qtomo-tmp.{dead}.1");
+    sb.write(&stale_npy, "x");
+    sb.qtomo(["export", "r", "--format", "jsonl"]).ok();
+    sb.qtomo(["export", "r", "--format", "npy"]).ok();
+    for s in stale.iter().chain([&stale_npy]) {
+        assert!(!sb.join(s).exists(), "{s} was not removed");
+    }
+    let hidden: Vec<String> = std::fs::read_dir(sb.join("r"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
