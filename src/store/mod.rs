@@ -81,7 +81,7 @@ pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleSt
 pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
 pub use rundir::{
     FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,
-    RunDirError, SUMMARY, open_run,
+    RunDirError, SUMMARY, check_run_dir, open_run,
 };
 pub use status::{DamagedRegion, RATE_WINDOW, RunStatus, StatusError};
 pub use summary::{RunOutcome, Summary, SummaryError};

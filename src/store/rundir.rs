@@ -16,9 +16,14 @@
 //!   if any, is truncated, and the [`ResumeState`] says what is left);
 //! * existing directory, different fingerprint: refuse with
 //!   [`RunDirError::FingerprintMismatch`], listing the differences;
-//! * [`OpenMode::Fresh`]: delete `results.log` and `summary.json`, then write
-//!   the new manifest (in that order, so that a crash in between can never
-//!   pair old results with a new manifest).
+//! * [`OpenMode::Fresh`]: delete `results.log`, `summary.json` and the
+//!   exports at their default paths (`results.jsonl`, `results.csv`,
+//!   `npy/`), then write the new manifest (in that order, so that a crash in
+//!   between can never pair old results with a new manifest).
+//!
+//! Before anything is created, [`check_run_dir`] refuses an `--out` that is
+//! neither missing, empty, nor a run directory (a folder of someone's
+//! files, a regular file): a run never writes beside files it does not own.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -135,6 +140,16 @@ pub enum RunDirError {
         /// The run directory.
         dir: PathBuf,
     },
+    /// The output directory is neither new, empty, nor a run directory.
+    #[error(
+        "refusing to use {dir} as a run directory: {reason}; choose a new or empty directory (nothing was written)"
+    )]
+    NotARunDir {
+        /// The directory (or file) given.
+        dir: PathBuf,
+        /// What is in the way.
+        reason: String,
+    },
     /// There is a results log but no manifest to say what run it is.
     #[error(
         "run directory {dir} has a results.log but no manifest.json; refusing to guess which run it belongs to"
@@ -163,6 +178,7 @@ impl RunDirError {
             RunDirError::FingerprintMismatch { .. }
             | RunDirError::LegacyFingerprint { .. }
             | RunDirError::OrphanLog { .. }
+            | RunDirError::NotARunDir { .. }
             | RunDirError::BadManifest { .. } => true,
             RunDirError::Io { source, .. } => super::fsutil::is_symlink_refusal(source),
             RunDirError::Lock(LockError::Symlink { .. }) => true,
@@ -420,6 +436,138 @@ pub struct OpenRun {
     pub repaired_damage: Vec<SkippedRegion>,
 }
 
+/// The names of the metadata files of a run directory, whose temporary
+/// files (`.<name>.qtomo-tmp.<pid>.<n>`) a run may leave behind.
+const RUN_FILES: &[&str] = &[RUN_LOCK, MANIFEST, SUMMARY, RESULTS_LOG];
+
+/// True for a directory entry a run may leave before its manifest exists:
+/// the lock and temporary files of run metadata.
+fn is_run_leftover(name: &str) -> bool {
+    name == RUN_LOCK
+        || RUN_FILES
+            .iter()
+            .any(|f| super::atomic::temp_owner(name, f).is_some())
+}
+
+/// Checks that `root` may be used as a run directory: it does not exist,
+/// or is an empty directory, or holds a manifest (a run directory, checked
+/// further by the caller), or only what a run leaves before writing its
+/// manifest. Anything else (a file, a directory of other files) is refused
+/// with [`RunDirError::NotARunDir`] before anything is written.
+pub fn check_run_dir(root: &Path) -> Result<(), RunDirError> {
+    let refuse = |reason: String| RunDirError::NotARunDir {
+        dir: root.to_path_buf(),
+        reason,
+    };
+    match fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(refuse("it exists and is not a directory".into())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A dangling symbolic link is not a missing directory.
+            return match fs::symlink_metadata(root) {
+                Ok(_) => Err(refuse("it is a symbolic link to nothing".into())),
+                Err(_) => Ok(()),
+            };
+        }
+        Err(source) => {
+            return Err(RunDirError::Io {
+                action: "inspect",
+                path: root.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let entries = fs::read_dir(root).map_err(|source| RunDirError::Io {
+        action: "list",
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut foreign = Vec::new();
+    let mut has_manifest = false;
+    for entry in entries {
+        let entry = entry.map_err(|source| RunDirError::Io {
+            action: "list",
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == MANIFEST {
+            has_manifest = true;
+        } else if !is_run_leftover(&name) {
+            foreign.push(name);
+        }
+    }
+    if has_manifest || foreign.is_empty() {
+        return Ok(());
+    }
+    if foreign.iter().any(|n| n == RESULTS_LOG) {
+        return Err(RunDirError::OrphanLog {
+            dir: root.to_path_buf(),
+        });
+    }
+    foreign.sort();
+    let shown: Vec<&str> = foreign.iter().take(3).map(String::as_str).collect();
+    let more = foreign.len().saturating_sub(shown.len());
+    Err(refuse(format!(
+        "it is not empty and not a qtomo run directory (no manifest.json; it holds {}{})",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )))
+}
+
+/// Removes what earlier runs wrote in `root` (`--fresh`): the results log,
+/// the summary, exports at their default paths, and stale temporary files.
+/// The manifest is replaced by the caller; nothing else is touched.
+fn remove_previous_run(dir: &RunDir) -> Result<(), RunDirError> {
+    let root = dir.root();
+    for path in [dir.results_log(), dir.summary()] {
+        remove_if_exists(&path)?;
+    }
+    for name in ["results.jsonl", "results.csv"] {
+        remove_if_exists(&root.join(name))?;
+        remove_stale(root, name)?;
+    }
+    let npy = root.join("npy");
+    match fs::symlink_metadata(&npy) {
+        Ok(meta) if meta.is_dir() => {
+            let entries = fs::read_dir(&npy).map_err(|source| RunDirError::Io {
+                action: "list",
+                path: npy.clone(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let ours = name == "index.csv"
+                    || (name.starts_with("rho_") && name.ends_with(".npy"))
+                    || (name.starts_with('.') && name.contains(".qtomo-tmp."));
+                if ours {
+                    remove_if_exists(&entry.path())?;
+                }
+            }
+            // Left in place if it holds anything else.
+            let _ = fs::remove_dir(&npy);
+        }
+        Ok(_) => remove_if_exists(&npy)?,
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// Removes the stale temporary files for `name` in `root`.
+fn remove_stale(root: &Path, name: &str) -> Result<(), RunDirError> {
+    super::atomic::remove_stale_temps(root, name)
+        .map(|_| ())
+        .map_err(|source| RunDirError::Io {
+            action: "remove stale temporary files in",
+            path: root.to_path_buf(),
+            source,
+        })
+}
+
 /// Opens (creating if needed) the run directory `root` for a run with this
 /// fingerprint and sample count; see the module docs for the rules.
 pub fn open_run(
@@ -428,6 +576,7 @@ pub fn open_run(
     total: u64,
     mode: OpenMode,
 ) -> Result<OpenRun, RunDirError> {
+    check_run_dir(root)?;
     fs::create_dir_all(root).map_err(|source| RunDirError::Io {
         action: "create run directory",
         path: root.to_path_buf(),
@@ -435,14 +584,15 @@ pub fn open_run(
     })?;
     let dir = RunDir::new(root);
     let lock = RunLock::acquire(root)?;
+    for name in RUN_FILES {
+        remove_stale(root, name)?;
+    }
     let existing = Manifest::read(root)?;
     let requested = Manifest::new(fingerprint, total);
 
     let (manifest, opened) = match (existing, mode) {
         (_, OpenMode::Fresh) => {
-            for path in [dir.results_log(), dir.summary()] {
-                remove_if_exists(&path)?;
-            }
+            remove_previous_run(&dir)?;
             sync_dir(root).map_err(|source| RunDirError::Io {
                 action: "fsync",
                 path: root.to_path_buf(),
@@ -684,6 +834,29 @@ pub(crate) mod tests {
             next = r.end;
         }
         assert_eq!(next, 10);
+    }
+
+    #[test]
+    fn only_a_missing_empty_or_run_directory_is_accepted() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(check_run_dir(&tmp.path().join("missing")).is_ok());
+        assert!(check_run_dir(tmp.path()).is_ok());
+        // What a run leaves before its manifest exists is still a run's.
+        fs::write(tmp.path().join(RUN_LOCK), b"").unwrap();
+        fs::write(tmp.path().join(".manifest.json.qtomo-tmp.1.0"), b"").unwrap();
+        assert!(check_run_dir(tmp.path()).is_ok());
+        fs::write(tmp.path().join("thesis.tex"), b"x").unwrap();
+        let err = check_run_dir(tmp.path()).unwrap_err();
+        assert!(err.is_refusal());
+        assert!(err.to_string().contains("thesis.tex"), "{err}");
+        let file = tmp.path().join("thesis.tex");
+        let err = check_run_dir(&file).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        assert!(matches!(
+            open_run(tmp.path(), fingerprint(), 3, OpenMode::Fresh),
+            Err(RunDirError::NotARunDir { .. })
+        ));
+        assert_eq!(fs::read(&file).unwrap(), b"x");
     }
 
     #[test]

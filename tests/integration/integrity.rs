@@ -414,3 +414,60 @@ fn a_killed_exports_temporary_file_is_gone_after_the_next_export() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+/// Names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_out_that_is_not_a_run_directory_is_refused_with_nothing_written() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 4);
+    std::fs::create_dir(sb.join("notrun")).expect("mkdir");
+    sb.write("notrun/thesis.tex", "\\begin{document}\n");
+    run_cmd(&sb, "in.csv", "notrun", &[])
+        .expect_code(2)
+        .stderr_has(&["notrun", "thesis.tex", "not a qtomo run directory"]);
+    run_cmd(&sb, "in.csv", "notrun", &["--fresh"]).expect_code(2);
+    assert_eq!(listing(&sb.join("notrun")), ["thesis.tex"]);
+
+    let file = sb.write("report.pdf", "%PDF-1.4\n");
+    run_cmd(&sb, "in.csv", "report.pdf", &[])
+        .expect_code(2)
+        .stderr_has(&["report.pdf", "not a directory"]);
+    assert_eq!(std::fs::read(&file).expect("read"), b"%PDF-1.4\n");
+
+    // An empty directory and a missing one are fine.
+    std::fs::create_dir(sb.join("empty")).expect("mkdir");
+    run_cmd(&sb, "in.csv", "empty", &[]).ok();
+    run_cmd(&sb, "in.csv", "new/run", &[]).ok();
+}
+
+#[test]
+fn fresh_removes_what_the_previous_run_wrote_exports_included() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 6);
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+    for format in ["jsonl", "csv", "npy"] {
+        sb.qtomo(["export", "r", "--format", format]).ok();
+    }
+    sb.write("r/notes.txt", "mine");
+    assert!(sb.join("r/results.jsonl").exists() && sb.join("r/npy/index.csv").exists());
+    run_cmd(&sb, "in.csv", "r", &["--method", "pls", "--fresh"]).ok();
+    assert_eq!(
+        listing(&sb.join("r")),
+        [
+            "manifest.json",
+            "notes.txt",
+            "results.log",
+            "run.lock",
+            "summary.json"
+        ]
+    );
+}
