@@ -55,6 +55,19 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     if let Some(eta) = s.eta_s {
         writeln!(out, "eta:           {eta:.0} s")?;
     }
+    if let Some(err) = &s.summary_error {
+        writeln!(
+            out,
+            "last summary:  summary.json is damaged ({err}); the progress above is read from results.log, and the next run rewrites the summary"
+        )?;
+    }
+    if let Some((i, n)) = s.manifest.fingerprint.shard {
+        writeln!(
+            out,
+            "shard:         {i}/{n} ({} of {} input samples)",
+            s.total, s.manifest.total
+        )?;
+    }
     if let Some(summary) = &s.summary {
         writeln!(
             out,

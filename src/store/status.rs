@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::lock::{LockError, probe};
 use super::log::{LogError, LogReader};
-use super::resume::{ResumeError, ResumeState};
+use super::resume::{IndexStatus, ResumeError, ResumeState};
 use super::rundir::{Manifest, RunDir, RunDirError};
 use super::summary::{Summary, SummaryError};
 
@@ -88,7 +88,7 @@ pub struct RunStatus {
     pub dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
-    /// Samples in the run.
+    /// Samples in the run: the shard's range for a shard directory.
     pub total: u64,
     /// Samples with an ok record.
     pub done: u64,
@@ -120,8 +120,10 @@ pub struct RunStatus {
     pub damage: Vec<DamagedRegion>,
     /// Last modification of the results log, seconds since the Unix epoch.
     pub last_write_unix_s: Option<u64>,
-    /// The last run's summary, if one was written.
+    /// The last run's summary, if one was written and could be read.
     pub summary: Option<Summary>,
+    /// Why `summary.json` could not be read, when it is damaged.
+    pub summary_error: Option<String>,
 }
 
 impl RunStatus {
@@ -131,7 +133,12 @@ impl RunStatus {
             dir: dir.to_path_buf(),
         })?;
         let lock = probe(dir)?;
-        let summary = Summary::read(dir)?;
+        // A damaged summary is reported, not fatal: the log is the truth,
+        // and the next run rewrites the summary.
+        let (summary, summary_error) = match Summary::read(dir) {
+            Ok(summary) => (summary, None),
+            Err(e) => (None, Some(error_chain(&e))),
+        };
         let log_path = RunDir::new(dir).results_log();
         let mut state = ResumeState::new(manifest.total);
         let mut recent: VecDeque<(u32, u64)> = VecDeque::with_capacity(RATE_WINDOW);
@@ -171,19 +178,31 @@ impl RunStatus {
             Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
+        // A shard directory covers only its range of the input.
+        let range = manifest.fingerprint.sample_range(manifest.total);
+        let (mut done, mut failed) = (0u64, 0u64);
+        for i in range.clone() {
+            match state.status(i) {
+                Some(IndexStatus::Ok) => done += 1,
+                Some(IndexStatus::Failed) => failed += 1,
+                _ => {}
+            }
+        }
+        let total = range.end - range.start;
+        let pending = total - done - failed;
         let (rate_per_s, eta_s) = if lock.held {
             let rate = rate_from_timing(&recent);
-            (rate, rate.map(|r| state.pending() as f64 / r))
+            (rate, rate.map(|r| pending as f64 / r))
         } else {
             (summary.as_ref().map(|s| s.samples_per_s), None)
         };
         Ok(RunStatus {
             dir: dir.to_path_buf(),
-            total: manifest.total,
+            total,
             manifest,
-            done: state.completed(),
-            failed: state.failed(),
-            pending: state.pending(),
+            done,
+            failed,
+            pending,
             records: state.records_seen(),
             running: lock.held,
             holder_pid: lock.holder_pid,
@@ -196,8 +215,21 @@ impl RunStatus {
             damage,
             last_write_unix_s,
             summary,
+            summary_error,
         })
     }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Distinct workers over mean seconds per sample, from recent records.

@@ -471,3 +471,22 @@ fn fresh_removes_what_the_previous_run_wrote_exports_included() {
         ]
     );
 }
+
+#[test]
+fn status_survives_a_damaged_summary_and_counts_a_shard_against_its_range() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 40);
+    run_cmd(&sb, "in.csv", "s1", &["--shard", "1/4"]).ok();
+    let st = status_json(&sb, "s1");
+    assert_eq!(
+        (st["total"].as_u64(), st["done"].as_u64()),
+        (Some(10), Some(10)),
+        "{st}"
+    );
+    assert_eq!(st["pending"], 0, "{st}");
+    sb.write("s1/summary.json", "{\"status\": \"compl");
+    let text = sb.qtomo(["status", "s1"]).ok();
+    text.stdout_has(&["summary.json is damaged", "10/10 done"]);
+    let st = status_json(&sb, "s1");
+    assert!(st["summary_error"].is_string(), "{st}");
+}
