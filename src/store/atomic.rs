@@ -47,17 +47,27 @@ pub(crate) fn temp_path_for(target: &Path) -> PathBuf {
     }
 }
 
-/// The pid in the name of a temporary file for `target_name`
-/// (`.<target_name>.qtomo-tmp.<pid>.<n>`, or `.tmp.` as written by earlier
-/// versions), or `None` if `name` is not one.
-pub(crate) fn temp_owner(name: &str, target_name: &str) -> Option<i32> {
-    let rest = name.strip_prefix('.')?.strip_prefix(target_name)?;
-    let rest = rest
-        .strip_prefix(".qtomo-tmp.")
-        .or_else(|| rest.strip_prefix(".tmp."))?;
-    let (pid, n) = rest.split_once('.')?;
+/// The target name and writer pid of a temporary file name
+/// (`.<target>.qtomo-tmp.<pid>.<n>`, or `.<target>.tmp.<pid>.<n>` as
+/// written by earlier versions), or `None` if `name` is not one.
+pub(crate) fn parse_temp(name: &str) -> Option<(&str, i32)> {
+    let rest = name.strip_prefix('.')?;
+    let mut parts = rest.rsplitn(3, '.');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    let stem = parts.next()?;
     n.parse::<u64>().ok()?;
-    pid.parse().ok()
+    let pid = pid.parse().ok()?;
+    let target = stem
+        .strip_suffix(".qtomo-tmp")
+        .or_else(|| stem.strip_suffix(".tmp"))?;
+    (!target.is_empty()).then_some((target, pid))
+}
+
+/// The pid in the name of a temporary file for `target_name`, or `None` if
+/// `name` is not one (see [`parse_temp`]).
+pub(crate) fn temp_owner(name: &str, target_name: &str) -> Option<i32> {
+    parse_temp(name).and_then(|(t, pid)| (t == target_name).then_some(pid))
 }
 
 /// True when a process with this pid exists (or may: a pid we may not
@@ -76,6 +86,14 @@ fn process_alive(pid: i32) -> bool {
 /// writers that no longer run (an export or a run killed mid-write), and
 /// returns how many it removed. Files of live processes are left alone.
 pub(crate) fn remove_stale_temps(dir: &Path, target_name: &str) -> io::Result<usize> {
+    remove_stale_temps_where(dir, |t| t == target_name)
+}
+
+/// Like [`remove_stale_temps`], for every target name `wanted` accepts.
+pub(crate) fn remove_stale_temps_where(
+    dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> io::Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -85,7 +103,12 @@ pub(crate) fn remove_stale_temps(dir: &Path, target_name: &str) -> io::Result<us
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| temp_owner(n, target_name)) else {
+        let Some(pid) = name
+            .to_str()
+            .and_then(parse_temp)
+            .filter(|(t, _)| wanted(t))
+            .map(|(_, pid)| pid)
+        else {
             continue;
         };
         if process_alive(pid) {
@@ -210,6 +233,13 @@ mod tests {
                 "results.jsonl".to_string(),
             ]
         );
+        assert_eq!(
+            parse_temp(".rho_mle.npy.qtomo-tmp.7.2"),
+            Some(("rho_mle.npy", 7))
+        );
+        assert_eq!(parse_temp(".x.tmp.7.2"), Some(("x", 7)));
+        assert_eq!(parse_temp("x.tmp.7.2"), None);
+        assert_eq!(parse_temp(".qtomo-tmp.7.2"), None);
         assert_eq!(temp_owner(".a.qtomo-tmp.12.0", "a"), Some(12));
         assert_eq!(temp_owner(".a.qtomo-tmp.x.0", "a"), None);
         assert_eq!(temp_owner(".ab.qtomo-tmp.12.0", "a"), None);

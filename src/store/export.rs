@@ -41,7 +41,8 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::atomic::{
-    AtomicWriteError, commit_rename, parent_dir, remove_stale_temps, temp_path_for,
+    AtomicWriteError, commit_rename, parent_dir, remove_stale_temps, remove_stale_temps_where,
+    temp_path_for,
 };
 use super::log::{LogError, read_record_at};
 use super::record::{MethodMetrics, MethodResult, SampleRecord};
@@ -323,11 +324,35 @@ pub fn export(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
+    remove_stale_default_exports(dir)?;
     match format {
         ExportFormat::Jsonl => export_jsonl(dir, out, missing),
         ExportFormat::Csv => export_csv(dir, out, missing),
         ExportFormat::Npy => export_npy(dir, out, missing),
     }
+}
+
+/// Removes the temporary files that killed exports to the default paths
+/// of the run directory `dir` left behind (`results.jsonl`, `results.csv`,
+/// `npy/rho_*.npy`, `npy/index.csv`), whatever format is exported now.
+fn remove_stale_default_exports(dir: &Path) -> Result<(), ExportError> {
+    let err = |path: PathBuf| {
+        move |source| ExportError::Io {
+            action: "remove stale temporary files in",
+            path,
+            source,
+        }
+    };
+    remove_stale_temps_where(dir, |t| t == "results.jsonl" || t == "results.csv")
+        .map_err(err(dir.to_path_buf()))?;
+    let npy = dir.join("npy");
+    if fs::symlink_metadata(&npy).is_ok_and(|m| m.is_dir()) {
+        remove_stale_temps_where(&npy, |t| {
+            t == NPY_INDEX || (t.starts_with("rho_") && t.ends_with(".npy"))
+        })
+        .map_err(err(npy))?;
+    }
+    Ok(())
 }
 
 /// A file being written at a temporary path, renamed over its destination

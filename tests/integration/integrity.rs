@@ -402,11 +402,19 @@ fn a_killed_exports_temporary_file_is_gone_after_the_next_export() {
     std::fs::create_dir(sb.join("r/npy")).expect("mkdir");
     let stale_npy = format!("r/npy/.rho_mle.npy.qtomo-tmp.{dead}.1");
     sb.write(&stale_npy, "x");
-    sb.qtomo(["export", "r", "--format", "jsonl"]).ok();
-    sb.qtomo(["export", "r", "--format", "npy"]).ok();
+    // Any export from the run directory clears what killed exports to its
+    // default paths left, whatever the format.
+    sb.qtomo(["export", "r", "--format", "csv"]).ok();
     for s in stale.iter().chain([&stale_npy]) {
         assert!(!sb.join(s).exists(), "{s} was not removed");
     }
+    // And an export to another place clears its own destination's.
+    let elsewhere = format!(".out.jsonl.qtomo-tmp.{dead}.0");
+    sb.write(&elsewhere, "x");
+    sb.qtomo(["export", "r", "--format", "jsonl", "--out", "out.jsonl"])
+        .ok();
+    assert!(!sb.join(&elsewhere).exists());
+    sb.qtomo(["export", "r", "--format", "npy"]).ok();
     let hidden: Vec<String> = std::fs::read_dir(sb.join("r"))
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
