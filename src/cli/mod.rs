@@ -140,6 +140,12 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         {
             return exit_codes::USAGE;
         }
+        if let Some(crate::store::MergeError::RunDir(e)) =
+            cause.downcast_ref::<crate::store::MergeError>()
+            && e.is_refusal()
+        {
+            return exit_codes::USAGE;
+        }
         // A symbolic link planted in a run directory is refused, not followed.
         if cause
             .downcast_ref::<std::io::Error>()

@@ -455,6 +455,12 @@ fn is_run_leftover(name: &str) -> bool {
 /// manifest. Anything else (a file, a directory of other files) is refused
 /// with [`RunDirError::NotARunDir`] before anything is written.
 pub fn check_run_dir(root: &Path) -> Result<(), RunDirError> {
+    check_out_dir(root, &[])
+}
+
+/// [`check_run_dir`], also accepting the files named in `also` in a
+/// directory without manifest (what a crashed merge leaves).
+pub(crate) fn check_out_dir(root: &Path, also: &[&str]) -> Result<(), RunDirError> {
     let refuse = |reason: String| RunDirError::NotARunDir {
         dir: root.to_path_buf(),
         reason,
@@ -493,7 +499,7 @@ pub fn check_run_dir(root: &Path) -> Result<(), RunDirError> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == MANIFEST {
             has_manifest = true;
-        } else if !is_run_leftover(&name) {
+        } else if !is_run_leftover(&name) && !also.contains(&name.as_str()) {
             foreign.push(name);
         }
     }
