@@ -498,3 +498,55 @@ fn status_survives_a_damaged_summary_and_counts_a_shard_against_its_range() {
     let st = status_json(&sb, "s1");
     assert!(st["summary_error"].is_string(), "{st}");
 }
+
+#[test]
+fn an_export_killed_mid_write_leaves_a_temporary_file_the_next_export_removes() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    // 4-qubit linear inversion: cheap to compute, 16×16 matrices make a
+    // JSONL export of tens of MB that takes long enough to be caught.
+    sb.qtomo(["simulate", "--qubits", "4", "--seed", "5", "--shots", "200"])
+        .args(["--samples", "1000", "--out", "in.csv"])
+        .ok();
+    sb.qtomo(["run", "in.csv", "--out", "r", "--method", "linear,pls"])
+        .args(["--workers", "2", "-q"])
+        .ok();
+    let temps = || -> Vec<String> {
+        std::fs::read_dir(sb.join("r"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".results.jsonl."))
+            .collect()
+    };
+    let mut export = sb
+        .qtomo(["export", "r", "--format", "jsonl"])
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if !temps().is_empty() {
+            export.signal(nix::sys::signal::Signal::SIGKILL);
+            break;
+        }
+        assert!(
+            !export.has_exited(),
+            "the export finished before it could be killed; make it larger"
+        );
+        assert!(Instant::now() < deadline, "no temporary file after 30 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = export.wait();
+    assert_eq!(killed.code(), None, "killed by SIGKILL\n{killed}");
+    let left = temps();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains(".qtomo-tmp."), "{left:?}");
+    assert!(
+        !sb.join("r/results.jsonl").exists(),
+        "no half export in place"
+    );
+    sb.qtomo(["export", "r", "--format", "jsonl"])
+        .timeout(Duration::from_secs(60))
+        .ok();
+    assert!(temps().is_empty(), "{:?}", temps());
+    assert!(sb.join("r/results.jsonl").exists());
+}
