@@ -550,3 +550,21 @@ fn an_export_killed_mid_write_leaves_a_temporary_file_the_next_export_removes() 
     assert!(temps().is_empty(), "{:?}", temps());
     assert!(sb.join("r/results.jsonl").exists());
 }
+
+#[test]
+fn an_npy_symlink_in_the_run_directory_does_not_redirect_the_export() {
+    let sb = Sandbox::new();
+    simulate(&sb, "in.csv", 4);
+    run_cmd(&sb, "in.csv", "r", &[]).ok();
+    std::fs::create_dir(sb.join("elsewhere")).expect("mkdir");
+    std::os::unix::fs::symlink(sb.join("elsewhere"), sb.join("r/npy")).expect("symlink");
+    sb.qtomo(["export", "r", "--format", "npy"])
+        .expect_code(2)
+        .stderr_has(&["symbolic link"]);
+    assert_eq!(
+        std::fs::read_dir(sb.join("elsewhere"))
+            .expect("list")
+            .count(),
+        0
+    );
+}
