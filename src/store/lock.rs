@@ -199,6 +199,18 @@ impl RunLock {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::hard_link(tmp, path) {
                     Ok(()) => return Ok(()),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    // A file system without hard links: rename instead. It
+                    // could replace a run.lock created in between; where
+                    // the directory lock is taken, that excludes a rival.
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(nix::libc::EPERM | nix::libc::EOPNOTSUPP | nix::libc::ENOSYS)
+                        ) =>
+                    {
+                        fs::rename(tmp, path).map_err(io("create"))?;
+                        return Ok(());
+                    }
                     Err(e) => return Err(io("create")(e)),
                 },
                 Err(e) => return Err(io("open")(e)),
