@@ -42,7 +42,22 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
         Format::Csv => (ExportFormat::Csv, "results.csv"),
         Format::Npy => (ExportFormat::Npy, "npy"),
     };
+    let default_out = args.out.is_none();
     let out = args.out.unwrap_or_else(|| args.dir.join(default));
+    // The default NPY directory is inside the run directory: a symbolic
+    // link planted there must not redirect the export's writes. (Files are
+    // renamed into place, which replaces a link rather than following it.)
+    if default_out
+        && format == ExportFormat::Npy
+        && std::fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(
+            anyhow::Error::new(std::io::Error::other(store::SymlinkRefused {
+                path: out.clone(),
+            }))
+            .context(format!("exporting {}", args.dir.display())),
+        );
+    }
     let missing = if args.partial {
         MissingPolicy::Mark
     } else {

@@ -126,15 +126,30 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Exit code for an error: 2 for input and usage errors (and a resume
-/// refused for a changed fingerprint), 1 for everything else.
+/// Exit code for an error: 2 for input and usage errors (a resume refused
+/// for a changed fingerprint, an `--out` that is not a run directory, a
+/// symbolic link inside a run directory), 1 for everything else.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<error::CliError>() {
             return e.exit_code();
         }
-        if let Some(crate::store::RunDirError::FingerprintMismatch { .. }) =
-            cause.downcast_ref::<crate::store::RunDirError>()
+        if cause
+            .downcast_ref::<crate::store::RunDirError>()
+            .is_some_and(crate::store::RunDirError::is_refusal)
+        {
+            return exit_codes::USAGE;
+        }
+        if let Some(crate::store::MergeError::RunDir(e)) =
+            cause.downcast_ref::<crate::store::MergeError>()
+            && e.is_refusal()
+        {
+            return exit_codes::USAGE;
+        }
+        // A symbolic link planted in a run directory is refused, not followed.
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(crate::store::is_symlink_refusal)
         {
             return exit_codes::USAGE;
         }

@@ -203,14 +203,31 @@ impl RunArgs {
         let mut options = BTreeMap::new();
         options.insert("tol".into(), format!("{:e}", self.tol));
         options.insert("max_iters".into(), self.max_iters.to_string());
-        options.insert("target".into(), self.target.clone().unwrap_or_default());
+        // A named target is its name; an NPY target is identified by its
+        // contents (in `files`), never by its path.
+        let mut files = BTreeMap::new();
+        files.insert("input".to_string(), digest_file(&self.input)?);
+        if basis_is_file(&self.basis) {
+            files.insert("basis".to_string(), digest_file(Path::new(&self.basis))?);
+        }
+        let target_option = match &target {
+            Some(TargetSpec::Matrix { .. }) => {
+                if let Some(t) = &self.target {
+                    files.insert("target".to_string(), digest_file(Path::new(t))?);
+                }
+                "npy file".to_string()
+            }
+            _ => self.target.clone().unwrap_or_default(),
+        };
+        options.insert("target".into(), target_option);
         options.insert("transposed".into(), self.transposed.to_string());
         options.insert(
             "columns".into(),
             format!("{:?}", self.columns).to_lowercase(),
         );
         let fingerprint = Fingerprint {
-            input_sha: digest_file(&self.input)?,
+            files,
+            input_sha: None,
             basis: set.info().name.clone(),
             dim: set.dim() as u32,
             methods,
@@ -276,17 +293,22 @@ fn target_spec(t: &str, d: usize) -> Result<TargetSpec, CliError> {
     Ok(TargetSpec::Matrix { dim: d, re, im })
 }
 
-/// crc32 and length of the input file: enough to notice a changed input on resume.
-fn digest_file(path: &Path) -> Result<String, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| CliError::BadFile {
+/// The content digest of a file that shapes results (SHA-256, streamed),
+/// recorded in the manifest under its role.
+fn digest_file(path: &Path) -> Result<store::FileDigest, CliError> {
+    let sha256 = store::sha256_file(path).map_err(|e| CliError::BadFile {
         path: path.to_path_buf(),
         message: format!("cannot read: {e}"),
     })?;
-    Ok(format!(
-        "crc32:{:08x}:len:{}",
-        crc32fast::hash(&bytes),
-        bytes.len()
-    ))
+    Ok(store::FileDigest {
+        path: path.display().to_string(),
+        sha256,
+    })
+}
+
+/// True when `--basis` names a file rather than a built-in set.
+fn basis_is_file(basis: &str) -> bool {
+    !matches!(basis, "pauli" | "qudit" | "james16")
 }
 
 /// How an execution of the pending samples ended.
@@ -323,6 +345,21 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
                 plan.args.out.display()
             ))
         })?;
+    if !open.repaired_damage.is_empty() {
+        let bytes: u64 = open.repaired_damage.iter().map(|r| r.len).sum();
+        let regions: Vec<String> = open
+            .repaired_damage
+            .iter()
+            .map(|r| format!("{} bytes at byte offset {} ({})", r.len, r.offset, r.defect))
+            .collect();
+        tracing::warn!(
+            regions = open.repaired_damage.len(),
+            bytes,
+            "results.log was damaged: removed {} damaged region(s): {}; the samples recorded there are recomputed",
+            open.repaired_damage.len(),
+            regions.join("; ")
+        );
+    }
     if let Some(tail) = &open.repaired_tail {
         tracing::warn!(
             offset = tail.offset,

@@ -55,11 +55,34 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     if let Some(eta) = s.eta_s {
         writeln!(out, "eta:           {eta:.0} s")?;
     }
+    if let Some(err) = &s.summary_error {
+        writeln!(
+            out,
+            "last summary:  summary.json is damaged ({err}); the progress above is read from results.log, and the next run rewrites the summary"
+        )?;
+    }
+    if let Some((i, n)) = s.manifest.fingerprint.shard {
+        writeln!(
+            out,
+            "shard:         {i}/{n} ({} of {} input samples)",
+            s.total, s.manifest.total
+        )?;
+    }
     if let Some(summary) = &s.summary {
         writeln!(
             out,
             "last summary:  {:?}, {} ok, {} failed, {:.1} s",
             summary.status, summary.succeeded, summary.failed, summary.elapsed_s
+        )?;
+    }
+    if s.damaged_regions > 0 {
+        let at: Vec<String> = s.damage.iter().map(|r| r.offset.to_string()).collect();
+        writeln!(
+            out,
+            "damage:        {} damaged region(s), {} bytes, in results.log at byte offset(s) {}; their samples are not counted, and the next run removes them and recomputes those samples",
+            s.damaged_regions,
+            s.damaged_bytes,
+            at.join(", ")
         )?;
     }
     if s.torn_bytes > 0 {

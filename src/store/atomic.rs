@@ -26,19 +26,101 @@ pub struct AtomicWriteError {
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The tag in the name of every temporary file qtomo writes:
+/// `.<target name>.qtomo-tmp.<pid>.<n>`.
+pub const TEMP_TAG: &str = "qtomo-tmp";
+
 /// A temporary path in the same directory as `target` (so that `rename` is
-/// atomic), unique within this process and across processes.
+/// atomic), unique within this process and across processes:
+/// `.<name>.qtomo-tmp.<pid>.<n>`. The pid lets [`remove_stale_temps`] tell
+/// the leftovers of a killed writer from a live writer's file.
 pub(crate) fn temp_path_for(target: &Path) -> PathBuf {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = format!(".{name}.tmp.{}.{n}", std::process::id());
+    let tmp = format!(".{name}.{TEMP_TAG}.{}.{n}", std::process::id());
     match target.parent() {
         Some(dir) => dir.join(tmp),
         None => PathBuf::from(tmp),
     }
+}
+
+/// The target name and writer pid of a temporary file name
+/// (`.<target>.qtomo-tmp.<pid>.<n>`, or `.<target>.tmp.<pid>.<n>` as
+/// written by earlier versions), or `None` if `name` is not one.
+pub(crate) fn parse_temp(name: &str) -> Option<(&str, i32)> {
+    let rest = name.strip_prefix('.')?;
+    let mut parts = rest.rsplitn(3, '.');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    let stem = parts.next()?;
+    n.parse::<u64>().ok()?;
+    let pid = pid.parse().ok()?;
+    let target = stem
+        .strip_suffix(".qtomo-tmp")
+        .or_else(|| stem.strip_suffix(".tmp"))?;
+    (!target.is_empty()).then_some((target, pid))
+}
+
+/// The pid in the name of a temporary file for `target_name`, or `None` if
+/// `name` is not one (see [`parse_temp`]).
+pub(crate) fn temp_owner(name: &str, target_name: &str) -> Option<i32> {
+    parse_temp(name).and_then(|(t, pid)| (t == target_name).then_some(pid))
+}
+
+/// True when a process with this pid exists (or may: a pid we may not
+/// signal is taken to be alive).
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// Removes, from `dir`, the temporary files for `target_name` left by
+/// writers that no longer run (an export or a run killed mid-write), and
+/// returns how many it removed. Files of live processes are left alone.
+pub(crate) fn remove_stale_temps(dir: &Path, target_name: &str) -> io::Result<usize> {
+    remove_stale_temps_where(dir, |t| t == target_name)
+}
+
+/// Like [`remove_stale_temps`], for every target name `wanted` accepts.
+pub(crate) fn remove_stale_temps_where(
+    dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(parse_temp)
+            .filter(|(t, _)| wanted(t))
+            .map(|(_, pid)| pid)
+        else {
+            continue;
+        };
+        if process_alive(pid) {
+            continue;
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -77,11 +159,9 @@ fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), Atomic
             source,
         }
     };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(err("create temporary file"))?;
+    let mut file =
+        super::fsutil::open_nofollow(OpenOptions::new().write(true).create_new(true), tmp)
+            .map_err(err("create temporary file"))?;
     file.write_all(bytes).map_err(err("write temporary file"))?;
     file.sync_all().map_err(err("fsync temporary file"))?;
     drop(file);
@@ -120,6 +200,49 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("meta.json")]);
+    }
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that has exited: a child we started and reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        for name in [
+            format!(".results.jsonl.tmp.{dead}.0"),
+            format!(".results.jsonl.qtomo-tmp.{dead}.3"),
+            format!(".results.jsonl.qtomo-tmp.{me}.0"),
+            format!(".results.csv.tmp.{dead}.0"),
+            "results.jsonl".to_string(),
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path(), "results.jsonl").unwrap(), 2);
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                format!(".results.csv.tmp.{dead}.0"),
+                format!(".results.jsonl.qtomo-tmp.{me}.0"),
+                "results.jsonl".to_string(),
+            ]
+        );
+        assert_eq!(
+            parse_temp(".rho_mle.npy.qtomo-tmp.7.2"),
+            Some(("rho_mle.npy", 7))
+        );
+        assert_eq!(parse_temp(".x.tmp.7.2"), Some(("x", 7)));
+        assert_eq!(parse_temp("x.tmp.7.2"), None);
+        assert_eq!(parse_temp(".qtomo-tmp.7.2"), None);
+        assert_eq!(temp_owner(".a.qtomo-tmp.12.0", "a"), Some(12));
+        assert_eq!(temp_owner(".a.qtomo-tmp.x.0", "a"), None);
+        assert_eq!(temp_owner(".ab.qtomo-tmp.12.0", "a"), None);
     }
 
     #[test]

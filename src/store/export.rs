@@ -12,7 +12,9 @@
 //! truncated, and the run lock is not taken. The log is read twice, first record heads only to find each index's
 //! effective record, then one record at a time by offset, so memory stays
 //! at a few bytes per sample plus one record. Every output is written to a
-//! temporary path next to its destination, fsynced and renamed into place.
+//! temporary path next to its destination (`.<name>.qtomo-tmp.<pid>.<n>`),
+//! fsynced and renamed into place; temporary files that earlier exports
+//! left when they were killed (their pid no longer runs) are removed first.
 //!
 //! # Formats
 //!
@@ -38,7 +40,10 @@ use faer::c64;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::atomic::{AtomicWriteError, commit_rename, temp_path_for};
+use super::atomic::{
+    AtomicWriteError, commit_rename, parent_dir, remove_stale_temps, remove_stale_temps_where,
+    temp_path_for,
+};
 use super::log::{LogError, read_record_at};
 use super::record::{MethodMetrics, MethodResult, SampleRecord};
 use super::resume::{RecordIndex, ResumeError};
@@ -236,7 +241,7 @@ impl Source {
                 count: index.state.pending(),
             });
         }
-        let log = match File::open(&log_path) {
+        let log = match super::fsutil::open_read_nofollow(&log_path) {
             Ok(f) => Some(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => {
@@ -319,11 +324,35 @@ pub fn export(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
+    remove_stale_default_exports(dir)?;
     match format {
         ExportFormat::Jsonl => export_jsonl(dir, out, missing),
         ExportFormat::Csv => export_csv(dir, out, missing),
         ExportFormat::Npy => export_npy(dir, out, missing),
     }
+}
+
+/// Removes the temporary files that killed exports to the default paths
+/// of the run directory `dir` left behind (`results.jsonl`, `results.csv`,
+/// `npy/rho_*.npy`, `npy/index.csv`), whatever format is exported now.
+fn remove_stale_default_exports(dir: &Path) -> Result<(), ExportError> {
+    let err = |path: PathBuf| {
+        move |source| ExportError::Io {
+            action: "remove stale temporary files in",
+            path,
+            source,
+        }
+    };
+    remove_stale_temps_where(dir, |t| t == "results.jsonl" || t == "results.csv")
+        .map_err(err(dir.to_path_buf()))?;
+    let npy = dir.join("npy");
+    if fs::symlink_metadata(&npy).is_ok_and(|m| m.is_dir()) {
+        remove_stale_temps_where(&npy, |t| {
+            t == NPY_INDEX || (t.starts_with("rho_") && t.ends_with(".npy"))
+        })
+        .map_err(err(npy))?;
+    }
+    Ok(())
 }
 
 /// A file being written at a temporary path, renamed over its destination
@@ -335,7 +364,16 @@ struct TempOut {
 }
 
 impl TempOut {
+    /// Creates the temporary file for `dest`, first removing the temporary
+    /// files for `dest` that earlier exports left when they were killed.
     fn create(dest: &Path) -> Result<(TempOut, File), ExportError> {
+        if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
+            remove_stale_temps(parent_dir(dest), name).map_err(|source| ExportError::Io {
+                action: "remove stale temporary files of",
+                path: dest.to_path_buf(),
+                source,
+            })?;
+        }
         let tmp = temp_path_for(dest);
         let file = OpenOptions::new()
             .write(true)

@@ -1,21 +1,49 @@
-//! The run lock, `run.lock`: one run per directory at a time.
+//! The run lock: one run per directory at a time.
 //!
-//! [`RunLock::acquire`] takes a non-blocking exclusive `flock` (std
-//! [`File::try_lock`]) on `run.lock` and writes the holder's pid into it.
-//! The lock belongs to the open file, so it is released when the guard is
-//! dropped or the process dies, however it dies; a stale pid left in the file
-//! by a killed run is harmless because only the `flock` counts.
+//! # Protocol
+//!
+//! [`RunLock::acquire`] takes two non-blocking exclusive `flock`s:
+//!
+//! 1. on the run directory itself, so that deleting or replacing `run.lock`
+//!    while a run holds it cannot let a second run in. (Where the file
+//!    system cannot `flock` a directory, e.g. NFS, which emulates `flock`
+//!    with POSIX locks that need a writable descriptor, this step is
+//!    skipped and step 2 stands alone.)
+//! 2. on `run.lock`, which always names a file the running process created
+//!    itself: it writes its pid into a new temporary file, locks it, and
+//!    then either links it in as `run.lock` (there was none) or, after
+//!    taking the lock of the existing `run.lock` and checking that the
+//!    name still refers to the file it locked, renames it over that file.
+//!    An existing `run.lock` is never written to, let alone truncated, and
+//!    a symbolic link there is refused ([`LockError::Symlink`]), never
+//!    followed.
+//!
+//! Every taker checks, once it holds the lock of an open `run.lock`, that
+//! the name still refers to that file (same device and inode), and starts
+//! over if not; so two runs can never hold locks on two different files both
+//! called `run.lock`. The locks belong to the open files, so they are
+//! released when the guard is dropped or the process dies, however it dies;
+//! a stale pid left in `run.lock` by a killed run is harmless because only
+//! the `flock`s count.
 //!
 //! [`probe`] lets readers such as `status` ask whether a run is active
-//! without ever holding the exclusive lock: it takes a shared lock for the
-//! instant of the check and releases it at once.
+//! without ever holding an exclusive lock: it takes shared locks for the
+//! instant of the check and releases them at once.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use super::atomic::temp_path_for;
+use super::fsutil::{is_symlink_refusal, open_nofollow};
 
 /// File name of the lock inside a run directory.
 pub const RUN_LOCK: &str = "run.lock";
+
+/// How many times [`RunLock::acquire`] starts over when `run.lock` is
+/// replaced under it before giving up.
+const ATTEMPTS: usize = 64;
 
 /// Errors taking the run lock.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +55,22 @@ pub enum LockError {
         dir: PathBuf,
         /// Pid written by the holder, if it could be read.
         holder_pid: Option<u32>,
+    },
+    /// `run.lock` is a symbolic link (or not a regular file).
+    #[error(
+        "{path} is a symbolic link or not a regular file; qtomo never follows or writes through one (remove it if no run is using the directory)"
+    )]
+    Symlink {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// `run.lock` kept being replaced while the lock was being taken.
+    #[error(
+        "{path} kept changing while the lock was being taken; is another program replacing it?"
+    )]
+    Unstable {
+        /// The lock file.
+        path: PathBuf,
     },
     /// The lock file could not be opened, locked or written.
     #[error("could not {action} lock file {path}")]
@@ -51,60 +95,163 @@ fn holder_text(pid: &Option<u32>) -> String {
 /// Guard for the exclusive run lock; released on drop.
 #[derive(Debug)]
 pub struct RunLock {
-    file: File,
+    /// The locked `run.lock`, a file this process created.
+    _file: File,
+    /// The locked directory, where the file system allows it.
+    _dir: Option<File>,
     path: PathBuf,
 }
 
+/// The (device, inode) of a file, to tell whether a name still refers to
+/// an open file.
+fn identity(meta: &fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+/// True for the errors by which a file system says it cannot `flock` a
+/// directory (rather than that someone holds the lock).
+fn dir_lock_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EBADF | nix::libc::ENOLCK | nix::libc::EINVAL | nix::libc::EOPNOTSUPP)
+    )
+}
+
 impl RunLock {
-    /// Takes the exclusive lock on `dir/run.lock` without blocking and
-    /// records this process's pid in it. Fails with [`LockError::Held`],
+    /// Takes the exclusive lock on the run directory `dir` without
+    /// blocking; see the module docs. Fails with [`LockError::Held`],
     /// naming the holder's pid, if another run has the directory.
     pub fn acquire(dir: &Path) -> Result<RunLock, LockError> {
         let path = dir.join(RUN_LOCK);
-        let io = |action| {
-            let path = path.clone();
-            move |source| LockError::Io {
-                action,
-                path,
-                source,
+        let io = |action, p: &Path| {
+            let p = p.to_path_buf();
+            move |source: io::Error| {
+                if is_symlink_refusal(&source) {
+                    LockError::Symlink { path: p }
+                } else {
+                    LockError::Io {
+                        action,
+                        path: p,
+                        source,
+                    }
+                }
             }
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io("open"))?;
-        match file.try_lock() {
-            Ok(()) => {}
+        let dir_file = File::open(dir).map_err(io("open the directory of", &path))?;
+        let dir_lock = match dir_file.try_lock() {
+            Ok(()) => Some(dir_file),
             Err(TryLockError::WouldBlock) => {
                 return Err(LockError::Held {
                     dir: dir.to_path_buf(),
-                    holder_pid: read_pid(&mut file),
+                    holder_pid: read_pid_at(&path),
                 });
             }
-            Err(TryLockError::Error(source)) => return Err(io("lock")(source)),
+            Err(TryLockError::Error(e)) if dir_lock_unsupported(&e) => None,
+            Err(TryLockError::Error(e)) => return Err(io("lock the directory of", &path)(e)),
+        };
+
+        // Our own lock file, with our pid, locked before anyone can see it.
+        let tmp = temp_path_for(&path);
+        let mut own = open_nofollow(
+            OpenOptions::new().read(true).write(true).create_new(true),
+            &tmp,
+        )
+        .map_err(io("create", &tmp))?;
+        let result = (|| {
+            own.try_lock().map_err(|e| match e {
+                TryLockError::WouldBlock => LockError::Unstable { path: tmp.clone() },
+                TryLockError::Error(e) => io("lock", &tmp)(e),
+            })?;
+            writeln!(own, "{}", std::process::id()).map_err(io("write", &tmp))?;
+            own.sync_data().map_err(io("fsync", &tmp))?;
+            Self::install(dir, &path, &tmp)
+        })();
+        // Linked in or renamed over `run.lock`, or failed: the temporary
+        // name goes either way.
+        let _ = fs::remove_file(&tmp);
+        result?;
+        Ok(RunLock {
+            _file: own,
+            _dir: dir_lock,
+            path,
+        })
+    }
+
+    /// Makes the locked file at `tmp` the directory's `run.lock`.
+    fn install(dir: &Path, path: &Path, tmp: &Path) -> Result<(), LockError> {
+        let io = |action| {
+            let p = path.to_path_buf();
+            move |source: io::Error| {
+                if is_symlink_refusal(&source) {
+                    LockError::Symlink { path: p }
+                } else {
+                    LockError::Io {
+                        action,
+                        path: p,
+                        source,
+                    }
+                }
+            }
+        };
+        for _ in 0..ATTEMPTS {
+            let existing = match open_nofollow(OpenOptions::new().read(true).write(true), path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::hard_link(tmp, path) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    // A file system without hard links: rename instead. It
+                    // could replace a run.lock created in between; where
+                    // the directory lock is taken, that excludes a rival.
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(nix::libc::EPERM | nix::libc::EOPNOTSUPP | nix::libc::ENOSYS)
+                        ) =>
+                    {
+                        fs::rename(tmp, path).map_err(io("create"))?;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(io("create")(e)),
+                },
+                Err(e) => return Err(io("open")(e)),
+            };
+            let meta = existing.metadata().map_err(io("stat"))?;
+            if !meta.is_file() {
+                return Err(LockError::Symlink {
+                    path: path.to_path_buf(),
+                });
+            }
+            match existing.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    let mut existing = existing;
+                    return Err(LockError::Held {
+                        dir: dir.to_path_buf(),
+                        holder_pid: read_pid(&mut existing),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(io("lock")(e)),
+            }
+            // We hold the lock of the file we opened: is it still the one
+            // called run.lock? If not, someone replaced it; start over.
+            match fs::symlink_metadata(path) {
+                Ok(now) if identity(&now) == identity(&meta) => {
+                    fs::rename(tmp, path).map_err(io("replace"))?;
+                    return Ok(());
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("stat")(e)),
+            }
         }
-        file.set_len(0).map_err(io("truncate"))?;
-        file.seek(SeekFrom::Start(0)).map_err(io("seek"))?;
-        writeln!(file, "{}", std::process::id()).map_err(io("write"))?;
-        file.sync_data().map_err(io("fsync"))?;
-        Ok(RunLock { file, path })
+        Err(LockError::Unstable {
+            path: path.to_path_buf(),
+        })
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        // Clear the pid so readers do not report a finished run; the flock
-        // itself goes away with the file handle. Best effort.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
     }
 }
 
@@ -117,44 +264,57 @@ pub struct LockProbe {
     pub holder_pid: Option<u32>,
 }
 
-/// Checks, without waiting and without creating anything, whether a run
-/// holds `dir/run.lock`. Holds a shared lock only for the instant of the
-/// check.
-pub fn probe(dir: &Path) -> Result<LockProbe, LockError> {
-    let path = dir.join(RUN_LOCK);
-    let mut file = match File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(LockProbe {
-                held: false,
-                holder_pid: None,
-            });
-        }
-        Err(source) => {
-            return Err(LockError::Io {
-                action: "open",
-                path,
-                source,
-            });
-        }
-    };
-    let held = match file.try_lock_shared() {
+/// Whether someone holds an exclusive lock on `file`, found by taking a
+/// shared lock for an instant.
+fn held_by_other(file: &File) -> io::Result<bool> {
+    match file.try_lock_shared() {
         Ok(()) => {
             let _ = file.unlock();
-            false
+            Ok(false)
         }
-        Err(TryLockError::WouldBlock) => true,
-        Err(TryLockError::Error(source)) => {
-            return Err(LockError::Io {
-                action: "lock",
-                path,
-                source,
-            });
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Checks, without waiting and without creating anything, whether a run
+/// holds the directory `dir`. Holds shared locks only for the instant of
+/// the check; never follows a `run.lock` symbolic link.
+pub fn probe(dir: &Path) -> Result<LockProbe, LockError> {
+    let path = dir.join(RUN_LOCK);
+    let err = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LockError::Io {
+            action,
+            path,
+            source,
         }
     };
+    let dir_held = match File::open(dir) {
+        Ok(d) => match held_by_other(&d) {
+            Ok(held) => held,
+            Err(e) if dir_lock_unsupported(&e) => false,
+            Err(e) => return Err(err("lock the directory of", &path)(e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(err("open the directory of", &path)(e)),
+    };
+    let mut file = match super::fsutil::open_read_nofollow(&path) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound || is_symlink_refusal(&e) => None,
+        Err(source) => return Err(err("open", &path)(source)),
+    };
+    let file_held = match &file {
+        Some(f) => held_by_other(f).map_err(err("lock", &path))?,
+        None => false,
+    };
+    let held = dir_held || file_held;
     Ok(LockProbe {
         held,
-        holder_pid: if held { read_pid(&mut file) } else { None },
+        holder_pid: match (held, file.as_mut()) {
+            (true, Some(f)) => read_pid(f),
+            _ => None,
+        },
     })
 }
 
@@ -162,8 +322,13 @@ pub fn probe(dir: &Path) -> Result<LockProbe, LockError> {
 fn read_pid(file: &mut File) -> Option<u32> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
-    file.read_to_string(&mut text).ok()?;
+    file.take(64).read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
+}
+
+/// Reads the pid in the `run.lock` at `path` (never through a link).
+fn read_pid_at(path: &Path) -> Option<u32> {
+    read_pid(&mut super::fsutil::open_read_nofollow(path).ok()?)
 }
 
 #[cfg(test)]
@@ -197,6 +362,60 @@ mod tests {
         assert!(!probe(dir.path()).unwrap().held);
         let again = RunLock::acquire(dir.path()).unwrap();
         assert_eq!(again.path(), dir.path().join(RUN_LOCK));
+        // Only run.lock is left: no temporary files.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(RUN_LOCK)]);
+    }
+
+    #[test]
+    fn deleting_or_replacing_run_lock_does_not_let_a_second_run_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let _lock = RunLock::acquire(dir.path()).unwrap();
+        fs::remove_file(dir.path().join(RUN_LOCK)).unwrap();
+        assert!(matches!(
+            RunLock::acquire(dir.path()),
+            Err(LockError::Held { .. })
+        ));
+        fs::write(dir.path().join(RUN_LOCK), b"1\n").unwrap();
+        assert!(matches!(
+            RunLock::acquire(dir.path()),
+            Err(LockError::Held { .. })
+        ));
+        assert!(probe(dir.path()).unwrap().held);
+    }
+
+    #[test]
+    fn a_run_lock_symlink_is_refused_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("thesis.tex");
+        fs::write(&precious, b"chapter 1").unwrap();
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        std::os::unix::fs::symlink(&precious, run.join(RUN_LOCK)).unwrap();
+        let err = RunLock::acquire(&run).unwrap_err();
+        assert!(matches!(err, LockError::Symlink { .. }), "{err:?}");
+        assert_eq!(fs::read(&precious).unwrap(), b"chapter 1");
+        assert!(!probe(&run).unwrap().held);
+    }
+
+    #[test]
+    fn a_stale_run_lock_is_replaced_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other");
+        fs::write(&other, b"keep me").unwrap();
+        // A hard link: writing into run.lock would change `other`.
+        fs::hard_link(&other, dir.path().join(RUN_LOCK)).unwrap();
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        assert_eq!(fs::read(&other).unwrap(), b"keep me");
+        let pid: u32 = fs::read_to_string(lock.path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(pid, std::process::id());
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! empty and never longer than [`MAX_PAYLOAD_LEN`]; a frame claiming a length
 //! of zero (e.g. a zero-filled region left by a power cut) is a defect.
 //!
+//! Every open of the log uses `O_NOFOLLOW`: a `results.log` that is a
+//! symbolic link (dangling or not) is refused, never written through.
+//!
 //! # Writing
 //!
 //! Several processes may append to one log at once. Each [`LogWriter`] opens
@@ -37,13 +40,26 @@
 //!   a crash or power cut during the last append. [`ScanResult::torn_tail`]
 //!   describes it, and [`truncate_torn_tail`] cuts it off before a resumed
 //!   run appends again.
-//! * a valid frame somewhere after it: **corruption** ([`LogError::Corrupt`],
-//!   naming the byte offsets of the bad frame and of the next valid one).
-//!   Nothing is repaired automatically.
+//! * a valid frame somewhere after it: a **damaged region** in the middle of
+//!   the log ([`SkippedRegion`]: a worker killed mid-append, a flipped bit on
+//!   disk). The reader resynchronises on the next valid frame and lists the
+//!   region ([`LogReader::skipped`], [`ScanResult::skipped`]); the record
+//!   that was there does not count, so its sample is pending again.
 //!
-//! A frame whose checksum matches but whose payload does not decode is always
-//! reported ([`LogError::Decode`]): it was written whole, by a different or
-//! buggy writer, and truncating it would silently drop data.
+//! A frame whose checksum matches but whose payload does not decode as a
+//! whole [`SampleRecord`] is damage too ([`FrameDefect::Undecodable`]): it
+//! is listed like a damaged region and never counts as a finished sample.
+//! Every reader that counts records ([`LogReader::next_head`] as well as
+//! [`LogReader::next_record`]) decodes the whole record to decide this, so
+//! resume, `status`, export and merge agree on what is done.
+//!
+//! `status` reports damaged regions; a resumed run ([`open_run`]) logs
+//! them, rewrites the log without them ([`remove_damage`]) and recomputes
+//! the samples that were lost. Readers that find a region they cannot
+//! tolerate report it as [`LogError::Corrupt`] (as [`LogReader::scan_strict`]
+//! does).
+//!
+//! [`open_run`]: super::open_run
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -51,8 +67,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::atomic::{parent_dir, sync_dir};
+use super::atomic::{parent_dir, sync_dir, temp_path_for};
 use super::format::{FormatVersion, FormatVersionError};
+use super::fsutil::{open_nofollow, open_read_nofollow};
 use super::record::{RecordHead, SampleRecord};
 
 /// Magic bytes at offset 0 of every results log.
@@ -242,6 +259,9 @@ pub enum FrameDefect {
         /// Checksum of the bytes present.
         computed: u32,
     },
+    /// The checksum matches but the payload is not a whole record.
+    #[error("checksum matches but the record does not decode")]
+    Undecodable,
 }
 
 /// A damaged final stretch of the log with no valid frame after it: the
@@ -297,12 +317,11 @@ impl LogWriter {
     /// [`truncate_torn_tail`] first (appending after a torn frame would turn
     /// it into corruption).
     pub fn open(path: &Path, policy: SyncPolicy) -> Result<LogWriter, LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(LogError::io("open", path))?;
+        let file = open_nofollow(
+            OpenOptions::new().read(true).append(true).create(true),
+            path,
+        )
+        .map_err(LogError::io("open", path))?;
         file.lock().map_err(LogError::io("lock", path))?;
         let checked = Self::init_header(&file, path);
         let unlocked = file.unlock().map_err(LogError::io("unlock", path));
@@ -593,7 +612,7 @@ impl LogReader {
     /// bytes are a prefix of a valid header is an empty log with a torn tail
     /// at offset 0.
     pub fn open(path: &Path) -> Result<LogReader, LogError> {
-        let file = File::open(path).map_err(LogError::io("open", path))?;
+        let file = open_read_nofollow(path).map_err(LogError::io("open", path))?;
         let len = file.metadata().map_err(LogError::io("stat", path))?.len();
         let mut reader = BufReader::with_capacity(1 << 20, file);
         if len < HEADER_LEN {
@@ -732,39 +751,70 @@ impl LogReader {
         }
     }
 
-    /// Returns the next valid record, fully decoded, with its offset.
+    /// Returns the next valid record, fully decoded, with its offset. A
+    /// frame whose payload does not decode is listed as damage
+    /// ([`FrameDefect::Undecodable`]) and skipped.
     pub fn next_record(&mut self) -> Result<Option<(u64, SampleRecord)>, LogError> {
-        let path = self.path.clone();
-        match self.next_frame()? {
-            None => Ok(None),
-            Some(frame) => {
-                let record =
-                    postcard::from_bytes(frame.payload).map_err(|source| LogError::Decode {
-                        path,
-                        offset: frame.offset,
-                        source,
-                    })?;
-                Ok(Some((frame.offset, record)))
+        loop {
+            let Some(frame) = self.next_frame()? else {
+                return Ok(None);
+            };
+            let (offset, len) = (frame.offset, frame.payload.len() as u64);
+            match postcard::from_bytes::<SampleRecord>(frame.payload) {
+                Ok(record) => return Ok(Some((offset, record))),
+                Err(_) => self.undecodable(offset, len),
             }
         }
     }
 
     /// Returns the bookkeeping head of the next valid record, with its
-    /// offset; the method results are checksummed but not decoded.
+    /// offset. The whole record is decoded to check it (a frame whose
+    /// payload does not decode is listed as damage and skipped), but only
+    /// the head is returned.
     pub fn next_head(&mut self) -> Result<Option<(u64, RecordHead)>, LogError> {
-        match self.next_frame()? {
-            None => Ok(None),
-            Some(frame) => {
-                let offset = frame.offset;
-                let head =
-                    RecordHead::decode(frame.payload).map_err(|source| LogError::Decode {
-                        path: self.path.clone(),
-                        offset,
-                        source,
-                    })?;
-                Ok(Some((offset, head)))
+        loop {
+            let Some(frame) = self.next_frame()? else {
+                return Ok(None);
+            };
+            let (offset, len) = (frame.offset, frame.payload.len() as u64);
+            let head = RecordHead::decode(frame.payload)
+                .ok()
+                .filter(|_| postcard::from_bytes::<SampleRecord>(frame.payload).is_ok());
+            match head {
+                Some(head) => return Ok(Some((offset, head))),
+                None => self.undecodable(offset, len),
             }
         }
+    }
+
+    /// Lists the frame at `offset` (payload of `len` bytes) as damage.
+    fn undecodable(&mut self, offset: u64, len: u64) {
+        self.skipped.push(SkippedRegion {
+            offset,
+            len: FRAME_HEADER_LEN + len,
+            defect: FrameDefect::Undecodable,
+        });
+    }
+
+    /// Length of the file as it was when the reader opened it.
+    pub fn file_len(&self) -> u64 {
+        self.end.max(self.torn_tail.map_or(0, |t| t.offset + t.len))
+    }
+
+    /// Like [`LogReader::scan`], but the first damaged region in the
+    /// middle of the log is an error ([`LogError::Corrupt`]) rather than
+    /// skipped; a torn tail is still only reported.
+    pub fn scan_strict(path: &Path) -> Result<ScanResult, LogError> {
+        let scan = LogReader::scan(path)?;
+        if let Some(region) = scan.skipped.first() {
+            return Err(LogError::Corrupt {
+                path: path.to_path_buf(),
+                offset: region.offset,
+                defect: region.defect,
+                next_valid: region.offset + region.len,
+            });
+        }
+        Ok(scan)
     }
 
     /// Reads and decodes every record of the log at `path`.
@@ -885,6 +935,84 @@ fn find_valid_frame(
     Ok(None)
 }
 
+/// Rewrites the log at `path` without the damaged regions `damaged` and
+/// without the torn tail `tail` (both as found by a scan of a file of
+/// `scanned_len` bytes), keeping every valid frame byte for byte.
+///
+/// The new log is written to a temporary file next to it, fsynced and
+/// renamed over it, so a crash leaves either the old or the new log. Call it
+/// only while holding the run lock; like [`truncate_torn_tail`] it takes the
+/// writers' lock on the file and refuses with [`LogError::ChangedSinceScan`]
+/// if the file length no longer matches the scan.
+pub fn remove_damage(
+    path: &Path,
+    damaged: &[SkippedRegion],
+    tail: Option<&TornTail>,
+    scanned_len: u64,
+) -> Result<(), LogError> {
+    let file = open_nofollow(OpenOptions::new().read(true).write(true), path)
+        .map_err(LogError::io("open", path))?;
+    file.lock().map_err(LogError::io("lock", path))?;
+    let result = (|| {
+        let found = file.metadata().map_err(LogError::io("stat", path))?.len();
+        if found != scanned_len {
+            return Err(LogError::ChangedSinceScan {
+                path: path.to_path_buf(),
+                expected: scanned_len,
+                found,
+            });
+        }
+        let mut keep = Vec::new();
+        let mut pos = 0;
+        let mut regions = damaged.to_vec();
+        regions.sort_by_key(|r| r.offset);
+        for r in &regions {
+            if r.offset > pos {
+                keep.push(pos..r.offset);
+            }
+            pos = pos.max(r.offset + r.len);
+        }
+        let end = tail.map_or(scanned_len, |t| t.offset);
+        if end > pos {
+            keep.push(pos..end);
+        }
+        let tmp = temp_path_for(path);
+        let copied = copy_ranges(&file, &tmp, &keep).map_err(LogError::io("rewrite", path));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        copied?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            LogError::Io {
+                action: "replace",
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?;
+        sync_dir(parent_dir(path)).map_err(LogError::io("fsync the directory of", path))
+    })();
+    let unlocked = file.unlock().map_err(LogError::io("unlock", path));
+    result?;
+    unlocked
+}
+
+/// Writes the byte ranges `keep` of `src` to a new file `dest`, fsynced.
+fn copy_ranges(src: &File, dest: &Path, keep: &[std::ops::Range<u64>]) -> io::Result<()> {
+    let mut out = open_nofollow(OpenOptions::new().write(true).create_new(true), dest)?;
+    let mut buf = vec![0u8; 1 << 20];
+    for range in keep {
+        let mut at = range.start;
+        while at < range.end {
+            let n = ((range.end - at) as usize).min(buf.len());
+            src.read_exact_at(&mut buf[..n], at)?;
+            out.write_all(&buf[..n])?;
+            at += n as u64;
+        }
+    }
+    out.sync_all()
+}
+
 /// Cuts a torn tail found by a scan off the log, so that appends can go on.
 ///
 /// Call it only while holding the run lock ([`RunLock`]): it refuses with
@@ -893,10 +1021,8 @@ fn find_valid_frame(
 ///
 /// [`RunLock`]: super::RunLock
 pub fn truncate_torn_tail(path: &Path, tail: &TornTail) -> Result<(), LogError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(LogError::io("open", path))?;
+    let file =
+        open_nofollow(OpenOptions::new().write(true), path).map_err(LogError::io("open", path))?;
     file.lock().map_err(LogError::io("lock", path))?;
     let result = (|| {
         let found = file.metadata().map_err(LogError::io("stat", path))?.len();
@@ -1139,6 +1265,69 @@ mod tests {
         );
         assert_eq!(scan.skipped[0].offset, ends[2]);
         assert_eq!(scan.skipped[0].len, ends[3] - 7 - ends[2]);
+    }
+
+    #[test]
+    fn an_undecodable_record_is_damage_and_remove_damage_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.log");
+        let records = sample_records(5);
+        let ends = write_log(&path, &records);
+        let pristine = fs::read(&path).unwrap();
+        // Frame 2 loses the last byte of its payload; its length and
+        // checksum are rewritten to match, so only decoding can tell.
+        let (start, end) = (ends[2] as usize, ends[3] as usize);
+        let payload = &pristine[start + 8..end - 1];
+        let mut bytes = pristine[..start].to_vec();
+        frame_payload(payload, &mut bytes);
+        bytes.extend_from_slice(&pristine[end..]);
+        bytes.extend_from_slice(&[9, 9, 9]); // and a torn tail
+        fs::write(&path, &bytes).unwrap();
+
+        let scan = LogReader::scan(&path).unwrap();
+        let kept: Vec<u64> = scan.records.iter().map(|r| r.index).collect();
+        assert_eq!(kept, [0, 1, 3, 4]);
+        assert_eq!(
+            scan.skipped,
+            vec![SkippedRegion {
+                offset: ends[2],
+                len: ends[3] - ends[2] - 1,
+                defect: FrameDefect::Undecodable,
+            }]
+        );
+        let mut reader = LogReader::open(&path).unwrap();
+        let mut heads = Vec::new();
+        while let Some((_, head)) = reader.next_head().unwrap() {
+            heads.push(head.index);
+        }
+        assert_eq!(heads, kept);
+        assert_eq!(reader.skipped(), &scan.skipped[..]);
+        assert_eq!(reader.file_len(), bytes.len() as u64);
+        assert!(matches!(
+            LogReader::scan_strict(&path),
+            Err(LogError::Corrupt { offset, .. }) if offset == ends[2]
+        ));
+
+        remove_damage(
+            &path,
+            &scan.skipped,
+            scan.torn_tail.as_ref(),
+            bytes.len() as u64,
+        )
+        .unwrap();
+        let mut expected = pristine[..start].to_vec();
+        expected.extend_from_slice(&pristine[end..]);
+        assert_eq!(fs::read(&path).unwrap(), expected);
+        let scan = LogReader::scan_strict(&path).unwrap();
+        assert!(scan.skipped.is_empty() && scan.torn_tail.is_none());
+        assert_eq!(scan.records.len(), 4);
+        // Only the log is left: no temporary file.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A log that changed since the scan is not rewritten.
+        assert!(matches!(
+            remove_damage(&path, &[], None, 1),
+            Err(LogError::ChangedSinceScan { .. })
+        ));
     }
 
     #[test]

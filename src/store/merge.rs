@@ -12,7 +12,7 @@
 //! crashes leaves a directory without manifest that a second merge may
 //! overwrite; a directory that already has a manifest is refused.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -170,6 +170,12 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         indexes.push(index);
     }
 
+    // A merge that crashed leaves its log and summary without a manifest;
+    // anything else in the way is refused before anything is written.
+    super::rundir::check_out_dir(
+        out_dir,
+        &[super::rundir::RESULTS_LOG, super::rundir::SUMMARY],
+    )?;
     fs::create_dir_all(out_dir).map_err(|source| MergeError::Io {
         action: "create directory",
         path: out_dir.to_path_buf(),
@@ -188,7 +194,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         .iter()
         .map(|dir| {
             let path = RunDir::new(dir).results_log();
-            match File::open(&path) {
+            match super::fsutil::open_read_nofollow(&path) {
                 Ok(f) => Ok((Some(f), path)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((None, path)),
                 Err(source) => Err(MergeError::Io {
@@ -417,6 +423,21 @@ mod tests {
             msg.contains("basis: pauli -> james16") && msg.contains("other"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn an_output_directory_of_other_files_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = shard(tmp.path(), 0, 1, 4, &[]);
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join("thesis.tex"), b"x").unwrap();
+        let err = merge(std::slice::from_ref(&a), &out).unwrap_err();
+        assert!(
+            matches!(&err, MergeError::RunDir(e) if e.is_refusal()),
+            "{err:?}"
+        );
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! merged shards) is derived from the log. A crash at any moment leaves at
 //! worst a torn final frame, which the next resume truncates; metadata
 //! files are replaced atomically (temp file, fsync, rename, fsync dir).
+//! Damage anywhere else in the log (a flipped bit, a frame cut short by a
+//! killed worker, a record that does not decode) is skipped by readers,
+//! reported by `status`, and removed by the next resume, which recomputes
+//! the samples that were lost.
 //!
 //! This module knows nothing about processes, signals or the command line:
 //! the supervisor and the CLI call it.
@@ -27,11 +31,13 @@
 //! * `record.rs`: [`SampleRecord`] and its parts; [`RecordHead`], the cheap
 //!   prefix decode of the bookkeeping fields.
 //! * `log.rs`: the `results.log` format, [`LogWriter`] (flock'd appends,
-//!   [`SyncPolicy`]), [`LogReader`] (validation, torn tail vs corruption),
-//!   [`truncate_torn_tail`].
+//!   [`SyncPolicy`]), [`LogReader`] (validation, torn tail vs damaged
+//!   regions), [`truncate_torn_tail`], [`remove_damage`].
 //! * `resume.rs`: [`ResumeState`] (one byte per index) and [`RecordIndex`]
 //!   (plus the offset of each index's effective record).
 //! * `atomic.rs`: [`atomic_write`] for metadata files.
+//! * `fsutil.rs`: opening files without following symbolic links
+//!   ([`SymlinkRefused`]) and streamed SHA-256 digests ([`sha256_file`]).
 //! * `lock.rs`: [`RunLock`] (exclusive, names its holder) and [`probe`].
 //! * `rundir.rs`: [`RunDir`] paths, [`Manifest`], [`Fingerprint`],
 //!   [`open_run`].
@@ -45,6 +51,7 @@
 mod atomic;
 mod export;
 mod format;
+mod fsutil;
 mod lock;
 mod log;
 mod merge;
@@ -60,17 +67,21 @@ pub use export::{
     export_csv, export_jsonl, export_npy,
 };
 pub use format::{FormatVersion, FormatVersionError};
+pub use fsutil::{
+    SymlinkRefused, is_symlink_refusal, open_read_nofollow, sha256_file, sha256_reader,
+};
 pub use lock::{LockError, LockProbe, RUN_LOCK, RunLock, probe};
 pub use log::{
     FRAME_HEADER_LEN, Frame, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, LogReader, LogWriter,
-    MAX_PAYLOAD_LEN, ScanResult, SkippedRegion, SyncPolicy, TornTail, truncate_torn_tail,
+    MAX_PAYLOAD_LEN, ScanResult, SkippedRegion, SyncPolicy, TornTail, remove_damage,
+    truncate_torn_tail,
 };
 pub use merge::{MergeError, MergeReport, merge};
 pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};
 pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
 pub use rundir::{
-    Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir, RunDirError,
-    SUMMARY, open_run,
+    FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,
+    RunDirError, SUMMARY, check_run_dir, open_run,
 };
-pub use status::{RATE_WINDOW, RunStatus, StatusError};
+pub use status::{DamagedRegion, RATE_WINDOW, RunStatus, StatusError};
 pub use summary::{RunOutcome, Summary, SummaryError};

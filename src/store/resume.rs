@@ -19,7 +19,7 @@
 use std::io;
 use std::path::Path;
 
-use super::log::{LogError, LogReader, ScanResult, TornTail};
+use super::log::{LogError, LogReader, ScanResult, SkippedRegion, TornTail};
 use super::record::RecordHead;
 
 const PENDING: u8 = 0;
@@ -75,6 +75,11 @@ pub struct ResumeScan {
     pub valid_len: u64,
     /// The torn tail, if any; truncate it before appending.
     pub torn_tail: Option<TornTail>,
+    /// Damaged regions in the middle of the log (their records did not
+    /// count); see [`remove_damage`](super::remove_damage).
+    pub damaged: Vec<SkippedRegion>,
+    /// Length of the log file when it was read.
+    pub file_len: u64,
 }
 
 impl ResumeState {
@@ -147,6 +152,8 @@ impl ResumeState {
                     state: ResumeState::new(total),
                     valid_len: 0,
                     torn_tail: None,
+                    damaged: Vec::new(),
+                    file_len: 0,
                 });
             }
             Err(e) => return Err(e.into()),
@@ -159,6 +166,8 @@ impl ResumeState {
             state,
             valid_len: reader.valid_len(),
             torn_tail: reader.torn_tail(),
+            damaged: reader.skipped().to_vec(),
+            file_len: reader.file_len(),
         })
     }
 
@@ -240,6 +249,9 @@ pub struct RecordIndex {
     /// Torn tail seen at the end of the log (left in place: readers do not
     /// repair).
     pub torn_tail: Option<TornTail>,
+    /// Damaged regions in the middle of the log, whose records did not count
+    /// (left in place: a resumed run repairs them).
+    pub damaged: Vec<SkippedRegion>,
 }
 
 impl RecordIndex {
@@ -250,6 +262,7 @@ impl RecordIndex {
             state: ResumeState::new(total),
             offsets: vec![u64::MAX; total as usize],
             torn_tail: None,
+            damaged: Vec::new(),
         };
         let mut reader = match LogReader::open(path) {
             Ok(reader) => reader,
@@ -264,6 +277,7 @@ impl RecordIndex {
             }
         }
         index.torn_tail = reader.torn_tail();
+        index.damaged = reader.skipped().to_vec();
         Ok(index)
     }
 

@@ -16,9 +16,14 @@
 //!   if any, is truncated, and the [`ResumeState`] says what is left);
 //! * existing directory, different fingerprint: refuse with
 //!   [`RunDirError::FingerprintMismatch`], listing the differences;
-//! * [`OpenMode::Fresh`]: delete `results.log` and `summary.json`, then write
-//!   the new manifest (in that order, so that a crash in between can never
-//!   pair old results with a new manifest).
+//! * [`OpenMode::Fresh`]: delete `results.log`, `summary.json` and the
+//!   exports at their default paths (`results.jsonl`, `results.csv`,
+//!   `npy/`), then write the new manifest (in that order, so that a crash in
+//!   between can never pair old results with a new manifest).
+//!
+//! Before anything is created, [`check_run_dir`] refuses an `--out` that is
+//! neither missing, empty, nor a run directory (a folder of someone's
+//! files, a regular file): a run never writes beside files it does not own.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::atomic::{AtomicWriteError, atomic_write, sync_dir};
 use super::format::{FormatVersion, FormatVersionError};
 use super::lock::{LockError, RUN_LOCK, RunLock};
-use super::log::{LogError, TornTail, truncate_torn_tail};
+use super::log::{LogError, SkippedRegion, TornTail, remove_damage, truncate_torn_tail};
 use super::resume::{ResumeError, ResumeState};
 
 /// File name of the results log inside a run directory.
@@ -126,6 +131,25 @@ pub enum RunDirError {
         /// Human-readable differences, "field: recorded -> requested".
         differences: Vec<String>,
     },
+    /// The manifest was written before content fingerprints: it cannot show
+    /// that the input, basis and target files are unchanged.
+    #[error(
+        "run directory {dir} was made by an older qtomo whose fingerprint (a CRC-32 of the input) cannot prove that the input, basis and target files are unchanged; rerun with --fresh to start over (its results can still be exported)"
+    )]
+    LegacyFingerprint {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// The output directory is neither new, empty, nor a run directory.
+    #[error(
+        "refusing to use {dir} as a run directory: {reason}; choose a new or empty directory (nothing was written)"
+    )]
+    NotARunDir {
+        /// The directory (or file) given.
+        dir: PathBuf,
+        /// What is in the way.
+        reason: String,
+    },
     /// There is a results log but no manifest to say what run it is.
     #[error(
         "run directory {dir} has a results.log but no manifest.json; refusing to guess which run it belongs to"
@@ -145,13 +169,53 @@ pub enum RunDirError {
     Resume(#[from] ResumeError),
 }
 
+impl RunDirError {
+    /// True for refusals caused by what the user asked for (a different
+    /// run's directory, a directory that is not a run's, a symbolic link):
+    /// the command line exits 2 for these and nothing was written.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            RunDirError::FingerprintMismatch { .. }
+            | RunDirError::LegacyFingerprint { .. }
+            | RunDirError::OrphanLog { .. }
+            | RunDirError::NotARunDir { .. }
+            | RunDirError::BadManifest { .. } => true,
+            RunDirError::Io { source, .. } => super::fsutil::is_symlink_refusal(source),
+            RunDirError::Lock(LockError::Symlink { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The content digest of one file that shapes a run's results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// The path the run was given, for messages only: a file moved or
+    /// renamed with the same contents is the same file.
+    pub path: String,
+    /// SHA-256 of the file's contents (streamed), 64 hex digits.
+    pub sha256: String,
+}
+
 /// Identity of a run: everything that must match for a directory to be
 /// resumed rather than refused.
+///
+/// Files are identified by their *contents* (SHA-256, see [`FileDigest`]),
+/// never by name or path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
-    /// SHA-256 (hex) of the input file's bytes.
-    pub input_sha: String,
-    /// Measurement basis name, or the basis file's hash for custom sets.
+    /// Content digests of every file that shapes results, by role:
+    /// `"input"` (the counts), `"basis"` (a custom kets file), `"target"`
+    /// (an NPY target state).
+    #[serde(default)]
+    pub files: BTreeMap<String, FileDigest>,
+    /// The input digest of manifests written before content fingerprints
+    /// (CRC-32 and length). Never written now; a manifest that has it is
+    /// refused for resuming ([`RunDirError::LegacyFingerprint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sha: Option<String>,
+    /// Measurement basis name (`custom(<file name>)` for a kets file, whose
+    /// contents are in `files`).
     pub basis: String,
     /// Hilbert-space dimension.
     pub dim: u32,
@@ -171,18 +235,38 @@ fn shard_text(shard: Option<(u32, u32)>) -> String {
     }
 }
 
+/// The first 12 hex digits of a digest, for messages.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
 impl Fingerprint {
     /// Lists what differs from `self` (the recorded run) to `other` (the
-    /// requested one), one line per field, e.g. `"basis: pauli -> james16"`.
-    /// Empty when the fingerprints are equal.
+    /// requested one), one line per field, e.g. `"basis: pauli -> james16"`
+    /// or `"input file in.csv changed since the run started (sha256 ... -> ...)"`.
+    /// Empty when the fingerprints are equal (file paths are not compared).
     pub fn diff(&self, other: &Fingerprint) -> Vec<String> {
         let mut out = Vec::new();
+        let roles: std::collections::BTreeSet<&String> =
+            self.files.keys().chain(other.files.keys()).collect();
+        for role in roles {
+            match (self.files.get(role), other.files.get(role)) {
+                (Some(a), Some(b)) if a.sha256 != b.sha256 => out.push(format!(
+                    "{role} file {} changed since the run started (sha256 {}... -> {}...)",
+                    b.path,
+                    short(&a.sha256),
+                    short(&b.sha256)
+                )),
+                (Some(a), None) => out.push(format!("{role} file: {} -> (none)", a.path)),
+                (None, Some(b)) => out.push(format!("{role} file: (none) -> {}", b.path)),
+                _ => {}
+            }
+        }
         let mut field = |name: &str, a: String, b: String| {
             if a != b {
                 out.push(format!("{name}: {a} -> {b}"));
             }
         };
-        field("input_sha", self.input_sha.clone(), other.input_sha.clone());
         field("basis", self.basis.clone(), other.basis.clone());
         field("dim", self.dim.to_string(), other.dim.to_string());
         field("methods", self.methods.join(","), other.methods.join(","));
@@ -201,14 +285,28 @@ impl Fingerprint {
         field("shard", shard_text(self.shard), shard_text(other.shard));
         out
     }
+
+    /// The sample indices this run covers out of `total`: everything, or
+    /// for shard i of n the range `[floor(i*total/n), floor((i+1)*total/n))`.
+    pub fn sample_range(&self, total: u64) -> std::ops::Range<u64> {
+        match self.shard {
+            Some((i, n)) if n > 0 => {
+                let at = |k: u64| ((u128::from(k) * u128::from(total)) / u128::from(n)) as u64;
+                at(u64::from(i))..at(u64::from(i) + 1).min(total)
+            }
+            _ => 0..total,
+        }
+    }
 }
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (role, file) in &self.files {
+            write!(f, "{role} sha256 {} ", short(&file.sha256))?;
+        }
         write!(
             f,
-            "input {} basis {} dim {} methods {} shard {}",
-            self.input_sha,
+            "basis {} dim {} methods {} shard {}",
             self.basis,
             self.dim,
             self.methods.join(","),
@@ -253,7 +351,7 @@ impl Manifest {
     /// Reads `dir/manifest.json`; `Ok(None)` if it does not exist.
     pub fn read(dir: &Path) -> Result<Option<Manifest>, RunDirError> {
         let path = dir.join(MANIFEST);
-        let bytes = match fs::read(&path) {
+        let bytes = match super::fsutil::read_nofollow(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
@@ -333,6 +431,147 @@ pub struct OpenRun {
     pub resume: ResumeState,
     /// The torn tail that was cut off the log, if there was one.
     pub repaired_tail: Option<TornTail>,
+    /// Damaged regions in the middle of the log that were removed (their
+    /// samples are pending again and get recomputed).
+    pub repaired_damage: Vec<SkippedRegion>,
+}
+
+/// The names of the metadata files of a run directory, whose temporary
+/// files (`.<name>.qtomo-tmp.<pid>.<n>`) a run may leave behind.
+const RUN_FILES: &[&str] = &[RUN_LOCK, MANIFEST, SUMMARY, RESULTS_LOG];
+
+/// True for a directory entry a run may leave before its manifest exists:
+/// the lock and temporary files of run metadata.
+fn is_run_leftover(name: &str) -> bool {
+    name == RUN_LOCK
+        || RUN_FILES
+            .iter()
+            .any(|f| super::atomic::temp_owner(name, f).is_some())
+}
+
+/// Checks that `root` may be used as a run directory: it does not exist,
+/// or is an empty directory, or holds a manifest (a run directory, checked
+/// further by the caller), or only what a run leaves before writing its
+/// manifest. Anything else (a file, a directory of other files) is refused
+/// with [`RunDirError::NotARunDir`] before anything is written.
+pub fn check_run_dir(root: &Path) -> Result<(), RunDirError> {
+    check_out_dir(root, &[])
+}
+
+/// [`check_run_dir`], also accepting the files named in `also` in a
+/// directory without manifest (what a crashed merge leaves).
+pub(crate) fn check_out_dir(root: &Path, also: &[&str]) -> Result<(), RunDirError> {
+    let refuse = |reason: String| RunDirError::NotARunDir {
+        dir: root.to_path_buf(),
+        reason,
+    };
+    match fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(refuse("it exists and is not a directory".into())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A dangling symbolic link is not a missing directory.
+            return match fs::symlink_metadata(root) {
+                Ok(_) => Err(refuse("it is a symbolic link to nothing".into())),
+                Err(_) => Ok(()),
+            };
+        }
+        Err(source) => {
+            return Err(RunDirError::Io {
+                action: "inspect",
+                path: root.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let entries = fs::read_dir(root).map_err(|source| RunDirError::Io {
+        action: "list",
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut foreign = Vec::new();
+    let mut has_manifest = false;
+    for entry in entries {
+        let entry = entry.map_err(|source| RunDirError::Io {
+            action: "list",
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == MANIFEST {
+            has_manifest = true;
+        } else if !is_run_leftover(&name) && !also.contains(&name.as_str()) {
+            foreign.push(name);
+        }
+    }
+    if has_manifest || foreign.is_empty() {
+        return Ok(());
+    }
+    if foreign.iter().any(|n| n == RESULTS_LOG) {
+        return Err(RunDirError::OrphanLog {
+            dir: root.to_path_buf(),
+        });
+    }
+    foreign.sort();
+    let shown: Vec<&str> = foreign.iter().take(3).map(String::as_str).collect();
+    let more = foreign.len().saturating_sub(shown.len());
+    Err(refuse(format!(
+        "it is not empty and not a qtomo run directory (no manifest.json; it holds {}{})",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )))
+}
+
+/// Removes what earlier runs wrote in `root` (`--fresh`): the results log,
+/// the summary, exports at their default paths, and stale temporary files.
+/// The manifest is replaced by the caller; nothing else is touched.
+fn remove_previous_run(dir: &RunDir) -> Result<(), RunDirError> {
+    let root = dir.root();
+    for path in [dir.results_log(), dir.summary()] {
+        remove_if_exists(&path)?;
+    }
+    for name in ["results.jsonl", "results.csv"] {
+        remove_if_exists(&root.join(name))?;
+        remove_stale(root, name)?;
+    }
+    let npy = root.join("npy");
+    match fs::symlink_metadata(&npy) {
+        Ok(meta) if meta.is_dir() => {
+            let entries = fs::read_dir(&npy).map_err(|source| RunDirError::Io {
+                action: "list",
+                path: npy.clone(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let ours = name == "index.csv"
+                    || (name.starts_with("rho_") && name.ends_with(".npy"))
+                    || (name.starts_with('.') && name.contains(".qtomo-tmp."));
+                if ours {
+                    remove_if_exists(&entry.path())?;
+                }
+            }
+            // Left in place if it holds anything else.
+            let _ = fs::remove_dir(&npy);
+        }
+        Ok(_) => remove_if_exists(&npy)?,
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// Removes the stale temporary files for `name` in `root`.
+fn remove_stale(root: &Path, name: &str) -> Result<(), RunDirError> {
+    super::atomic::remove_stale_temps(root, name)
+        .map(|_| ())
+        .map_err(|source| RunDirError::Io {
+            action: "remove stale temporary files in",
+            path: root.to_path_buf(),
+            source,
+        })
 }
 
 /// Opens (creating if needed) the run directory `root` for a run with this
@@ -343,6 +582,7 @@ pub fn open_run(
     total: u64,
     mode: OpenMode,
 ) -> Result<OpenRun, RunDirError> {
+    check_run_dir(root)?;
     fs::create_dir_all(root).map_err(|source| RunDirError::Io {
         action: "create run directory",
         path: root.to_path_buf(),
@@ -350,14 +590,15 @@ pub fn open_run(
     })?;
     let dir = RunDir::new(root);
     let lock = RunLock::acquire(root)?;
+    for name in RUN_FILES {
+        remove_stale(root, name)?;
+    }
     let existing = Manifest::read(root)?;
     let requested = Manifest::new(fingerprint, total);
 
     let (manifest, opened) = match (existing, mode) {
         (_, OpenMode::Fresh) => {
-            for path in [dir.results_log(), dir.summary()] {
-                remove_if_exists(&path)?;
-            }
+            remove_previous_run(&dir)?;
             sync_dir(root).map_err(|source| RunDirError::Io {
                 action: "fsync",
                 path: root.to_path_buf(),
@@ -376,6 +617,11 @@ pub fn open_run(
             (requested, Opened::Created)
         }
         (Some(recorded), OpenMode::Resume) => {
+            if recorded.fingerprint.input_sha.is_some() && recorded.fingerprint.files.is_empty() {
+                return Err(RunDirError::LegacyFingerprint {
+                    dir: root.to_path_buf(),
+                });
+            }
             let mut differences = recorded.fingerprint.diff(&requested.fingerprint);
             if recorded.total != requested.total {
                 differences.push(format!("total: {} -> {}", recorded.total, requested.total));
@@ -391,7 +637,14 @@ pub fn open_run(
     };
 
     let scan = ResumeState::from_log(&dir.results_log(), manifest.total)?;
-    if let Some(tail) = &scan.torn_tail {
+    if !scan.damaged.is_empty() {
+        remove_damage(
+            &dir.results_log(),
+            &scan.damaged,
+            scan.torn_tail.as_ref(),
+            scan.file_len,
+        )?;
+    } else if let Some(tail) = &scan.torn_tail {
         truncate_torn_tail(&dir.results_log(), tail)?;
     }
     Ok(OpenRun {
@@ -401,6 +654,7 @@ pub fn open_run(
         opened,
         resume: scan.state,
         repaired_tail: scan.torn_tail,
+        repaired_damage: scan.damaged,
     })
 }
 
@@ -424,7 +678,14 @@ pub(crate) mod tests {
 
     pub(crate) fn fingerprint() -> Fingerprint {
         Fingerprint {
-            input_sha: "ab12".into(),
+            files: BTreeMap::from([(
+                "input".to_string(),
+                FileDigest {
+                    path: "in.csv".into(),
+                    sha256: "ab12".repeat(16),
+                },
+            )]),
+            input_sha: None,
             basis: "pauli".into(),
             dim: 4,
             methods: vec!["mle".into(), "pls".into()],
@@ -516,6 +777,92 @@ pub(crate) mod tests {
 
     fn run_dir(root: &Path) -> RunDir {
         RunDir::new(root)
+    }
+
+    #[test]
+    fn changed_file_contents_are_named_and_paths_ignored() {
+        let a = fingerprint();
+        let mut moved = a.clone();
+        moved.files.get_mut("input").unwrap().path = "elsewhere/in.csv".into();
+        assert!(a.diff(&moved).is_empty(), "a moved file is the same file");
+        let mut changed = a.clone();
+        changed.files.get_mut("input").unwrap().sha256 = "cd34".repeat(16);
+        changed.files.insert(
+            "basis".into(),
+            FileDigest {
+                path: "kets.csv".into(),
+                sha256: "ef56".repeat(16),
+            },
+        );
+        assert_eq!(
+            a.diff(&changed),
+            vec![
+                "basis file: (none) -> kets.csv",
+                "input file in.csv changed since the run started (sha256 ab12ab12ab12... -> cd34cd34cd34...)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_manifest_with_the_old_crc_fingerprint_is_refused_for_resuming() {
+        let tmp = tempfile::tempdir().unwrap();
+        drop(open_run(tmp.path(), fingerprint(), 3, OpenMode::Resume).unwrap());
+        // Rewrite the manifest as the CRC-32 era wrote it.
+        let path = tmp.path().join(MANIFEST);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let fp = json["fingerprint"].as_object_mut().unwrap();
+        fp.remove("files");
+        fp.insert("input_sha".into(), "crc32:1234abcd:len:99".into());
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        // Readers still read it; a resume is refused, --fresh starts over.
+        assert_eq!(Manifest::read(tmp.path()).unwrap().unwrap().total, 3);
+        let err = open_run(tmp.path(), fingerprint(), 3, OpenMode::Resume).unwrap_err();
+        assert!(
+            matches!(err, RunDirError::LegacyFingerprint { .. }),
+            "{err}"
+        );
+        assert!(err.is_refusal());
+        assert!(err.to_string().contains("--fresh"), "{err}");
+        let run = open_run(tmp.path(), fingerprint(), 3, OpenMode::Fresh).unwrap();
+        assert_eq!(run.manifest.fingerprint.input_sha, None);
+    }
+
+    #[test]
+    fn shard_ranges_cover_the_input_once() {
+        let mut fp = fingerprint();
+        assert_eq!(fp.sample_range(10), 0..10);
+        let mut next = 0;
+        for i in 0..4 {
+            fp.shard = Some((i, 4));
+            let r = fp.sample_range(10);
+            assert_eq!(r.start, next);
+            next = r.end;
+        }
+        assert_eq!(next, 10);
+    }
+
+    #[test]
+    fn only_a_missing_empty_or_run_directory_is_accepted() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(check_run_dir(&tmp.path().join("missing")).is_ok());
+        assert!(check_run_dir(tmp.path()).is_ok());
+        // What a run leaves before its manifest exists is still a run's.
+        fs::write(tmp.path().join(RUN_LOCK), b"").unwrap();
+        fs::write(tmp.path().join(".manifest.json.qtomo-tmp.1.0"), b"").unwrap();
+        assert!(check_run_dir(tmp.path()).is_ok());
+        fs::write(tmp.path().join("thesis.tex"), b"x").unwrap();
+        let err = check_run_dir(tmp.path()).unwrap_err();
+        assert!(err.is_refusal());
+        assert!(err.to_string().contains("thesis.tex"), "{err}");
+        let file = tmp.path().join("thesis.tex");
+        let err = check_run_dir(&file).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        assert!(matches!(
+            open_run(tmp.path(), fingerprint(), 3, OpenMode::Fresh),
+            Err(RunDirError::NotARunDir { .. })
+        ));
+        assert_eq!(fs::read(&file).unwrap(), b"x");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::lock::{LockError, probe};
 use super::log::{LogError, LogReader};
-use super::resume::{ResumeError, ResumeState};
+use super::resume::{IndexStatus, ResumeError, ResumeState};
 use super::rundir::{Manifest, RunDir, RunDirError};
 use super::summary::{Summary, SummaryError};
 
@@ -69,6 +69,17 @@ pub enum StatusError {
     },
 }
 
+/// One damaged region of a results log, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamagedRegion {
+    /// Byte offset where the damage starts.
+    pub offset: u64,
+    /// Length in bytes.
+    pub bytes: u64,
+    /// What is wrong there.
+    pub defect: String,
+}
+
 /// A snapshot of a run directory's progress (serialisable for
 /// `status --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,7 +88,7 @@ pub struct RunStatus {
     pub dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
-    /// Samples in the run.
+    /// Samples in the run: the shard's range for a shard directory.
     pub total: u64,
     /// Samples with an ok record.
     pub done: u64,
@@ -100,10 +111,19 @@ pub struct RunStatus {
     /// Bytes after the last valid frame (an append in flight, or the remains
     /// of a crash that the next resume truncates).
     pub torn_bytes: u64,
+    /// Damaged regions in the middle of the log (their records do not
+    /// count; the next run removes them and recomputes their samples).
+    pub damaged_regions: u64,
+    /// Bytes in those regions.
+    pub damaged_bytes: u64,
+    /// Each damaged region.
+    pub damage: Vec<DamagedRegion>,
     /// Last modification of the results log, seconds since the Unix epoch.
     pub last_write_unix_s: Option<u64>,
-    /// The last run's summary, if one was written.
+    /// The last run's summary, if one was written and could be read.
     pub summary: Option<Summary>,
+    /// Why `summary.json` could not be read, when it is damaged.
+    pub summary_error: Option<String>,
 }
 
 impl RunStatus {
@@ -113,11 +133,17 @@ impl RunStatus {
             dir: dir.to_path_buf(),
         })?;
         let lock = probe(dir)?;
-        let summary = Summary::read(dir)?;
+        // A damaged summary is reported, not fatal: the log is the truth,
+        // and the next run rewrites the summary.
+        let (summary, summary_error) = match Summary::read(dir) {
+            Ok(summary) => (summary, None),
+            Err(e) => (None, Some(error_chain(&e))),
+        };
         let log_path = RunDir::new(dir).results_log();
         let mut state = ResumeState::new(manifest.total);
         let mut recent: VecDeque<(u32, u64)> = VecDeque::with_capacity(RATE_WINDOW);
         let (mut log_bytes, mut torn_bytes, mut last_write_unix_s) = (0, 0, None);
+        let mut damage = Vec::new();
         match LogReader::open(&log_path) {
             Ok(mut reader) => {
                 while let Some((offset, head)) = reader.next_head()? {
@@ -128,7 +154,16 @@ impl RunStatus {
                     recent.push_back((head.worker_pid, head.elapsed_us));
                 }
                 torn_bytes = reader.torn_tail().map_or(0, |t| t.len);
-                let meta = fs::metadata(&log_path).map_err(|source| StatusError::Io {
+                damage = reader
+                    .skipped()
+                    .iter()
+                    .map(|r| DamagedRegion {
+                        offset: r.offset,
+                        bytes: r.len,
+                        defect: r.defect.to_string(),
+                    })
+                    .collect();
+                let meta = fs::symlink_metadata(&log_path).map_err(|source| StatusError::Io {
                     action: "stat",
                     path: log_path.clone(),
                     source,
@@ -143,19 +178,31 @@ impl RunStatus {
             Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
+        // A shard directory covers only its range of the input.
+        let range = manifest.fingerprint.sample_range(manifest.total);
+        let (mut done, mut failed) = (0u64, 0u64);
+        for i in range.clone() {
+            match state.status(i) {
+                Some(IndexStatus::Ok) => done += 1,
+                Some(IndexStatus::Failed) => failed += 1,
+                _ => {}
+            }
+        }
+        let total = range.end - range.start;
+        let pending = total - done - failed;
         let (rate_per_s, eta_s) = if lock.held {
             let rate = rate_from_timing(&recent);
-            (rate, rate.map(|r| state.pending() as f64 / r))
+            (rate, rate.map(|r| pending as f64 / r))
         } else {
             (summary.as_ref().map(|s| s.samples_per_s), None)
         };
         Ok(RunStatus {
             dir: dir.to_path_buf(),
-            total: manifest.total,
+            total,
             manifest,
-            done: state.completed(),
-            failed: state.failed(),
-            pending: state.pending(),
+            done,
+            failed,
+            pending,
             records: state.records_seen(),
             running: lock.held,
             holder_pid: lock.holder_pid,
@@ -163,10 +210,26 @@ impl RunStatus {
             eta_s,
             log_bytes,
             torn_bytes,
+            damaged_regions: damage.len() as u64,
+            damaged_bytes: damage.iter().map(|r| r.bytes).sum(),
+            damage,
             last_write_unix_s,
             summary,
+            summary_error,
         })
     }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Distinct workers over mean seconds per sample, from recent records.

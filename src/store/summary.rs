@@ -9,7 +9,6 @@
 //!  "workers":..,"worker_restarts":..,"methods":[..],"basis":"..","dim":..}
 //! ```
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +103,7 @@ impl Summary {
     /// Reads `dir/summary.json`; `Ok(None)` if there is none yet.
     pub fn read(dir: &Path) -> Result<Option<Summary>, SummaryError> {
         let path = dir.join(SUMMARY);
-        let bytes = match fs::read(&path) {
+        let bytes = match super::fsutil::read_nofollow(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(SummaryError::Read { path, source }),
@@ -118,6 +117,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn summary() -> Summary {
         Summary {

@@ -125,7 +125,7 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
     // per SYNC_INTERVAL (a power cut loses at most about that much, as with
     // the store's default policy), and dropping the writer syncs at exit.
     let mut log = LogWriter::open(log_path, SyncPolicy::OnFlush).map_err(log_err)?;
-    let sync_file = std::fs::File::open(log_path).map_err(|source| {
+    let sync_file = crate::store::open_read_nofollow(log_path).map_err(|source| {
         log_err(LogError::Io {
             action: "open for syncing",
             path: log_path.to_path_buf(),

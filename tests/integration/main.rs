@@ -4,6 +4,7 @@ mod certified;
 mod chaos;
 mod cli;
 mod disk_full;
+mod integrity;
 mod real_data;
 mod slurm;
 mod supervisor;
