@@ -562,6 +562,10 @@ fn execute_pool(
     cfg.grace = plan.args.grace;
     cfg.restart_max = plan.args.restart_max;
     cfg.restart_window = plan.args.restart_window;
+    #[cfg(feature = "fault-injection")]
+    if let Some(interval) = crate::supervisor::fault::heartbeat_override() {
+        cfg.heartbeat_interval = interval;
+    }
     let mut observer = PoolProgress {
         progress,
         ids: plan.ids.ids(),

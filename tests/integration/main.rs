@@ -5,5 +5,9 @@ mod cli;
 mod disk_full;
 mod real_data;
 mod slurm;
+#[macro_use]
 mod supervisor;
 mod util;
+
+// After `supervisor`, whose `needs_faults!` it uses.
+mod robustness;
