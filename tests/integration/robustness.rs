@@ -78,3 +78,82 @@ fn a_single_stopped_worker_is_still_killed_as_hung() {
     assert_eq!(fx.summary()["worker_restarts"], 1, "{err}");
     assert!(fx.assert_each_once().is_empty());
 }
+
+/// Whether this test process ignores SIGHUP (run under `nohup`): its
+/// children then inherit that, and qtomo rightly keeps it ignored.
+fn hangup_ignored_here() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & 1 != 0)
+}
+
+/// Closing the terminal (SIGHUP) drains like SIGTERM: exit 75, an
+/// interrupted summary, and the rerun completes.
+#[test]
+fn sighup_drains_exits_75_and_rerun_completes() {
+    needs_faults!();
+    if hangup_ignored_here() {
+        eprintln!("skipped: this test process ignores SIGHUP (nohup), so would qtomo");
+        return;
+    }
+    let fx = Fixture::new(200);
+    let mut sup = fx.start(
+        &["--workers", "2", "--grace", "10s"],
+        &[("QTOMO_FAULT", "delay:20")],
+    );
+    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
+    std::thread::sleep(Duration::from_millis(300));
+    sup.signal(Signal::SIGHUP);
+    let st = sup.wait(BOUND);
+    let err = sup.stderr();
+    assert_eq!(st.code(), Some(75), "{err}");
+    assert!(err.contains("Hangup"), "{err}");
+    let s = fx.summary();
+    assert_eq!(s["status"], "interrupted");
+    assert_eq!(s["worker_restarts"], 0);
+    let partial = fx.partial_export();
+    assert!((partial.len() as u64) < fx.samples);
+    assert!(partial.values().all(|v| v["status"] == "ok"));
+    let (st, err) = fx.run(&["--workers", "2"], &[], BOUND);
+    assert_eq!(st.code(), Some(0), "{err}");
+    assert!(fx.assert_each_once().is_empty());
+}
+
+/// SIGQUIT drains too, and a second one stops at once; SIGUSR2 drains.
+#[test]
+fn sigquit_twice_stops_at_once_and_sigusr2_drains() {
+    needs_faults!();
+    let fx = Fixture::new(100);
+    let mut sup = fx.start(
+        &["--workers", "2", "--grace", "60s"],
+        &[("QTOMO_FAULT", "delay:500")],
+    );
+    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
+    std::thread::sleep(Duration::from_millis(700));
+    sup.signal(Signal::SIGQUIT);
+    std::thread::sleep(Duration::from_millis(50));
+    sup.signal(Signal::SIGQUIT);
+    // The grace period is as long as the bound: only the second signal's
+    // immediate kill ends the run within it.
+    let st = sup.wait(BOUND);
+    let err = sup.stderr();
+    assert_eq!(st.code(), Some(75), "{err}");
+    assert!(err.contains("killing workers now"), "{err}");
+    assert_eq!(fx.summary()["status"], "interrupted");
+
+    let mut sup = fx.start(
+        &["--workers", "1", "--grace", "10s"],
+        &[("QTOMO_FAULT", "delay:20")],
+    );
+    sup.wait_for("a worker", BOUND, || sup.workers().len() == 1);
+    sup.signal(Signal::SIGUSR2);
+    let st = sup.wait(BOUND);
+    let err = sup.stderr();
+    assert_eq!(st.code(), Some(75), "{err}");
+    assert_eq!(fx.summary()["status"], "interrupted");
+}
