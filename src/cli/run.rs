@@ -399,6 +399,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         methods: plan.plan.methods.clone(),
         basis: plan.set.info().name.clone(),
         dim: plan.set.dim() as u32,
+        log_write_errors: crate::stderr::write_errors(),
     };
     if let Err(e) = summary.write(&plan.args.out) {
         // On an abort (e.g. a full disk) the abort's reason is the message
@@ -417,14 +418,14 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             )
         }
         (_, RunOutcome::Interrupted) => {
-            eprintln!(
+            crate::say!(
                 "interrupted: {succeeded} of {} samples done; rerun the same command to resume ({out})",
                 summary.total
             );
             Ok(exit_codes::INTERRUPTED)
         }
         _ if !failed_indices.is_empty() => {
-            eprintln!(
+            crate::say!(
                 "complete with {} failed samples (see {out}/summary.json; rerun with --retry-failed to retry them); results in {out}",
                 failed_indices.len()
             );
@@ -432,7 +433,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         }
         _ => {
             if !quiet {
-                eprintln!(
+                crate::say!(
                     "complete: {succeeded} samples in {:.1} s; results in {out} (qtomo export {out} --format jsonl)",
                     elapsed
                 );

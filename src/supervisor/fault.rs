@@ -95,7 +95,7 @@ impl Faults {
                 Some((i, k)) => {
                     by_index.insert(i, k);
                 }
-                None => eprintln!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
+                None => crate::say!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
             }
         }
         Self {

@@ -157,3 +157,64 @@ fn sigquit_twice_stops_at_once_and_sigusr2_drains() {
     assert_eq!(st.code(), Some(75), "{err}");
     assert_eq!(fx.summary()["status"], "interrupted");
 }
+
+/// `qtomo run … 2>&1 | head -1`: stdout and stderr go to a pipe whose
+/// reader goes away after the first line. The run still completes with
+/// exit 0 and a complete summary that counts the dropped log writes.
+#[test]
+fn a_closed_stderr_pipe_neither_panics_nor_stops_the_run() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    needs_faults!();
+    let fx = Fixture::new(200);
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let writer2 = writer.try_clone().expect("dup pipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qtomo"))
+        .current_dir(fx.dir.path())
+        .args(["run", "in.csv", "--out", "out", "--workers", "2"])
+        // Long enough that the pool is still running when the reader goes.
+        .env("QTOMO_FAULT", "delay:5")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("QTOMO_LOG")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
+        .expect("spawn qtomo run");
+    let guard = KillOnDrop(child.id() as i32);
+    let mut first = String::new();
+    std::io::BufReader::new(reader)
+        .read_line(&mut first)
+        .expect("read the first line");
+    // `head -1` exits here: the reader is dropped, the pipe is broken.
+    let deadline = std::time::Instant::now() + BOUND;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "qtomo run did not exit within {BOUND:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(guard);
+    assert_eq!(status.code(), Some(0), "first line: {first}; {status:?}");
+    let s = fx.summary();
+    assert_eq!(s["status"], "complete");
+    assert_eq!(s["succeeded"], 200);
+    assert!(s["log_write_errors"].as_u64().is_some_and(|n| n > 0), "{s}");
+    assert!(fx.assert_each_once().is_empty());
+}
+
+/// SIGKILLs a pid if dropped while the test panics (a failed assertion
+/// while the process still runs).
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
+        }
+    }
+}
