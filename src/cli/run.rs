@@ -17,7 +17,8 @@ use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
-use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool};
+use crate::supervisor::notify::Notifier;
+use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool_with_signals};
 use crate::supervisor::process::RUNNING_EXECUTABLE;
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
 use crate::supervisor::state::{PoolEvent, PoolStatus};
@@ -300,9 +301,88 @@ pub enum Ending {
     Aborted(String),
 }
 
+/// How often systemd is asked for more start-up time while the input is
+/// read, and how much each time (`EXTEND_TIMEOUT_USEC`).
+const INGEST_EXTEND_EVERY: Duration = Duration::from_secs(10);
+const INGEST_EXTEND_BY: Duration = Duration::from_secs(30);
+
 /// Runs `qtomo run`.
+///
+/// Signal handlers are installed first, before the input is read, so a
+/// SIGTERM during a long ingest exits 75 (nothing written) instead of
+/// killing the process. Under systemd, an error is reported as `STATUS=`
+/// and every run ends with `STOPPING=1`.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
-    let mut plan = args.into_plan()?;
+    let mut signals =
+        SignalHandler::new(SignalHandlerKind::Standard).context("installing signal handlers")?;
+    if signals.hangup_ignored() {
+        tracing::info!("SIGHUP is ignored (nohup): a hang-up will not stop this run");
+    }
+    let notifier = Notifier::from_env().ok().flatten();
+    let result = run_with(args, quiet, &mut signals, notifier.as_ref());
+    if let Some(n) = &notifier {
+        if let Err(e) = &result {
+            let _ = n.status(&format!("qtomo: error: {e:#}"));
+        }
+        let _ = n.stopping();
+    }
+    result
+}
+
+/// Reads and checks the input on a helper thread while this (main) thread
+/// watches for signals and keeps systemd's start timeout extended.
+/// `Ok(None)`: a shutdown signal came first; nothing was written.
+fn plan_interruptibly(
+    args: RunArgs,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<Option<RunPlan>> {
+    let ingest = std::thread::Builder::new()
+        .name("qtomo-ingest".into())
+        .spawn(move || args.into_plan())
+        .context("starting the input reader thread")?;
+    let mut last_extend: Option<Instant> = None;
+    loop {
+        if let Some(n) = notifier
+            && last_extend.is_none_or(|t| t.elapsed() >= INGEST_EXTEND_EVERY)
+        {
+            last_extend = Some(Instant::now());
+            let _ = n.extend_timeout(INGEST_EXTEND_BY);
+            let _ = n.status("reading the input");
+        }
+        if ingest.is_finished() {
+            return match ingest.join() {
+                Ok(plan) => Ok(Some(plan?)),
+                Err(_) => anyhow::bail!("reading the input failed unexpectedly (panic)"),
+            };
+        }
+        match signals
+            .recv_timeout(Duration::from_millis(50))
+            .context("waiting for signals")?
+        {
+            Some(SignalEvent::Shutdown(sig)) => {
+                tracing::warn!(
+                    signal = sig.name(),
+                    "signal received while reading the input: stopping; nothing was written"
+                );
+                return Ok(None);
+            }
+            Some(SignalEvent::Status) => tracing::info!("status: reading the input"),
+            Some(SignalEvent::AddWorker | SignalEvent::RemoveWorker) | None => {}
+        }
+    }
+}
+
+fn run_with(
+    args: RunArgs,
+    quiet: bool,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<u8> {
+    let Some(mut plan) = plan_interruptibly(args, signals, notifier)? else {
+        crate::say!("interrupted while reading the input; nothing was written");
+        return Ok(exit_codes::INTERRUPTED);
+    };
     let start = Instant::now();
     let total = plan.batch.n_samples as u64;
     let mode = if plan.args.fresh {
@@ -347,7 +427,14 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     let mut progress = Progress::new(pending.len() as u64, quiet);
     let (ending, workers, restarts) = if plan.workers == 0 || pending.is_empty() {
         (
-            execute_in_process(&plan, &pending, &open.dir.results_log(), &mut progress)?,
+            execute_in_process(
+                &plan,
+                &pending,
+                &open.dir.results_log(),
+                &mut progress,
+                signals,
+                notifier,
+            )?,
             0,
             0,
         )
@@ -357,6 +444,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             pending.clone(),
             &open.dir.results_log(),
             &mut progress,
+            signals,
         )?
     };
     progress.finish();
@@ -453,24 +541,21 @@ fn needs_run(state: &ResumeState, i: u64, retry_failed: bool) -> bool {
 }
 
 /// Runs the pending samples sequentially in this process (`--workers 0`),
-/// stopping between samples on SIGINT/SIGTERM.
+/// stopping between samples on a shutdown signal.
 fn execute_in_process(
     plan: &RunPlan,
     pending: &[u64],
     log: &Path,
     progress: &mut Progress,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
 ) -> anyhow::Result<Ending> {
-    let mut signals =
-        SignalHandler::new(SignalHandlerKind::Standard).context("installing signal handlers")?;
     let view = plan.set.view();
     let mut job = Job::new(&plan.plan, view, &plan.batch.counts, plan.ids.ids())
         .context("preparing the job")?;
     let mut writer =
         LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
-    let notifier = crate::supervisor::notify::Notifier::from_env()
-        .ok()
-        .flatten();
-    if let Some(n) = &notifier {
+    if let Some(n) = notifier {
         let _ = n.ready();
     }
     for &i in pending {
@@ -478,7 +563,7 @@ fn execute_in_process(
             match ev {
                 SignalEvent::Shutdown(sig) => {
                     tracing::warn!(?sig, "signal received: stopping after the current sample");
-                    if let Some(n) = &notifier {
+                    if let Some(n) = notifier {
                         let _ = n.stopping();
                     }
                     writer.flush_sync().context("syncing the results log")?;
@@ -541,6 +626,7 @@ fn execute_pool(
     pending: Vec<u64>,
     log: &Path,
     progress: &mut Progress,
+    signals: &mut SignalHandler,
 ) -> anyhow::Result<(Ending, usize, u32)> {
     let segment =
         crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan, &plan.ids)?;
@@ -571,8 +657,8 @@ fn execute_pool(
         progress,
         ids: plan.ids.ids(),
     };
-    let outcome =
-        run_pool(&cfg, &segment, pending, log, &mut observer).context("running the worker pool")?;
+    let outcome = run_pool_with_signals(&cfg, &segment, pending, log, &mut observer, signals)
+        .context("running the worker pool")?;
     let ending = match outcome.status {
         PoolStatus::Complete => Ending::Complete,
         PoolStatus::Interrupted => Ending::Interrupted,

@@ -17,8 +17,8 @@
 //!
 //! # Layout
 //!
-//! [`PoolConfig`], [`PoolObserver`], [`run_pool`] → [`PoolOutcome`] or
-//! [`PoolError`].
+//! [`PoolConfig`], [`PoolObserver`], [`run_pool`] (or
+//! [`run_pool_with_signals`]) → [`PoolOutcome`] or [`PoolError`].
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -235,6 +235,20 @@ pub fn run_pool(
     observer: &mut dyn PoolObserver,
 ) -> Result<PoolOutcome, PoolError> {
     let mut signals = SignalHandler::new(cfg.signals)?;
+    run_pool_with_signals(cfg, segment, pending, log_path, observer, &mut signals)
+}
+
+/// [`run_pool`] with a signal handler the caller installed earlier (and
+/// `cfg.signals` unused): a signal that arrived before the pool started,
+/// e.g. while the input was read, is acted on at once.
+pub fn run_pool_with_signals(
+    cfg: &PoolConfig,
+    segment: &Segment,
+    pending: Vec<u64>,
+    log_path: &Path,
+    observer: &mut dyn PoolObserver,
+    signals: &mut SignalHandler,
+) -> Result<PoolOutcome, PoolError> {
     let notifier = match Notifier::from_env() {
         Ok(n) => n,
         Err(e) => {

@@ -218,3 +218,78 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Whether `pid` has a thread named `name` (threads are named in /proc).
+fn has_thread(pid: u32, name: &str) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// A signal while the input is still being read (here a FIFO nobody
+/// writes: an ingest that never ends) exits 75 and writes nothing. Signal
+/// handlers are in place before the reader thread starts.
+#[test]
+fn sigterm_while_reading_the_input_exits_75_and_writes_nothing() {
+    let sb = super::util::Sandbox::new();
+    nix::unistd::mkfifo(&sb.join("in.csv"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let mut running = sb
+        .qtomo(["run", "in.csv", "--out", "out", "--qubits", "1"])
+        .timeout(BOUND)
+        .spawn();
+    let pid = running.pid();
+    let deadline = std::time::Instant::now() + BOUND;
+    while !has_thread(pid, "qtomo-ingest") {
+        assert!(
+            std::time::Instant::now() < deadline && !running.has_exited(),
+            "qtomo never started reading its input"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal(Signal::SIGTERM);
+    let done = running.wait().expect_code(75);
+    done.stderr_has(&["while reading the input", "nothing was written"]);
+    assert!(!sb.join("out").exists(), "{done}");
+}
+
+/// Under systemd: reading the input extends the start timeout, an input
+/// error is sent as STATUS= before exiting 2, and the run ends with
+/// STOPPING=1.
+#[test]
+fn systemd_hears_the_ingest_the_error_and_the_end() {
+    use std::os::unix::net::UnixDatagram;
+    let sb = super::util::Sandbox::new();
+    sb.write("bad.csv", "X:0,X:1,Y:0,Y:1,Z:0,Z:1\n1,2,3,4,5,abc\n");
+    let sock_path = sb.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_nonblocking(true).expect("nonblocking");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qtomo"))
+        .current_dir(sb.path())
+        .args(["run", "bad.csv", "--out", "out", "--qubits", "1"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run qtomo");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        seen.extend(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    let pos = |pred: &dyn Fn(&str) -> bool| seen.iter().position(|l| pred(l));
+    let extend = pos(&|l| l.starts_with("EXTEND_TIMEOUT_USEC="));
+    let error = pos(&|l| l.starts_with("STATUS=qtomo: error:") && l.contains("bad.csv:2"));
+    let stopping = pos(&|l| l == "STOPPING=1");
+    assert!(extend.is_some() && error.is_some(), "{seen:?}");
+    assert!(stopping > error, "STOPPING=1 comes last: {seen:?}");
+}
