@@ -7,10 +7,11 @@
 //! opened (lock, fingerprint, resume), the pending samples are executed, and
 //! summary.json is written whatever happened.
 
+use crate::cli::duration::{parse_duration, parse_positive_duration};
 use crate::cli::error::CliError;
 use crate::cli::progress::Progress;
 use crate::cli::shard::{self, Shard};
-use crate::cli::{basis, duration::parse_duration, exit_codes};
+use crate::cli::{basis, exit_codes};
 use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
 use crate::job::{Job, MleOptions, Plan, TargetSpec};
 use crate::sample_ids::{SampleIdTable, SampleIds};
@@ -65,7 +66,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub workers: Option<usize>,
     /// A sample still running after this long is killed and retried (e.g. 90s, 10m).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = parse_positive_duration)]
     pub sample_timeout: Duration,
     /// Attempts after the first before a sample is recorded as failed.
     #[arg(long, default_value_t = 2)]
@@ -80,7 +81,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10)]
     pub restart_max: usize,
     /// Window for --restart-max.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     pub restart_window: Duration,
     /// Run only shard I of N (0-based), e.g. 2/4. Default: from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX.
     #[arg(long, value_parser = shard::parse_shard)]
@@ -110,6 +111,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = MleOptions::default().max_iters)]
     pub max_iters: u32,
 }
+
+/// The smallest `--max-worker-rss` accepted.
+pub const MIN_WORKER_RSS: u64 = 16 << 20;
+
+/// The most `--workers` accepted.
+pub const MAX_WORKERS: usize = 4096;
 
 /// Everything checked and loaded, nothing written yet.
 pub struct RunPlan {
@@ -156,6 +163,22 @@ impl RunArgs {
             .map(crate::supervisor::procmem::parse_size)
             .transpose()
             .map_err(|e| CliError::Usage(format!("--max-worker-rss: {e}")))?;
+        if let Some(bytes) = max_worker_rss
+            && bytes < MIN_WORKER_RSS
+        {
+            return Err(CliError::Usage(format!(
+                "--max-worker-rss {}: must be at least 16M (a worker's own baseline is a few MiB; \
+                 below that every worker would be recycled at once)",
+                self.max_worker_rss.as_deref().unwrap_or_default().trim()
+            )));
+        }
+        if let Some(w) = self.workers
+            && w > MAX_WORKERS
+        {
+            return Err(CliError::Usage(format!(
+                "--workers {w}: at most {MAX_WORKERS} worker processes (0 runs in this process)"
+            )));
+        }
         let qubits = match self.qubits {
             None if self.basis == "pauli" => Some(basis::infer_pauli_qubits(&self.input)?),
             given => given,
@@ -252,6 +275,7 @@ fn target_spec(t: &str, d: usize) -> Result<TargetSpec, CliError> {
         message,
     };
     use ndarray_npy::ReadNpyExt;
+    crate::io::check_npy_size(path)?;
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
     let (re, im) = match ndarray::Array2::<faer::c64>::read_npy(&file) {
         Ok(a) => (

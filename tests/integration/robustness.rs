@@ -293,3 +293,56 @@ fn systemd_hears_the_ingest_the_error_and_the_end() {
     assert!(extend.is_some() && error.is_some(), "{seen:?}");
     assert!(stopping > error, "STOPPING=1 comes last: {seen:?}");
 }
+
+/// An NPY header that claims far more data than the file holds exits 2
+/// with a message naming the file, instead of aborting on an allocation.
+#[test]
+fn an_npy_header_lie_exits_2_naming_the_file() {
+    let sb = super::util::Sandbox::new();
+    let mut header =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 6), }".to_owned();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0u8; 48]);
+    sb.write("lie.npy", &bytes);
+    for extra in [&["--qubits", "1"][..], &[]] {
+        let done = sb
+            .qtomo(["run", "lie.npy", "--out", "out"])
+            .args(extra)
+            .expect_code(2);
+        done.stderr_has(&["lie.npy", "NPY header", "(1000000000000, 6)"]);
+        assert!(!sb.join("out").exists());
+    }
+}
+
+/// Numbers out of range exit 2 with a message naming the option; none
+/// panics (exit 101) and nothing is written.
+#[test]
+fn out_of_range_numbers_exit_2_with_a_message() {
+    let sb = super::util::Sandbox::new();
+    sb.qtomo(["simulate", "--qubits", "1", "--samples", "3", "--seed", "1"])
+        .args(["--out", "in.csv"])
+        .ok();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--grace", "18446744073709551615s"], "--grace"),
+        (&["--sample-timeout", "2e19s"], "--sample-timeout"),
+        (&["--sample-timeout", "0s"], "at least 1ms"),
+        (&["--restart-window", "1e300h"], "--restart-window"),
+        (&["--max-worker-rss", "0"], "--max-worker-rss"),
+        (&["--max-worker-rss", "99999999999T"], "--max-worker-rss"),
+        (&["--workers", "100000"], "--workers"),
+    ];
+    for (args, needle) in cases {
+        let done = sb
+            .qtomo(["run", "in.csv", "--out", "out"])
+            .args(*args)
+            .expect_code(2);
+        done.stderr_has(&[needle]);
+        assert!(!sb.join("out").exists(), "{done}");
+    }
+}
