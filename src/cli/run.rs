@@ -590,7 +590,9 @@ fn execute_in_process(
                     if let Some(n) = notifier {
                         let _ = n.stopping();
                     }
-                    writer.flush_sync().context("syncing the results log")?;
+                    if let Err(e) = writer.flush_sync() {
+                        return Ok(log_failed(e));
+                    }
                     return Ok(Ending::Interrupted);
                 }
                 SignalEvent::Status => tracing::info!("status: {}", progress.line()),
@@ -603,14 +605,25 @@ fn execute_in_process(
             tracing::warn!(index = i, id = %record.id, reason, "sample failed");
         }
         if let Err(e) = writer.append(&record) {
-            return Ok(Ending::Aborted(format!(
-                "cannot append to the results log: {e}"
-            )));
+            return Ok(log_failed(e));
         }
         progress.sample(ok);
     }
-    writer.flush_sync().context("syncing the results log")?;
+    if let Err(e) = writer.flush_sync() {
+        return Ok(log_failed(e));
+    }
     Ok(Ending::Complete)
+}
+
+/// The in-process run stops when the results log cannot be written (a
+/// full disk, an I/O error), naming the OS error as the pool does.
+fn log_failed(e: store::LogError) -> Ending {
+    let reason = format!(
+        "the results log could not be written: {:#}; the log is valid: free space and rerun the same command to resume",
+        anyhow::Error::new(e)
+    );
+    tracing::error!(%reason, "aborting the run");
+    Ending::Aborted(reason)
 }
 
 /// Forwards pool events to the progress display.
