@@ -5,13 +5,13 @@
 //! so does tracing-subscriber when it reports its own write errors that
 //! way. A batch that runs for a week must not die because nobody reads its
 //! log any more, so every diagnostic of qtomo goes through [`Stderr`]
-//! (tracing's writer) or [`line`] (the `say!` lines of the command line):
+//! (tracing's writer) or [`line()`] (the `say!` lines of the command line):
 //! a failed write is dropped and counted, and the count goes into
 //! `summary.json` as `log_write_errors`.
 //!
 //! # Layout
 //!
-//! [`Stderr`] (an [`io::Write`] and tracing `MakeWriter`), [`line`],
+//! [`Stderr`] (an [`io::Write`] and tracing `MakeWriter`), [`line()`],
 //! [`write_errors`].
 
 use std::io::{self, Write};
@@ -63,7 +63,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
     }
 }
 
-/// `eprintln!` that never panics: see [`line`].
+/// `eprintln!` that never panics: see [`line()`].
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
