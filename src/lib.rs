@@ -3,6 +3,7 @@ pub mod cli;
 pub mod io;
 pub mod job;
 pub mod sample_ids;
+pub mod stderr;
 pub mod store;
 pub mod supervisor;
 pub mod tomo;

@@ -75,12 +75,13 @@ fn infer_qubits(columns: Option<usize>) -> Option<usize> {
     (1..=6).find(|&n| 6usize.pow(n as u32) == c)
 }
 
-/// Number of count columns in a CSV header (all columns except `sample`);
-/// `None` if the file cannot be read as CSV here (the real reader reports why).
+/// Number of count columns in a CSV header (all columns except `sample`)
+/// or an NPY header; `None` if the file cannot be read here (the real
+/// reader reports why).
 pub fn count_columns(path: &Path) -> Option<usize> {
     use std::io::BufRead;
     if path.extension().is_some_and(|e| e == "npy") {
-        return None;
+        return crate::io::npy_column_count(path);
     }
     let file = std::fs::File::open(path).ok()?;
     let mut line = String::new();

@@ -65,7 +65,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
     };
     let stats = store::export(&args.dir, format, &out, missing)
         .with_context(|| format!("exporting {}", args.dir.display()))?;
-    eprintln!(
+    crate::say!(
         "wrote {}: {} samples ({} ok, {} failed, {} missing)",
         out.display(),
         stats.total,

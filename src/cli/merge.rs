@@ -22,7 +22,7 @@ pub struct MergeArgs {
 pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
     let report = crate::store::merge(&args.dirs, &args.out).context("merging shards")?;
     let s = &report.summary;
-    eprintln!(
+    crate::say!(
         "merged {} shards into {}: {} of {} samples ok, {} failed, {} missing",
         args.dirs.len(),
         args.out.display(),

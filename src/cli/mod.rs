@@ -120,7 +120,7 @@ pub fn run() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit_codes::OK);
             }
-            eprintln!("qtomo: error: {err:#}");
+            crate::say!("qtomo: error: {err:#}");
             ExitCode::from(exit_code_of(&err))
         }
     }
@@ -174,7 +174,8 @@ fn init_logging(quiet: bool, format: LogFormat) {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Never panics on a closed or broken stderr; failures are counted.
+        .with_writer(crate::stderr::Stderr)
         // No colour codes in files (Slurm job logs, systemd journal, pipes).
         .with_ansi(ansi)
         .with_target(false);

@@ -7,17 +7,19 @@
 //! opened (lock, fingerprint, resume), the pending samples are executed, and
 //! summary.json is written whatever happened.
 
+use crate::cli::duration::{parse_duration, parse_positive_duration};
 use crate::cli::error::CliError;
 use crate::cli::progress::Progress;
 use crate::cli::shard::{self, Shard};
-use crate::cli::{basis, duration::parse_duration, exit_codes};
+use crate::cli::{basis, exit_codes};
 use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
 use crate::job::{Job, MleOptions, Plan, TargetSpec};
 use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
-use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool};
+use crate::supervisor::notify::Notifier;
+use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool_with_signals};
 use crate::supervisor::process::RUNNING_EXECUTABLE;
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
 use crate::supervisor::state::{PoolEvent, PoolStatus};
@@ -64,7 +66,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub workers: Option<usize>,
     /// A sample still running after this long is killed and retried (e.g. 90s, 10m).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = parse_positive_duration)]
     pub sample_timeout: Duration,
     /// Attempts after the first before a sample is recorded as failed.
     #[arg(long, default_value_t = 2)]
@@ -79,7 +81,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10)]
     pub restart_max: usize,
     /// Window for --restart-max.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     pub restart_window: Duration,
     /// Run only shard I of N (0-based), e.g. 2/4. Default: from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX.
     #[arg(long, value_parser = shard::parse_shard)]
@@ -109,6 +111,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = MleOptions::default().max_iters)]
     pub max_iters: u32,
 }
+
+/// The smallest `--max-worker-rss` accepted.
+pub const MIN_WORKER_RSS: u64 = 16 << 20;
+
+/// The most `--workers` accepted.
+pub const MAX_WORKERS: usize = 4096;
 
 /// Everything checked and loaded, nothing written yet.
 pub struct RunPlan {
@@ -155,6 +163,22 @@ impl RunArgs {
             .map(crate::supervisor::procmem::parse_size)
             .transpose()
             .map_err(|e| CliError::Usage(format!("--max-worker-rss: {e}")))?;
+        if let Some(bytes) = max_worker_rss
+            && bytes < MIN_WORKER_RSS
+        {
+            return Err(CliError::Usage(format!(
+                "--max-worker-rss {}: must be at least 16M (a worker's own baseline is a few MiB; \
+                 below that every worker would be recycled at once)",
+                self.max_worker_rss.as_deref().unwrap_or_default().trim()
+            )));
+        }
+        if let Some(w) = self.workers
+            && w > MAX_WORKERS
+        {
+            return Err(CliError::Usage(format!(
+                "--workers {w}: at most {MAX_WORKERS} worker processes (0 runs in this process)"
+            )));
+        }
         let qubits = match self.qubits {
             None if self.basis == "pauli" => Some(basis::infer_pauli_qubits(&self.input)?),
             given => given,
@@ -268,6 +292,7 @@ fn target_spec(t: &str, d: usize) -> Result<TargetSpec, CliError> {
         message,
     };
     use ndarray_npy::ReadNpyExt;
+    crate::io::check_npy_size(path)?;
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
     let (re, im) = match ndarray::Array2::<faer::c64>::read_npy(&file) {
         Ok(a) => (
@@ -322,9 +347,88 @@ pub enum Ending {
     Aborted(String),
 }
 
+/// How often systemd is asked for more start-up time while the input is
+/// read, and how much each time (`EXTEND_TIMEOUT_USEC`).
+const INGEST_EXTEND_EVERY: Duration = Duration::from_secs(10);
+const INGEST_EXTEND_BY: Duration = Duration::from_secs(30);
+
 /// Runs `qtomo run`.
+///
+/// Signal handlers are installed first, before the input is read, so a
+/// SIGTERM during a long ingest exits 75 (nothing written) instead of
+/// killing the process. Under systemd, an error is reported as `STATUS=`
+/// and every run ends with `STOPPING=1`.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
-    let mut plan = args.into_plan()?;
+    let mut signals =
+        SignalHandler::new(SignalHandlerKind::Standard).context("installing signal handlers")?;
+    if signals.hangup_ignored() {
+        tracing::info!("SIGHUP is ignored (nohup): a hang-up will not stop this run");
+    }
+    let notifier = Notifier::from_env().ok().flatten();
+    let result = run_with(args, quiet, &mut signals, notifier.as_ref());
+    if let Some(n) = &notifier {
+        if let Err(e) = &result {
+            let _ = n.status(&format!("qtomo: error: {e:#}"));
+        }
+        let _ = n.stopping();
+    }
+    result
+}
+
+/// Reads and checks the input on a helper thread while this (main) thread
+/// watches for signals and keeps systemd's start timeout extended.
+/// `Ok(None)`: a shutdown signal came first; nothing was written.
+fn plan_interruptibly(
+    args: RunArgs,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<Option<RunPlan>> {
+    let ingest = std::thread::Builder::new()
+        .name("qtomo-ingest".into())
+        .spawn(move || args.into_plan())
+        .context("starting the input reader thread")?;
+    let mut last_extend: Option<Instant> = None;
+    loop {
+        if let Some(n) = notifier
+            && last_extend.is_none_or(|t| t.elapsed() >= INGEST_EXTEND_EVERY)
+        {
+            last_extend = Some(Instant::now());
+            let _ = n.extend_timeout(INGEST_EXTEND_BY);
+            let _ = n.status("reading the input");
+        }
+        if ingest.is_finished() {
+            return match ingest.join() {
+                Ok(plan) => Ok(Some(plan?)),
+                Err(_) => anyhow::bail!("reading the input failed unexpectedly (panic)"),
+            };
+        }
+        match signals
+            .recv_timeout(Duration::from_millis(50))
+            .context("waiting for signals")?
+        {
+            Some(SignalEvent::Shutdown(sig)) => {
+                tracing::warn!(
+                    signal = sig.name(),
+                    "signal received while reading the input: stopping; nothing was written"
+                );
+                return Ok(None);
+            }
+            Some(SignalEvent::Status) => tracing::info!("status: reading the input"),
+            Some(SignalEvent::AddWorker | SignalEvent::RemoveWorker) | None => {}
+        }
+    }
+}
+
+fn run_with(
+    args: RunArgs,
+    quiet: bool,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<u8> {
+    let Some(mut plan) = plan_interruptibly(args, signals, notifier)? else {
+        crate::say!("interrupted while reading the input; nothing was written");
+        return Ok(exit_codes::INTERRUPTED);
+    };
     let start = Instant::now();
     let total = plan.batch.n_samples as u64;
     let mode = if plan.args.fresh {
@@ -384,7 +488,14 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     let mut progress = Progress::new(pending.len() as u64, quiet);
     let (ending, workers, restarts) = if plan.workers == 0 || pending.is_empty() {
         (
-            execute_in_process(&plan, &pending, &open.dir.results_log(), &mut progress)?,
+            execute_in_process(
+                &plan,
+                &pending,
+                &open.dir.results_log(),
+                &mut progress,
+                signals,
+                notifier,
+            )?,
             0,
             0,
         )
@@ -394,6 +505,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             pending.clone(),
             &open.dir.results_log(),
             &mut progress,
+            signals,
         )?
     };
     progress.finish();
@@ -436,6 +548,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         methods: plan.plan.methods.clone(),
         basis: plan.set.info().name.clone(),
         dim: plan.set.dim() as u32,
+        log_write_errors: crate::stderr::write_errors(),
     };
     if let Err(e) = summary.write(&plan.args.out) {
         // On an abort (e.g. a full disk) the abort's reason is the message
@@ -454,14 +567,14 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             )
         }
         (_, RunOutcome::Interrupted) => {
-            eprintln!(
+            crate::say!(
                 "interrupted: {succeeded} of {} samples done; rerun the same command to resume ({out})",
                 summary.total
             );
             Ok(exit_codes::INTERRUPTED)
         }
         _ if !failed_indices.is_empty() => {
-            eprintln!(
+            crate::say!(
                 "complete with {} failed samples (see {out}/summary.json; rerun with --retry-failed to retry them); results in {out}",
                 failed_indices.len()
             );
@@ -469,7 +582,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         }
         _ => {
             if !quiet {
-                eprintln!(
+                crate::say!(
                     "complete: {succeeded} samples in {:.1} s; results in {out} (qtomo export {out} --format jsonl)",
                     elapsed
                 );
@@ -489,24 +602,21 @@ fn needs_run(state: &ResumeState, i: u64, retry_failed: bool) -> bool {
 }
 
 /// Runs the pending samples sequentially in this process (`--workers 0`),
-/// stopping between samples on SIGINT/SIGTERM.
+/// stopping between samples on a shutdown signal.
 fn execute_in_process(
     plan: &RunPlan,
     pending: &[u64],
     log: &Path,
     progress: &mut Progress,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
 ) -> anyhow::Result<Ending> {
-    let mut signals =
-        SignalHandler::new(SignalHandlerKind::Standard).context("installing signal handlers")?;
     let view = plan.set.view();
     let mut job = Job::new(&plan.plan, view, &plan.batch.counts, plan.ids.ids())
         .context("preparing the job")?;
     let mut writer =
         LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
-    let notifier = crate::supervisor::notify::Notifier::from_env()
-        .ok()
-        .flatten();
-    if let Some(n) = &notifier {
+    if let Some(n) = notifier {
         let _ = n.ready();
     }
     for &i in pending {
@@ -514,10 +624,12 @@ fn execute_in_process(
             match ev {
                 SignalEvent::Shutdown(sig) => {
                     tracing::warn!(?sig, "signal received: stopping after the current sample");
-                    if let Some(n) = &notifier {
+                    if let Some(n) = notifier {
                         let _ = n.stopping();
                     }
-                    writer.flush_sync().context("syncing the results log")?;
+                    if let Err(e) = writer.flush_sync() {
+                        return Ok(log_failed(e));
+                    }
                     return Ok(Ending::Interrupted);
                 }
                 SignalEvent::Status => tracing::info!("status: {}", progress.line()),
@@ -530,14 +642,25 @@ fn execute_in_process(
             tracing::warn!(index = i, id = %record.id, reason, "sample failed");
         }
         if let Err(e) = writer.append(&record) {
-            return Ok(Ending::Aborted(format!(
-                "cannot append to the results log: {e}"
-            )));
+            return Ok(log_failed(e));
         }
         progress.sample(ok);
     }
-    writer.flush_sync().context("syncing the results log")?;
+    if let Err(e) = writer.flush_sync() {
+        return Ok(log_failed(e));
+    }
     Ok(Ending::Complete)
+}
+
+/// The in-process run stops when the results log cannot be written (a
+/// full disk, an I/O error), naming the OS error as the pool does.
+fn log_failed(e: store::LogError) -> Ending {
+    let reason = format!(
+        "the results log could not be written: {:#}; the log is valid: free space and rerun the same command to resume",
+        anyhow::Error::new(e)
+    );
+    tracing::error!(%reason, "aborting the run");
+    Ending::Aborted(reason)
 }
 
 /// Forwards pool events to the progress display.
@@ -577,6 +700,7 @@ fn execute_pool(
     pending: Vec<u64>,
     log: &Path,
     progress: &mut Progress,
+    signals: &mut SignalHandler,
 ) -> anyhow::Result<(Ending, usize, u32)> {
     let segment =
         crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan, &plan.ids)?;
@@ -599,12 +723,16 @@ fn execute_pool(
     cfg.grace = plan.args.grace;
     cfg.restart_max = plan.args.restart_max;
     cfg.restart_window = plan.args.restart_window;
+    #[cfg(feature = "fault-injection")]
+    if let Some(interval) = crate::supervisor::fault::heartbeat_override() {
+        cfg.heartbeat_interval = interval;
+    }
     let mut observer = PoolProgress {
         progress,
         ids: plan.ids.ids(),
     };
-    let outcome =
-        run_pool(&cfg, &segment, pending, log, &mut observer).context("running the worker pool")?;
+    let outcome = run_pool_with_signals(&cfg, &segment, pending, log, &mut observer, signals)
+        .context("running the worker pool")?;
     let ending = match outcome.status {
         PoolStatus::Complete => Ending::Complete,
         PoolStatus::Interrupted => Ending::Interrupted,

@@ -2,8 +2,8 @@
 //! column, then one column per label) or, transposed, one sample per column
 //! (label column first, sample ids in the header).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::io::Read;
 use std::path::Path;
 
@@ -44,32 +44,49 @@ pub(crate) fn read_csv<R: Read>(
     }
 }
 
-/// Records ids and rejects duplicates, remembering where each was first seen.
+/// Records ids and rejects duplicates.
+///
+/// It keeps only a 64-bit hash of each id, not a copy: for millions of
+/// samples a map from every id to its location was the largest allocation
+/// of the whole ingest (about 150 bytes per sample, and the heap stayed
+/// that large after it was freed). The ids themselves are in the caller's
+/// list; when a hash is seen again, the caller finds the earlier equal id
+/// there (a real duplicate, reported with both places) or finds none (two
+/// ids that merely share a hash, which is accepted).
 struct IdRegistry<'p> {
     path: &'p Path,
-    first_seen: HashMap<String, Location>,
+    hasher: RandomState,
+    seen: HashSet<u64>,
 }
 
 impl<'p> IdRegistry<'p> {
     fn new(path: &'p Path) -> Self {
         IdRegistry {
             path,
-            first_seen: HashMap::new(),
+            hasher: RandomState::new(),
+            seen: HashSet::new(),
         }
     }
 
-    fn insert(&mut self, id: &str, at: Location) -> Result<(), InputError> {
-        match self.first_seen.entry(id.to_owned()) {
-            Entry::Occupied(first) => Err(InputError::DuplicateId {
+    /// Records `id`, found at `at`. On a repeated hash, `earlier(id)` must
+    /// return where an equal id was recorded before, if one was.
+    fn insert(
+        &mut self,
+        id: &str,
+        at: impl FnOnce() -> Location,
+        earlier: impl FnOnce(&str) -> Option<Location>,
+    ) -> Result<(), InputError> {
+        if self.seen.insert(self.hasher.hash_one(id)) {
+            return Ok(());
+        }
+        match earlier(id) {
+            Some(first) => Err(InputError::DuplicateId {
                 path: self.path.to_path_buf(),
                 id: id.to_owned(),
-                first: Box::new(first.get().clone()),
-                at,
+                first: Box::new(first),
+                at: at(),
             }),
-            Entry::Vacant(slot) => {
-                slot.insert(at);
-                Ok(())
-            }
+            None => Ok(()),
         }
     }
 }
@@ -156,7 +173,9 @@ fn read_by_row<R: Read>(
     };
     let column_name = |i: usize| Some(format!("column '{}'", names[i]));
 
-    let mut ids = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    // The line of each id, for a duplicate's message; only with an id column.
+    let mut id_lines: Vec<u64> = Vec::new();
     let mut counts = Vec::new();
     let mut registry = IdRegistry::new(path);
     let mut record = ByteRecord::new();
@@ -174,8 +193,16 @@ fn read_by_row<R: Read>(
                 Some(k) => counts[base + k] = parse_count(path, field, at)?,
                 None => {
                     let id = parse_text(path, field, "a sample id", at)?;
-                    registry.insert(&id, at())?;
+                    registry.insert(&id, at, |id| {
+                        let k = ids.iter().position(|x| x == id)?;
+                        Some(Location::Cell {
+                            line: id_lines[k],
+                            column: i as u64 + 1,
+                            name: column_name(i),
+                        })
+                    })?;
                     ids.push(id);
+                    id_lines.push(line);
                 }
             }
         }
@@ -232,7 +259,14 @@ fn read_by_column<R: Read>(
                 expected: "a sample id",
             });
         }
-        registry.insert(id, at())?;
+        registry.insert(id, at, |id| {
+            let k = names[1..i].iter().position(|x| x == id)?;
+            Some(Location::Cell {
+                line: header_line,
+                column: k as u64 + 2,
+                name: None,
+            })
+        })?;
     }
     if n == 0 {
         return Err(InputError::NoSamples {
@@ -296,4 +330,40 @@ fn read_by_column<R: Read>(
         n_samples: n,
         n_outcomes: m,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(line: u64) -> Location {
+        Location::Cell {
+            line,
+            column: 1,
+            name: None,
+        }
+    }
+
+    /// A repeated hash is a duplicate only if the caller finds an equal id
+    /// earlier; otherwise (two ids sharing a hash) it is accepted.
+    #[test]
+    fn registry_reports_only_real_duplicates() {
+        let path = Path::new("ids.csv");
+        let mut r = IdRegistry::new(path);
+        assert!(r.insert("a", || cell(2), |_| panic!("new id")).is_ok());
+        assert!(
+            r.insert("a", || cell(3), |_| None).is_ok(),
+            "hash collision"
+        );
+        let err = r
+            .insert("a", || cell(4), |_| Some(cell(2)))
+            .expect_err("duplicate");
+        let InputError::DuplicateId { first, at, id, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (id.as_str(), first.line(), at.line()),
+            ("a", Some(2), Some(4))
+        );
+    }
 }

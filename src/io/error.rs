@@ -414,6 +414,16 @@ pub enum InputError {
         source: ndarray_npy::ReadNpyError,
     },
 
+    /// The NPY header describes more data than the file holds (or a header
+    /// longer than the file): checked before anything is allocated.
+    #[error("{}: NPY header: {detail}", path.display())]
+    NpyHeader {
+        /// The input path.
+        path: PathBuf,
+        /// What the header claims and what the file holds.
+        detail: String,
+    },
+
     /// The NPY element type is not a real number type.
     #[error(
         "{}: expected an array of float64 (or integer/float32) counts, found dtype {dtype}",
@@ -489,6 +499,7 @@ impl InputError {
             | InputError::NoSamples { path, .. }
             | InputError::NoKets { path }
             | InputError::Npy { path, .. }
+            | InputError::NpyHeader { path, .. }
             | InputError::NpyDtype { path, .. }
             | InputError::NpyShape { path, .. }
             | InputError::KetColumns { path, .. }

@@ -4,7 +4,7 @@
 //! unsigned integers) are converted.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use ndarray::{ArrayD, Axis, Ix2};
@@ -22,6 +22,7 @@ pub(crate) fn read_npy<R: Read>(
     expected: &[String],
     opts: &InputOptions,
 ) -> Result<SampleBatch, InputError> {
+    check_npy_size(path)?;
     let array = match ArrayD::<f64>::read_npy(reader) {
         Ok(a) => a,
         Err(ReadNpyError::WrongDescriptor(descr)) => read_converted(path, &descr.to_string())?,
@@ -138,4 +139,154 @@ fn read_as<T: ReadableElement + Copy>(
     })?;
     let array = ArrayD::<T>::read_npy(BufReader::new(file)).map_err(|e| npy_error(path, e))?;
     Ok(array.mapv(convert))
+}
+
+/// What an NPY file's header says, next to what the file holds.
+struct NpyHeader {
+    shape: Vec<u64>,
+    itemsize: u64,
+    /// Bytes after the header.
+    available: u64,
+}
+
+/// Reads the header of the regular NPY file at `path` without trusting
+/// it. `Ok(None)`: not a regular file, not NPY, or a header this parser
+/// does not understand (the NPY reader will say what is wrong).
+fn read_npy_header(path: &Path) -> Result<Option<NpyHeader>, InputError> {
+    let io = |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let size = meta.len();
+    let mut file = File::open(path).map_err(io)?;
+    let mut prefix = [0u8; 12];
+    let mut got = 0;
+    while got < prefix.len() {
+        match file.read(&mut prefix[got..]).map_err(io)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got < 10 || !prefix.starts_with(super::source::NPY_MAGIC) {
+        return Ok(None);
+    }
+    let (header_len, start) = match prefix[6] {
+        1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
+        2 | 3 if got >= 12 => (
+            u64::from(u32::from_le_bytes([
+                prefix[8], prefix[9], prefix[10], prefix[11],
+            ])),
+            12u64,
+        ),
+        _ => return Ok(None),
+    };
+    let data_start = start + header_len;
+    if data_start > size {
+        return Err(InputError::NpyHeader {
+            path: path.to_path_buf(),
+            detail: format!(
+                "claims a {header_len}-byte header, but the file has only {size} bytes"
+            ),
+        });
+    }
+    file.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut header = Vec::new();
+    (&mut file)
+        .take(header_len)
+        .read_to_end(&mut header)
+        .map_err(io)?;
+    let header = String::from_utf8_lossy(&header);
+    let (Some(shape), Some(itemsize)) = (header_shape(&header), header_itemsize(&header)) else {
+        return Ok(None);
+    };
+    Ok(Some(NpyHeader {
+        shape,
+        itemsize,
+        available: size - data_start,
+    }))
+}
+
+/// Checks the header of the NPY file at `path` against the file's size
+/// before any reader allocates what the header claims: a shape such as
+/// (10¹², 6), or a header length beyond the end of the file, is an
+/// [`InputError::NpyHeader`] instead of an allocation failure. Files that
+/// are not regular (pipes) and headers this check cannot parse are left to
+/// the NPY reader.
+pub fn check_npy_size(path: &Path) -> Result<(), InputError> {
+    let Some(NpyHeader {
+        shape,
+        itemsize,
+        available,
+    }) = read_npy_header(path)?
+    else {
+        return Ok(());
+    };
+    let needed = shape
+        .iter()
+        .try_fold(itemsize, |acc, &d| acc.checked_mul(d));
+    let shape_text = format!(
+        "({})",
+        shape
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let bad = |detail: String| InputError::NpyHeader {
+        path: path.to_path_buf(),
+        detail,
+    };
+    match needed {
+        Some(n) if n <= available => Ok(()),
+        Some(n) => Err(bad(format!(
+            "claims shape {shape_text} of {itemsize}-byte elements ({n} bytes of data), \
+             but the file holds only {available} bytes after its header; \
+             the file is truncated or its header is wrong"
+        ))),
+        None => Err(bad(format!(
+            "claims shape {shape_text}, more data than any file can hold; \
+             the file holds {available} bytes after its header"
+        ))),
+    }
+}
+
+/// The number of count columns an NPY sample file's header declares (the
+/// second axis of a 2-D array, the only axis of a 1-D one), for inferring
+/// `--qubits`; `None` if it cannot be read.
+pub fn npy_column_count(path: &Path) -> Option<usize> {
+    let header = read_npy_header(path).ok()??;
+    let columns = match header.shape.as_slice() {
+        [m] | [_, m] => *m,
+        _ => return None,
+    };
+    usize::try_from(columns).ok()
+}
+
+/// The `'shape': (a, b, ...)` of an NPY header dictionary, if parsable.
+fn header_shape(header: &str) -> Option<Vec<u64>> {
+    let rest = &header[header.find("'shape'")? + "'shape'".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let inner = &rest.strip_prefix('(')?[..rest.find(')')?.checked_sub(1)?];
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse::<u64>().ok())
+        .collect()
+}
+
+/// The element size in bytes named by the header's `'descr'` (the digits
+/// ending e.g. `'<f8'`), if parsable.
+fn header_itemsize(header: &str) -> Option<u64> {
+    let rest = &header[header.find("'descr'")? + "'descr'".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let body = &rest[1..];
+    let descr = &body[..body.find(quote)?];
+    let digits: String = descr.chars().filter(char::is_ascii_digit).collect();
+    digits.parse::<u64>().ok().filter(|&n| n > 0)
 }

@@ -276,6 +276,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         methods: reference.methods.clone(),
         basis: reference.basis.clone(),
         dim: reference.dim,
+        log_write_errors: 0,
     };
     summary.write(out_dir)?;
 
@@ -332,6 +333,7 @@ mod tests {
             methods: vec![],
             basis: String::new(),
             dim: 2,
+            log_write_errors: 0,
         }
         .write(&dir)
         .unwrap();

@@ -311,6 +311,7 @@ mod tests {
             methods: vec!["mle".into()],
             basis: "pauli".into(),
             dim: 4,
+            log_write_errors: 0,
         }
         .write(tmp.path())
         .unwrap();

@@ -6,7 +6,8 @@
 //! ```text
 //! {"status":"complete"|"interrupted"|"aborted","total":N,"succeeded":..,
 //!  "failed":..,"failed_indices":[..],"elapsed_s":..,"samples_per_s":..,
-//!  "workers":..,"worker_restarts":..,"methods":[..],"basis":"..","dim":..}
+//!  "workers":..,"worker_restarts":..,"methods":[..],"basis":"..","dim":..,
+//!  "log_write_errors":..}
 //! ```
 
 use std::io;
@@ -59,6 +60,11 @@ pub struct Summary {
     pub basis: String,
     /// Hilbert-space dimension.
     pub dim: u32,
+    /// Writes to stderr that failed (a closed pipe, a hung-up terminal) and
+    /// were dropped: logging never stops a run. 0 in summaries written
+    /// before this field existed.
+    #[serde(default)]
+    pub log_write_errors: u64,
 }
 
 /// Errors reading or writing `summary.json`.
@@ -133,6 +139,7 @@ mod tests {
             methods: vec!["mle".into(), "linear".into()],
             basis: "pauli".into(),
             dim: 4,
+            log_write_errors: 0,
         }
     }
 
@@ -153,6 +160,7 @@ mod tests {
             "methods",
             "basis",
             "dim",
+            "log_write_errors",
         ];
         let mut keys = keys;
         keys.sort_unstable();

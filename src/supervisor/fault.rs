@@ -24,6 +24,22 @@ use std::time::Duration;
 /// Environment variable listing the faults.
 pub const FAULT_ENV: &str = "QTOMO_FAULT";
 
+/// Environment variable, read by the supervisor, that sets the workers'
+/// heartbeat interval in milliseconds (default 1000), so that tests of hang
+/// and pause detection run in seconds: the heartbeat limit is five
+/// intervals plus a second.
+pub const HEARTBEAT_MS_ENV: &str = "QTOMO_FAULT_HEARTBEAT_MS";
+
+/// The heartbeat interval [`HEARTBEAT_MS_ENV`] asks for, if it is a
+/// positive number of milliseconds.
+pub fn heartbeat_override() -> Option<Duration> {
+    std::env::var(HEARTBEAT_MS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Crash,
@@ -79,7 +95,7 @@ impl Faults {
                 Some((i, k)) => {
                     by_index.insert(i, k);
                 }
-                None => eprintln!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
+                None => crate::say!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
             }
         }
         Self {

@@ -13,7 +13,7 @@
 //! * [`process`]: spawning workers (own process group, PR_SET_PDEATHSIG,
 //!   explicit fd inheritance), group signals, grace-then-kill, non-blocking
 //!   reaping, exit classification.
-//! * [`signals`]: SIGINT/SIGTERM/SIGUSR1/SIGTTIN/SIGTTOU as
+//! * [`signals`]: SIGINT/TERM/HUP/QUIT/USR2/ALRM/USR1/TTIN/TTOU as
 //!   [`signals::SignalEvent`]s on a pollable self-pipe; shutdown escalation.
 //! * [`ipc`]: supervisor ↔ worker messages and the ipc-channel handshake.
 //! * [`procmem`]: a worker's anonymous memory from `/proc`; size parsing.

@@ -7,15 +7,18 @@
 //! out the [`Effect`]s it gets back. Each turn of the loop waits at most
 //! [`TICK`] for IPC messages, then collects signals, reaps exited workers,
 //! reads scoreboards (and memory, when `--max-worker-rss` is set), and
-//! ticks the state machine.
+//! ticks the state machine. A turn that comes much later than the previous
+//! one (the whole process tree was stopped, frozen or suspended) is
+//! reported first as [`SupervisorEvent::Paused`], so the pause is never
+//! taken for worker silence.
 //!
 //! Workers are spawned from the calling thread, which must be the
 //! process's main thread (PR_SET_PDEATHSIG is tied to the spawning thread).
 //!
 //! # Layout
 //!
-//! [`PoolConfig`], [`PoolObserver`], [`run_pool`] → [`PoolOutcome`] or
-//! [`PoolError`].
+//! [`PoolConfig`], [`PoolObserver`], [`run_pool`] (or
+//! [`run_pool_with_signals`]) → [`PoolOutcome`] or [`PoolError`].
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -34,7 +37,7 @@ use super::scoreboard::{SCOREBOARD_FD_ENV, Scoreboard};
 use super::shm::{SEGMENT_FD_ENV, Segment};
 use super::signals::{SignalHandler, SignalHandlerKind};
 use super::state::{
-    Effect, PoolEvent, PoolState, PoolStatus, StateParams, SupervisorEvent, WorkerId,
+    Effect, PauseDetector, PoolEvent, PoolState, PoolStatus, StateParams, SupervisorEvent, WorkerId,
 };
 use super::worker_loop::{HEARTBEAT_ENV, RESULTS_LOG_ENV};
 use crate::store::{LogError, LogWriter, SampleRecord, SampleStatus, SyncPolicy};
@@ -110,6 +113,22 @@ impl PoolConfig {
         }
     }
 
+    /// A worker silent for this long is hung: five missed heartbeats and a
+    /// second.
+    pub fn heartbeat_timeout(&self) -> Duration {
+        self.heartbeat_interval
+            .saturating_mul(5)
+            .saturating_add(Duration::from_secs(1))
+    }
+
+    /// A turn of the loop that comes later than this after the previous one
+    /// means the supervisor itself was not running (the process tree was
+    /// stopped or frozen): a quarter of the heartbeat limit, at most 1 s. A
+    /// normal turn takes about [`TICK`].
+    pub fn pause_threshold(&self) -> Duration {
+        (self.heartbeat_timeout() / 4).min(Duration::from_secs(1))
+    }
+
     fn state_params(&self) -> StateParams {
         StateParams {
             workers: self.workers.max(1),
@@ -119,7 +138,7 @@ impl PoolConfig {
             max_worker_rss: self.max_worker_rss,
             restart_max: self.restart_max,
             restart_window: self.restart_window,
-            heartbeat_timeout: self.heartbeat_interval * 5 + Duration::from_secs(1),
+            heartbeat_timeout: self.heartbeat_timeout(),
             spawn_timeout: self.spawn_timeout,
             initial_chunk: self.initial_chunk,
             chunk_target: self.chunk_target,
@@ -216,6 +235,20 @@ pub fn run_pool(
     observer: &mut dyn PoolObserver,
 ) -> Result<PoolOutcome, PoolError> {
     let mut signals = SignalHandler::new(cfg.signals)?;
+    run_pool_with_signals(cfg, segment, pending, log_path, observer, &mut signals)
+}
+
+/// [`run_pool`] with a signal handler the caller installed earlier (and
+/// `cfg.signals` unused): a signal that arrived before the pool started,
+/// e.g. while the input was read, is acted on at once.
+pub fn run_pool_with_signals(
+    cfg: &PoolConfig,
+    segment: &Segment,
+    pending: Vec<u64>,
+    log_path: &Path,
+    observer: &mut dyn PoolObserver,
+    signals: &mut SignalHandler,
+) -> Result<PoolOutcome, PoolError> {
     let notifier = match Notifier::from_env() {
         Ok(n) => n,
         Err(e) => {
@@ -242,6 +275,7 @@ pub fn run_pool(
     let mut last_mem = now;
     let mut last_status = now;
     let mut last_watchdog = now;
+    let mut pauses = PauseDetector::new(now, cfg.pause_threshold());
     while finish.is_none() {
         let mut events = Vec::new();
         match rt.receivers.try_select_timeout(TICK) {
@@ -278,6 +312,11 @@ pub fn run_pool(
             events.push(SupervisorEvent::Signal(ev));
         }
         let now = Instant::now();
+        // Before anything heard in this turn: if the loop itself was away
+        // (a stopped or frozen process tree), nobody was silent meanwhile.
+        if let Some(gap) = pauses.observe(now) {
+            events.insert(0, SupervisorEvent::Paused { gap });
+        }
         // Reap.
         let mut exited = Vec::new();
         for (&id, live) in rt.live.iter_mut() {

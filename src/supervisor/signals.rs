@@ -4,10 +4,23 @@
 //! |-------------------|-----------------------------------------|
 //! | SIGINT            | `Shutdown(ShutdownSignal::Interrupt)`   |
 //! | SIGTERM           | `Shutdown(ShutdownSignal::Terminate)`   |
+//! | SIGHUP            | `Shutdown(ShutdownSignal::Hangup)`, unless ignored on entry (`nohup`) |
+//! | SIGQUIT           | `Shutdown(ShutdownSignal::Quit)`        |
+//! | SIGUSR2           | `Shutdown(ShutdownSignal::User2)`       |
+//! | SIGALRM           | `Shutdown(ShutdownSignal::Alarm)`       |
 //! | SIGUSR1           | `Status`                                |
 //! | SIGTTIN           | `AddWorker`                             |
 //! | SIGTTOU           | `RemoveWorker`                          |
 //! | SIGPIPE           | ignored (writes fail with `EPIPE`)      |
+//!
+//! Every signal whose default action would end the process without a word
+//! either drains or is ignored: a run never dies silently. SIGHUP (a closed
+//! terminal, an ended ssh session) drains like SIGTERM, as in GNU parallel
+//! and cargo-nextest; but when SIGHUP is already ignored at startup
+//! (`nohup`), it stays ignored, since that is what the user asked for.
+//! SIGUSR2 and SIGALRM are the warnings batch systems send before a kill
+//! (Grid Engine's `-notify` sends SIGUSR2; SIGALRM is a timer running out),
+//! so they drain too: the run stops resumably instead of being cut off.
 //!
 //! The handlers installed by signal-hook only record the signal and write a
 //! byte to a self-pipe; nothing else runs in signal context. The read end of
@@ -40,7 +53,9 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigHandler, Signal};
 use signal_hook::SigId;
-use signal_hook::consts::{SIGINT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
+use signal_hook::consts::{
+    SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2,
+};
 use signal_hook::iterator::Signals;
 
 /// Which signal asked for shutdown.
@@ -50,6 +65,28 @@ pub enum ShutdownSignal {
     Interrupt,
     /// SIGTERM (systemd stop, scancel, kill).
     Terminate,
+    /// SIGHUP (the terminal or ssh session went away).
+    Hangup,
+    /// SIGQUIT (Ctrl-\\).
+    Quit,
+    /// SIGUSR2 (a batch system's warning before a kill).
+    User2,
+    /// SIGALRM (a timer ran out).
+    Alarm,
+}
+
+impl ShutdownSignal {
+    /// The signal's name, e.g. `SIGHUP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShutdownSignal::Interrupt => "SIGINT",
+            ShutdownSignal::Terminate => "SIGTERM",
+            ShutdownSignal::Hangup => "SIGHUP",
+            ShutdownSignal::Quit => "SIGQUIT",
+            ShutdownSignal::User2 => "SIGUSR2",
+            ShutdownSignal::Alarm => "SIGALRM",
+        }
+    }
 }
 
 /// A signal, as the supervisor sees it.
@@ -71,6 +108,10 @@ impl SignalEvent {
         match sig {
             SIGINT => Some(SignalEvent::Shutdown(ShutdownSignal::Interrupt)),
             SIGTERM => Some(SignalEvent::Shutdown(ShutdownSignal::Terminate)),
+            SIGHUP => Some(SignalEvent::Shutdown(ShutdownSignal::Hangup)),
+            SIGQUIT => Some(SignalEvent::Shutdown(ShutdownSignal::Quit)),
+            SIGUSR2 => Some(SignalEvent::Shutdown(ShutdownSignal::User2)),
+            SIGALRM => Some(SignalEvent::Shutdown(ShutdownSignal::Alarm)),
             SIGUSR1 => Some(SignalEvent::Status),
             SIGTTIN => Some(SignalEvent::AddWorker),
             SIGTTOU => Some(SignalEvent::RemoveWorker),
@@ -79,8 +120,11 @@ impl SignalEvent {
     }
 }
 
-/// The signals [`SignalHandlerKind::Standard`] listens to.
-pub const HANDLED_SIGNALS: [i32; 5] = [SIGINT, SIGTERM, SIGUSR1, SIGTTIN, SIGTTOU];
+/// The signals [`SignalHandlerKind::Standard`] listens to (SIGHUP only
+/// when it is not ignored on entry).
+pub const HANDLED_SIGNALS: [i32; 9] = [
+    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2, SIGALRM, SIGUSR1, SIGTTIN, SIGTTOU,
+];
 
 /// Errors from installing or reading the signal handler.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +141,13 @@ pub enum SignalError {
     Register {
         /// The signal number.
         signal: i32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The disposition of SIGHUP could not be read.
+    #[error("failed to read the disposition of SIGHUP")]
+    QueryHangup {
         /// The OS error.
         #[source]
         source: io::Error,
@@ -129,6 +180,7 @@ pub enum SignalHandlerKind {
 struct Installed {
     signals: Signals,
     wake_ids: Vec<SigId>,
+    hangup_ignored: bool,
 }
 
 /// Receives [`SignalEvent`]s. See the module docs.
@@ -176,14 +228,19 @@ impl SignalHandler {
                 source: io::Error::from(e),
             }
         })?;
+        let hangup_ignored = hangup_ignored_on_entry()?;
+        let wanted: Vec<i32> = HANDLED_SIGNALS
+            .into_iter()
+            .filter(|&s| !(s == SIGHUP && hangup_ignored))
+            .collect();
         // The iterator registers first, so by the time the wake-up byte is
         // written (by the handler registered second) the signal is pending.
-        let signals = Signals::new(HANDLED_SIGNALS).map_err(|source| SignalError::Register {
-            signal: HANDLED_SIGNALS[0],
+        let signals = Signals::new(&wanted).map_err(|source| SignalError::Register {
+            signal: wanted[0],
             source,
         })?;
-        let mut wake_ids = Vec::with_capacity(HANDLED_SIGNALS.len());
-        for sig in HANDLED_SIGNALS {
+        let mut wake_ids = Vec::with_capacity(wanted.len());
+        for &sig in &wanted {
             let registered = wake_tx
                 .try_clone()
                 .and_then(|tx| signal_hook::low_level::pipe::register(sig, tx));
@@ -200,7 +257,17 @@ impl SignalHandler {
                 }
             }
         }
-        Ok(Installed { signals, wake_ids })
+        Ok(Installed {
+            signals,
+            wake_ids,
+            hangup_ignored,
+        })
+    }
+
+    /// Whether SIGHUP was ignored when the process started (`nohup`) and
+    /// is therefore left ignored rather than drained on.
+    pub fn hangup_ignored(&self) -> bool {
+        self.installed.as_ref().is_some_and(|i| i.hangup_ignored)
     }
 
     /// Drains the wake-up pipe and queues every pending signal.
@@ -243,6 +310,28 @@ impl SignalHandler {
             }),
         }
     }
+}
+
+/// Whether SIGHUP's disposition is SIG_IGN (as `nohup` leaves it). Reads
+/// it by swapping in SIG_IGN and putting the old disposition back.
+fn hangup_ignored_on_entry() -> Result<bool, SignalError> {
+    use nix::sys::signal::{SaFlags, SigAction, SigSet, sigaction};
+    let err = |e: nix::errno::Errno| SignalError::QueryHangup {
+        source: io::Error::from(e),
+    };
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN installs no handler code; the previous action is
+    // restored at once unless it was SIG_IGN too. No handler of ours is
+    // registered for SIGHUP yet, so nothing is lost in between (a SIGHUP
+    // arriving in that instant is ignored, as under nohup).
+    let old = unsafe { sigaction(Signal::SIGHUP, &ignore) }.map_err(err)?;
+    if matches!(old.handler(), SigHandler::SigIgn) {
+        return Ok(true);
+    }
+    // SAFETY: reinstates exactly the action that was in place (SIG_DFL or
+    // a handler installed earlier by this process through signal-hook).
+    unsafe { sigaction(Signal::SIGHUP, &old) }.map_err(err)?;
+    Ok(false)
 }
 
 impl AsFd for SignalHandler {
@@ -333,7 +422,14 @@ mod tests {
         for sig in HANDLED_SIGNALS {
             assert!(SignalEvent::from_signal(sig).is_some(), "{sig}");
         }
-        assert_eq!(SignalEvent::from_signal(signal_hook::consts::SIGHUP), None);
+        assert_eq!(
+            SignalEvent::from_signal(signal_hook::consts::SIGHUP),
+            Some(SignalEvent::Shutdown(ShutdownSignal::Hangup))
+        );
+        assert_eq!(
+            SignalEvent::from_signal(signal_hook::consts::SIGWINCH),
+            None
+        );
     }
 
     #[test]
@@ -354,7 +450,12 @@ mod tests {
         if child_role() != Some(ChildRole::Signals) {
             return;
         }
+        // This test is about the mapping: undo a `nohup` the test runner
+        // may have been started under.
+        // SAFETY: SIG_DFL installs no handler code.
+        unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigDfl) }.expect("SIG_DFL");
         let mut h = SignalHandler::new(SignalHandlerKind::Standard).expect("install");
+        assert!(!h.hangup_ignored());
         let mut counter = ShutdownCounter::new();
         println!("QTOMO-CHILD ready");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -393,13 +494,10 @@ mod tests {
             (Signal::SIGTTIN, "event=AddWorker"),
             (Signal::SIGTTOU, "event=RemoveWorker"),
             (
-                Signal::SIGTERM,
-                "event=Shutdown(Terminate) request=Once(Terminate)",
+                Signal::SIGHUP,
+                "event=Shutdown(Hangup) request=Once(Hangup)",
             ),
-            (
-                Signal::SIGINT,
-                "event=Shutdown(Interrupt) request=Twice(Interrupt)",
-            ),
+            (Signal::SIGQUIT, "event=Shutdown(Quit) request=Twice(Quit)"),
         ];
         for (sig, line) in steps {
             kill(pid, sig).expect("kill");

@@ -30,6 +30,7 @@
 //! * [`SupervisorEvent`] in, [`Action`]/[`Effect`] out.
 //! * [`PoolState`]: the machine; [`StateParams`] its knobs.
 //! * [`ChunkSizer`]: adaptive chunk size (pure).
+//! * [`PauseDetector`]: notices that the loop itself was not scheduled.
 //! * [`PoolEvent`]: what the observer is told; [`PoolStatus`]: how a run ends.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -111,6 +112,17 @@ pub enum SupervisorEvent {
     },
     /// A signal arrived.
     Signal(SignalEvent),
+    /// The supervisor's own loop was not scheduled for `gap` (the process
+    /// tree was stopped with SIGSTOP or Ctrl-Z, frozen by a cgroup freezer,
+    /// the VM was paused, or the loop was blocked). Nobody could be heard
+    /// in that time, so every deadline moves forward by `gap`: a pause is
+    /// never counted as worker silence. A worker stopped on its own is
+    /// still caught, since the loop keeps running then. See
+    /// [`PauseDetector`].
+    Paused {
+        /// How long the loop was away.
+        gap: Duration,
+    },
     /// Time passed; check deadlines.
     Tick,
 }
@@ -265,6 +277,34 @@ pub struct StateParams {
     pub restart_delay: Duration,
 }
 
+/// Notices that the supervisor's loop was not scheduled: two consecutive
+/// turns further apart than `threshold` on the monotonic clock (which keeps
+/// running while a process is stopped). The I/O loop asks it once per turn
+/// and reports a gap as [`SupervisorEvent::Paused`]. Pure.
+#[derive(Clone, Debug)]
+pub struct PauseDetector {
+    last: Instant,
+    threshold: Duration,
+}
+
+impl PauseDetector {
+    /// A detector whose loop last turned at `now`.
+    pub fn new(now: Instant, threshold: Duration) -> Self {
+        Self {
+            last: now,
+            threshold,
+        }
+    }
+
+    /// The loop turns at `now`: the gap since the previous turn, if it is
+    /// longer than the threshold.
+    pub fn observe(&mut self, now: Instant) -> Option<Duration> {
+        let gap = now.saturating_duration_since(self.last);
+        self.last = self.last.max(now);
+        (gap > self.threshold).then_some(gap)
+    }
+}
+
 /// Adaptive chunk size: about `target` of work per chunk, at most
 /// `sample_timeout / 4` of work, at most a fair share of what is left, at
 /// least 1. Pure.
@@ -371,6 +411,7 @@ pub struct PoolState {
     drain_deadline: Option<Instant>,
     announced_ready: bool,
     finished: bool,
+    paused_total: Duration,
     /// Samples with an ok record written in this run.
     pub succeeded: u64,
     /// Samples with a failed record written in this run, with the reason.
@@ -406,6 +447,7 @@ impl PoolState {
             drain_deadline: None,
             announced_ready: false,
             finished: false,
+            paused_total: Duration::ZERO,
             succeeded: 0,
             failed: Vec::new(),
             restarts: 0,
@@ -570,6 +612,7 @@ impl PoolState {
                 self.on_exit(worker, outcome, progress, None, now, &mut fx);
             }
             SupervisorEvent::Signal(sig) => self.on_signal(sig, now, &mut fx),
+            SupervisorEvent::Paused { gap } => self.on_paused(gap),
             SupervisorEvent::Tick => self.on_tick(now, &mut fx),
         }
         self.check_done(&mut fx);
@@ -872,6 +915,42 @@ impl PoolState {
                 }
             }
         }
+    }
+
+    /// Moves every deadline and "last heard" instant forward by `gap`.
+    fn on_paused(&mut self, gap: Duration) {
+        let shift = |t: &mut Instant| {
+            if let Some(later) = t.checked_add(gap) {
+                *t = later;
+            }
+        };
+        tracing::warn!(
+            paused_s = format_args!("{:.1}", gap.as_secs_f64()),
+            "the supervisor was not scheduled (process tree stopped, frozen or suspended?); \
+             worker deadlines re-armed, the pause does not count as worker silence"
+        );
+        self.paused_total = self.paused_total.saturating_add(gap);
+        for w in self.workers.values_mut() {
+            shift(&mut w.last_heard);
+            shift(&mut w.progress_at);
+            match &mut w.phase {
+                Phase::Spawning { since } => shift(since),
+                Phase::Stopping { deadline } => shift(deadline),
+                Phase::Idle | Phase::Busy | Phase::Killing { .. } => {}
+            }
+        }
+        if let Some(d) = &mut self.drain_deadline {
+            shift(d);
+        }
+        for t in &mut self.spawn_at {
+            shift(t);
+        }
+    }
+
+    /// Total time the supervisor's loop was found paused
+    /// ([`SupervisorEvent::Paused`]) in this run.
+    pub fn paused_total(&self) -> Duration {
+        self.paused_total
     }
 
     fn on_tick(&mut self, now: Instant, fx: &mut Vec<Effect>) {
@@ -1415,6 +1494,139 @@ mod tests {
                 .any(|e| matches!(e, Effect::Observe(PoolEvent::WorkerRestarted { .. })))
         );
         assert_eq!(s.live_workers(), 1);
+    }
+
+    /// A pause of the whole tree longer than both the heartbeat limit and
+    /// the sample timeout: nobody is killed, and the deadlines count again
+    /// from the end of the pause.
+    #[test]
+    fn a_paused_tree_kills_nobody() {
+        let t = Instant::now();
+        let mut s = PoolState::new(params(2), 0..100);
+        up(&mut s, t, 2);
+        for w in 0..2 {
+            let _ = s.handle_event(
+                SupervisorEvent::Progress {
+                    worker: WorkerId(w),
+                    progress: Progress {
+                        current: Some(u64::from(w)),
+                        started: 1,
+                        durable: 0,
+                    },
+                },
+                t,
+            );
+        }
+        // Stopped at t + 0.5 s for 90 s (heartbeats 10 s, samples 60 s).
+        let back = t + Duration::from_millis(90_500);
+        let gap = Duration::from_secs(90);
+        let fx = effects(s.handle_event(SupervisorEvent::Paused { gap }, back));
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(s.handle_event(SupervisorEvent::Tick, back), Action::None);
+        assert_eq!(s.paused_total(), gap);
+        // Still silent 9 s after the pause: within the heartbeat limit.
+        let later = back + Duration::from_secs(9);
+        assert_eq!(s.handle_event(SupervisorEvent::Tick, later), Action::None);
+        // Silent 11 s after the pause: now that is a hang.
+        let later = back + Duration::from_secs(11);
+        let fx = effects(s.handle_event(SupervisorEvent::Tick, later));
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Kill {
+                    worker: WorkerId(0)
+                },
+                Effect::Kill {
+                    worker: WorkerId(1)
+                }
+            ]
+        );
+        assert_eq!(s.restarts, 0, "nothing was reaped yet");
+    }
+
+    /// Only one worker is stopped: the supervisor's loop runs on, reports
+    /// no pause, and the stopped worker is killed as hung.
+    #[test]
+    fn a_single_stopped_worker_is_still_killed() {
+        let t = Instant::now();
+        let mut s = PoolState::new(params(2), 0..100);
+        up(&mut s, t, 2);
+        let mut detector = PauseDetector::new(t, Duration::from_secs(1));
+        let mut killed = Vec::new();
+        for step in 1..=120u64 {
+            let now = t + Duration::from_millis(100 * step);
+            assert_eq!(detector.observe(now), None);
+            let _ = s.handle_event(
+                SupervisorEvent::Heartbeat {
+                    worker: WorkerId(1),
+                },
+                now,
+            );
+            killed.extend(effects(s.handle_event(SupervisorEvent::Tick, now)));
+        }
+        assert_eq!(
+            killed,
+            vec![Effect::Kill {
+                worker: WorkerId(0)
+            }]
+        );
+        let fx = effects(s.handle_event(
+            SupervisorEvent::Exited {
+                worker: WorkerId(0),
+                outcome: ExitOutcome::Signal(9),
+                progress: Progress::default(),
+            },
+            t + Duration::from_secs(12),
+        ));
+        assert!(fx.iter().any(|e| matches!(
+            e,
+            Effect::Observe(PoolEvent::WorkerRestarted { reason, .. })
+                if reason == "worker sent no heartbeat for 10 s"
+        )));
+    }
+
+    /// A pause while draining does not eat the grace period.
+    #[test]
+    fn a_pause_while_draining_keeps_the_grace_period() {
+        let t = Instant::now();
+        let mut s = PoolState::new(params(1), 0..100);
+        up(&mut s, t, 1);
+        let sig = SignalEvent::Shutdown(super::super::signals::ShutdownSignal::Terminate);
+        let _ = s.handle_event(SupervisorEvent::Signal(sig), t);
+        let back = t + Duration::from_secs(30);
+        let _ = s.handle_event(
+            SupervisorEvent::Paused {
+                gap: Duration::from_secs(30),
+            },
+            back,
+        );
+        assert_eq!(
+            s.handle_event(SupervisorEvent::Tick, back + Duration::from_secs(9)),
+            Action::None
+        );
+        let fx = effects(s.handle_event(SupervisorEvent::Tick, back + Duration::from_secs(11)));
+        assert_eq!(
+            fx,
+            vec![Effect::Kill {
+                worker: WorkerId(0)
+            }]
+        );
+    }
+
+    #[test]
+    fn pause_detector_reports_only_long_gaps() {
+        let t = Instant::now();
+        let mut d = PauseDetector::new(t, Duration::from_secs(1));
+        assert_eq!(d.observe(t + Duration::from_millis(20)), None);
+        assert_eq!(d.observe(t + Duration::from_millis(1000)), None);
+        assert_eq!(
+            d.observe(t + Duration::from_millis(11_000)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(d.observe(t + Duration::from_millis(11_020)), None);
+        // An instant from the past (events carry their own clocks) is no gap.
+        assert_eq!(d.observe(t), None);
+        assert_eq!(d.observe(t + Duration::from_millis(11_040)), None);
     }
 
     #[test]

@@ -13,9 +13,9 @@
 //! A helper thread sends [`FromWorker::Heartbeat`] every heartbeat interval
 //! and forwards supervisor messages; a `Shutdown` message, a SIGTERM, or a
 //! closed channel makes the worker finish its current sample, flush, and
-//! return. SIGINT is ignored: the supervisor coordinates shutdown (the
-//! worker is in its own process group, so a terminal's Ctrl-C does not reach
-//! it anyway).
+//! return. SIGINT and SIGHUP are ignored: the supervisor coordinates
+//! shutdown (the worker is in its own process group, so a terminal's Ctrl-C
+//! or hang-up does not reach it anyway).
 //!
 //! # Layout
 //!
@@ -103,14 +103,16 @@ enum Inbox {
 /// Serves the supervisor until it says Shutdown, sends SIGTERM, or goes
 /// away. See the module docs.
 pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), WorkerError> {
-    // SAFETY: SIG_IGN installs no handler code.
-    unsafe {
-        nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGINT,
-            nix::sys::signal::SigHandler::SigIgn,
-        )
+    // Ctrl-C and a hang-up are the supervisor's to act on: it
+    // drains the workers itself.
+    for sig in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        // SAFETY: SIG_IGN installs no handler code.
+        unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) }
+            .map_err(|e| WorkerError::Signals(e.into()))?;
     }
-    .map_err(|e| WorkerError::Signals(e.into()))?;
     let term = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&term))
         .map_err(WorkerError::Signals)?;
@@ -138,7 +140,7 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
             loop {
                 std::thread::sleep(SYNC_INTERVAL);
                 if let Err(e) = sync_file.sync_data() {
-                    eprintln!("qtomo worker: syncing the results log failed: {e}");
+                    crate::say!("qtomo worker: syncing the results log failed: {e}");
                 }
             }
         })

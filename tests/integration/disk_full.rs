@@ -126,3 +126,45 @@ fn a_full_disk_stops_the_run_cleanly_and_a_rerun_completes() {
         "the resumed run's export differs from the clean run's"
     );
 }
+
+/// `--workers 0` (computing in the supervisor process) names the OS error
+/// on a full disk as pool mode does, and a rerun after space is freed
+/// completes (issue 12).
+#[test]
+fn a_full_disk_in_process_names_the_os_error_and_a_rerun_completes() {
+    let euid =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"));
+    if euid != 0 {
+        println!("SKIP: needs root to mount a small tmpfs");
+        return;
+    }
+    let sb = Sandbox::new();
+    let mount = match Mount::tmpfs(&sb.join("small"), "512k") {
+        Ok(m) => m,
+        Err(e) => {
+            println!("SKIP: cannot mount a tmpfs here ({e})");
+            return;
+        }
+    };
+    sb.qtomo(["simulate", "--qubits", "2", "--samples", "3000"])
+        .args(["--seed", "3", "--out", "in.csv"])
+        .ok();
+    let full = sb
+        .qtomo(["run", "in.csv", "--out", "small/run", "--workers", "0"])
+        .expect_code(1);
+    full.stderr_has(&["No space left on device", "free space and rerun"]);
+    mount.resize("64m");
+    sb.qtomo([
+        "run",
+        "in.csv",
+        "--out",
+        "small/run",
+        "--workers",
+        "0",
+        "-q",
+    ])
+    .ok();
+    let status = sb.qtomo(["status", "small/run", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&status.stdout).expect("status --json is JSON");
+    assert_eq!(s["done"].as_u64(), Some(3000), "{s}");
+}

@@ -7,5 +7,9 @@ mod disk_full;
 mod integrity;
 mod real_data;
 mod slurm;
+#[macro_use]
 mod supervisor;
 mod util;
+
+// After `supervisor`, whose `needs_faults!` it uses.
+mod robustness;

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 const QTOMO: &str = env!("CARGO_BIN_EXE_qtomo");
 
-fn fault_injection() -> bool {
+pub(super) fn fault_injection() -> bool {
     cfg!(feature = "fault-injection")
 }
 
 macro_rules! needs_faults {
     () => {
-        if !fault_injection() {
+        if !$crate::supervisor::fault_injection() {
             eprintln!("skipped: build with --features fault-injection");
             return;
         }
@@ -33,13 +33,13 @@ macro_rules! needs_faults {
 }
 
 /// A temp dir with simulated input.
-struct Fixture {
-    dir: tempfile::TempDir,
-    samples: u64,
+pub(super) struct Fixture {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) samples: u64,
 }
 
 impl Fixture {
-    fn new(samples: u64) -> Self {
+    pub(super) fn new(samples: u64) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = Command::new(QTOMO)
             .current_dir(dir.path())
@@ -54,12 +54,12 @@ impl Fixture {
         Self { dir, samples }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Starts `qtomo run in.csv --out out <args>` with `env`.
-    fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Supervisor {
+    pub(super) fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Supervisor {
         self.start_program(Path::new(QTOMO), args, env)
     }
 
@@ -95,13 +95,18 @@ impl Fixture {
         }
     }
 
-    fn run(&self, args: &[&str], env: &[(&str, &str)], bound: Duration) -> (ExitStatus, String) {
+    pub(super) fn run(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        bound: Duration,
+    ) -> (ExitStatus, String) {
         let mut s = self.start(args, env);
         let st = s.wait(bound);
         (st, s.stderr())
     }
 
-    fn summary(&self) -> serde_json::Value {
+    pub(super) fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("out/summary.json")).expect("summary.json");
         serde_json::from_str(&text).expect("summary is JSON")
     }
@@ -131,7 +136,7 @@ impl Fixture {
     }
 
     /// Asserts every sample has exactly one record; returns the failed ones.
-    fn assert_each_once(&self) -> BTreeMap<u64, String> {
+    pub(super) fn assert_each_once(&self) -> BTreeMap<u64, String> {
         let recs = self.export();
         let want: Vec<u64> = (0..self.samples).collect();
         let got: Vec<u64> = recs.keys().copied().collect();
@@ -143,7 +148,7 @@ impl Fixture {
     }
 
     /// Records in the results log by index (at most one each, or panic).
-    fn partial_export(&self) -> BTreeMap<u64, serde_json::Value> {
+    pub(super) fn partial_export(&self) -> BTreeMap<u64, serde_json::Value> {
         self.export_with(&["--partial"])
             .into_iter()
             .filter(|(_, v)| v["status"] == "ok" || v["status"] == "failed")
@@ -152,22 +157,22 @@ impl Fixture {
 }
 
 /// A running supervisor; dropping it SIGKILLs it.
-struct Supervisor {
-    child: Child,
+pub(super) struct Supervisor {
+    pub(super) child: Child,
     stderr_path: PathBuf,
     started: Instant,
 }
 
 impl Supervisor {
-    fn pid(&self) -> i32 {
+    pub(super) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
-    fn signal(&self, sig: nix::sys::signal::Signal) {
+    pub(super) fn signal(&self, sig: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).expect("kill");
     }
 
-    fn wait(&mut self, bound: Duration) -> ExitStatus {
+    pub(super) fn wait(&mut self, bound: Duration) -> ExitStatus {
         let deadline = Instant::now() + bound;
         loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
@@ -186,7 +191,7 @@ impl Supervisor {
     }
 
     /// The supervisor's stderr so far, without terminal colour codes.
-    fn stderr(&self) -> String {
+    pub(super) fn stderr(&self) -> String {
         let raw = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
         let mut out = String::with_capacity(raw.len());
         let mut chars = raw.chars();
@@ -205,12 +210,12 @@ impl Supervisor {
     }
 
     /// Pids of this supervisor's live worker processes.
-    fn workers(&self) -> Vec<i32> {
+    pub(super) fn workers(&self) -> Vec<i32> {
         children_of(self.pid())
     }
 
     /// Waits until `cond` holds or panics after `bound`.
-    fn wait_for(&self, what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+    pub(super) fn wait_for(&self, what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + bound;
         while !cond() {
             assert!(
@@ -239,7 +244,7 @@ impl Drop for Supervisor {
     }
 }
 
-fn alive(pid: i32) -> bool {
+pub(super) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,
         Ok(s) => s
@@ -248,7 +253,7 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-fn shm_entries_of(pid: i32) -> Vec<String> {
+pub(super) fn shm_entries_of(pid: i32) -> Vec<String> {
     std::fs::read_dir("/dev/shm")
         .map(|d| {
             d.flatten()
@@ -263,7 +268,7 @@ fn code(st: ExitStatus) -> Option<i32> {
     st.code()
 }
 
-const BOUND: Duration = Duration::from_secs(60);
+pub(super) const BOUND: Duration = Duration::from_secs(60);
 
 #[test]
 fn clean_run_with_two_workers() {

@@ -142,3 +142,57 @@ fn auto_detects_npy_by_magic_whatever_the_name() {
     };
     assert!(read_samples(&path, &abc(), &forced).is_ok());
 }
+
+/// An NPY file whose v1.0 header says `header` (padded as NumPy does),
+/// followed by `data`.
+fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = header.to_owned();
+    while !(10 + h.len() + 1).is_multiple_of(64) {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A header claiming far more data than the file holds is a located
+/// error, found before anything is allocated (issue 12: it used to abort
+/// with "memory allocation failed").
+#[test]
+fn a_header_that_lies_about_the_shape_is_an_error_not_an_abort() {
+    let dir = tmp();
+    let data = [0u8; 48];
+    for (name, shape, what) in [
+        (
+            "huge.npy",
+            "(1000000000000, 3)",
+            "24000000000000 bytes of data",
+        ),
+        (
+            "overflow.npy",
+            "(18446744073709551615, 3)",
+            "more data than any file",
+        ),
+        ("short.npy", "(3, 3)", "72 bytes of data"),
+    ] {
+        let header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+        let path = write(&dir, name, &npy_with_header(&header, &data));
+        let err = read_samples(&path, &abc(), &InputOptions::default()).expect_err(name);
+        assert!(matches!(err, InputError::NpyHeader { .. }), "{err:?}");
+        assert_message(&err, &path, &["NPY header", what, "48 bytes"]);
+    }
+    // The honest header for the same 48 bytes: two samples of three.
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }";
+    let path = write(&dir, "ok.npy", &npy_with_header(header, &data));
+    let b = read_samples(&path, &abc(), &InputOptions::default()).expect("read");
+    assert_eq!(b.n_samples, 2);
+    // A header length beyond the end of the file.
+    let mut bytes = npy_with_header(header, &data);
+    bytes[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
+    let path = write(&dir, "longhead.npy", &bytes);
+    let err = read_samples(&path, &abc(), &InputOptions::default()).expect_err("header len");
+    assert!(matches!(err, InputError::NpyHeader { .. }), "{err:?}");
+}
