@@ -73,8 +73,9 @@ const COMPENSATE_ABOVE: f64 = 16.0;
 pub struct CertificateWorkspace {
     d: usize,
     gamma: f64,
+    /// Tr Π̃_k per row.
+    traces: Vec<f64>,
     shifted: Vec<f64>,
-    error_weights: Vec<f64>,
     eigen: EigenWorkspace,
 }
 
@@ -85,8 +86,11 @@ impl CertificateWorkspace {
         Self {
             d,
             gamma: crate::tomo::likelihood::identity_multiple(rows, d),
+            traces: rows
+                .chunks_exact(d * d)
+                .map(|row| row[..d].iter().sum())
+                .collect(),
             shifted: vec![0.0; d * d],
-            error_weights: vec![0.0; d * d],
             eigen: EigenWorkspace::new(d),
         }
     }
@@ -111,10 +115,10 @@ impl CertificateWorkspace {
         let m = counts.len();
         let total: f64 = counts.iter().sum();
         let shift = total / self.gamma;
-        // S = R − N I = Σ_k u_k Π̃_k, u_k = n_k/p_k − N/γ; E = Σ_k e_k Π̃_k
-        // with e_k bounding the error of u_k.
+        // S = R − N I = Σ_k u_k Π̃_k, u_k = n_k/p_k − N/γ; e_k bounds the
+        // error of u_k, and λ_max(Σ_k e_k Π̃_k) ≤ Σ_k e_k Tr Π̃_k.
         self.shifted.fill(0.0);
-        self.error_weights.fill(0.0);
+        let mut err_weights = 0.0; // Σ e_k Tr Π̃_k
         let mut err_inner = 0.0; // Σ e_k p_k
         let mut err_sum = 0.0; // Σ |u_k| Tr Π̃_k
         let mut err_state = 0.0; // Σ n_k s_k / p_k
@@ -142,22 +146,15 @@ impl CertificateWorkspace {
             } else {
                 (-shift, eps * shift)
             };
-            let tr: f64 = row[..d].iter().sum();
+            let tr = self.traces[k];
             err_sum += u.abs() * tr;
-            for ((s, ew), r) in self
-                .shifted
-                .iter_mut()
-                .zip(self.error_weights.iter_mut())
-                .zip(row)
-            {
+            err_weights += e * tr;
+            for (s, r) in self.shifted.iter_mut().zip(row) {
                 *s += u * r;
-                *ew += e * r;
             }
         }
         // gap = λ_max(R) − Tr(τR) = λ_max(S) − Tr(τS) + N (1 − Tr τ).
         let lmax = self.eigen.max_eigenvalue(&self.shifted)?;
-        // λ_max(E) ≤ Tr E for the positive semi-definite E.
-        let err_weights: f64 = self.error_weights[..d].iter().sum::<f64>().abs();
         let inner = hermitian::dot(tau, &self.shifted);
         let inner_mag: f64 = tau
             .iter()

@@ -131,7 +131,7 @@ pub const POLISH_MAX_DIM: usize = 8;
 /// Gradient iterations before the first polish (four times as many above
 /// d = 4, where a Hessian costs more): samples that the gradient method
 /// certifies quickly (mixed states, moderate counts) never pay for one.
-const POLISH_AFTER: u32 = 24;
+const POLISH_AFTER: u32 = 48;
 
 /// The best state is updated every this many certificate checks.
 const BEST_EVERY: u32 = 4;
@@ -215,7 +215,7 @@ pub struct MleWorkspace {
     w: Vec<f64>,
     best: Vec<f64>,
     best_p: Vec<f64>,
-    best_l: f64,
+    best_l: Option<f64>,
     start: Vec<f64>,
     returned: Vec<f64>,
 }
@@ -254,7 +254,7 @@ impl MleWorkspace {
             w: vec![0.0; m],
             best: vec![0.0; n],
             best_p: vec![0.0; m],
-            best_l: f64::NEG_INFINITY,
+            best_l: None,
             start: vec![0.0; n],
             returned: vec![0.0; n],
         }
@@ -304,7 +304,7 @@ impl MleWorkspace {
         predict(rows, &self.x, &mut self.p);
         let start_ok = self.x.iter().all(|v| v.is_finite()) && feasible(counts, &self.p);
         if start_ok {
-            self.take_as_best(counts);
+            self.take_as_best();
         }
         // Iterate from a start that gives every observed outcome a clearly
         // positive probability: mix in I/d only when it does not.
@@ -334,7 +334,7 @@ impl MleWorkspace {
             if start_ok {
                 self.keep_if_better(counts);
             } else {
-                self.take_as_best(counts);
+                self.take_as_best();
             }
         }
         let scale = -1.0 / total;
@@ -401,7 +401,7 @@ impl MleWorkspace {
                 polish_gap = polish_gap.saturating_mul(2);
                 if report.steps > 0 {
                     // Newton steps only ever raise the likelihood of `best`.
-                    self.take_as_best(counts);
+                    self.take_as_best();
                     self.reset_momentum(rows, counts, scale);
                     theta = 1.0;
                     if let Check::Converged(c) =
@@ -564,20 +564,30 @@ impl MleWorkspace {
     /// differences (a product with A): their rounding, εL, is far below
     /// anything that matters here.
     fn keep_if_better(&mut self, counts: &[f64]) {
+        let best_l = match self.best_l {
+            Some(l) => l,
+            None => {
+                let l =
+                    log_likelihood_from_probs(counts, &self.best_p).unwrap_or(f64::NEG_INFINITY);
+                self.best_l = Some(l);
+                l
+            }
+        };
         if let Some(l) = log_likelihood_from_probs(counts, &self.p)
-            && l > self.best_l
+            && l > best_l
         {
             self.best.copy_from_slice(&self.x);
             self.best_p.copy_from_slice(&self.p);
-            self.best_l = l;
+            self.best_l = Some(l);
         }
     }
 
-    /// Makes the current state x the best one; `p` must hold p(x).
-    fn take_as_best(&mut self, counts: &[f64]) {
+    /// Makes the current state x the best one; `p` must hold p(x). Its
+    /// log-likelihood is computed when a comparison first needs it.
+    fn take_as_best(&mut self) {
         self.best.copy_from_slice(&self.x);
         self.best_p.copy_from_slice(&self.p);
-        self.best_l = log_likelihood_from_probs(counts, &self.p).unwrap_or(f64::NEG_INFINITY);
+        self.best_l = None;
     }
 
     /// Certifies the current state x (with `p` = p(x) fresh) when a quick
@@ -607,12 +617,13 @@ impl MleWorkspace {
         if !c.converged(tol) {
             return Ok(Check::Continue);
         }
-        for ((dz, x), b) in self.dz.iter_mut().zip(&self.x).zip(&self.best) {
-            *dz = b - x;
-        }
-        predict(rows, &self.dz, &mut self.dp);
-        let best_is_better =
-            log_likelihood_gain(counts, &self.p, &self.dp).is_some_and(|gain| gain > 0.0);
+        let best_is_better = self.best != self.x && {
+            for ((dz, x), b) in self.dz.iter_mut().zip(&self.x).zip(&self.best) {
+                *dz = b - x;
+            }
+            predict(rows, &self.dz, &mut self.dp);
+            log_likelihood_gain(counts, &self.p, &self.dp).is_some_and(|gain| gain > 0.0)
+        };
         if best_is_better {
             let b = self.certify_returned(set, counts, rho, true)?;
             if b.converged(tol) {
