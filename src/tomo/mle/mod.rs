@@ -26,7 +26,7 @@
 //!    These steps change the face when Newton's face is wrong.
 //!
 //! With many counts per outcome (≥ 10⁴, where gradient steps crawl) the
-//! solve starts with a polish; otherwise with 24 gradient
+//! solve starts with a polish; otherwise with 48 gradient
 //! iterations (4× that above d = 4), which certify most samples before any
 //! Hessian is formed. Each later polish comes after twice as many gradient
 //! iterations as the one before. The
