@@ -11,9 +11,9 @@
 
 use crate::tomo::TomoError;
 use crate::tomo::hermitian;
+use crate::tomo::linear::normalise_trace;
 use crate::tomo::measurement::SetView;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par, c64};
+use faer::{Mat, c64};
 
 /// Scratch memory for the maps between a set's ρ and its MLE frame τ.
 pub struct FrameMap {
@@ -45,7 +45,7 @@ impl FrameMap {
         match &set.info.g_sqrt {
             Some(g_half) => {
                 self.sandwich(g_half, rho, tau);
-                normalise(tau, set.dim())
+                normalise_trace(tau, set.dim())
             }
             None => {
                 tau.copy_from_slice(rho);
@@ -65,7 +65,7 @@ impl FrameMap {
         match &set.info.g_inv_sqrt {
             Some(g_inv_half) => {
                 self.sandwich(g_inv_half, tau, rho);
-                normalise(rho, set.dim())
+                normalise_trace(rho, set.dim())
             }
             None => {
                 rho.copy_from_slice(tau);
@@ -76,35 +76,15 @@ impl FrameMap {
 
     /// `out` ← coordinates of W X W, for W and X given as coordinates.
     pub fn sandwich(&mut self, w: &[f64], x: &[f64], out: &mut [f64]) {
-        let one = c64::new(1.0, 0.0);
         hermitian::from_coords(w, self.w.as_mut());
         hermitian::from_coords(x, self.x.as_mut());
-        matmul(
+        hermitian::triple_product(
+            self.out.as_mut(),
             self.wx.as_mut(),
-            Accum::Replace,
             self.w.as_ref(),
             self.x.as_ref(),
-            one,
-            Par::Seq,
-        );
-        matmul(
-            self.out.as_mut(),
-            Accum::Replace,
-            self.wx.as_ref(),
             self.w.as_ref(),
-            one,
-            Par::Seq,
         );
         hermitian::to_coords(self.out.as_ref(), out);
     }
-}
-
-/// Divides by the trace; an error when it is not positive and finite.
-fn normalise(x: &mut [f64], d: usize) -> Result<(), TomoError> {
-    let t = hermitian::trace(x, d);
-    if !(t > 0.0 && t.is_finite()) {
-        return Err(TomoError::NonPositiveTrace { trace: t });
-    }
-    x.iter_mut().for_each(|v| *v /= t);
-    Ok(())
 }

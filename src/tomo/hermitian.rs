@@ -15,6 +15,39 @@
 use faer::{Mat, MatRef, c64};
 use std::f64::consts::SQRT_2;
 
+/// `out` ← L·M·R for d×d complex matrices, with `scratch` for L·M;
+/// sequential (workers are single-threaded).
+pub fn triple_product<L, R>(
+    out: faer::MatMut<'_, c64>,
+    scratch: faer::MatMut<'_, c64>,
+    left: MatRef<'_, L>,
+    middle: MatRef<'_, c64>,
+    right: MatRef<'_, R>,
+) where
+    L: faer::traits::Conjugate<Canonical = c64>,
+    R: faer::traits::Conjugate<Canonical = c64>,
+{
+    use faer::linalg::matmul::matmul;
+    let one = c64::new(1.0, 0.0);
+    let mut scratch = scratch;
+    matmul(
+        scratch.as_mut(),
+        faer::Accum::Replace,
+        left,
+        middle,
+        one,
+        faer::Par::Seq,
+    );
+    matmul(
+        out,
+        faer::Accum::Replace,
+        scratch.as_ref(),
+        right,
+        one,
+        faer::Par::Seq,
+    );
+}
+
 /// Number of real coordinates of a d×d Hermitian matrix, d².
 #[inline]
 pub fn coord_len(d: usize) -> usize {

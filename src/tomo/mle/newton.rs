@@ -32,9 +32,8 @@ use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
 use crate::tomo::likelihood::{predict, shifted_gradient};
-use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, Par, Side, c64};
+use faer::{Mat, Side, c64};
 
 /// Eigenvalues of a trace-1 state at or below this are on the face's boundary.
 const ZERO_EIGENVALUE: f64 = 1e-13;
@@ -430,24 +429,14 @@ impl FaceNewton {
     /// `rotated` ← the rows in the eigenbasis W of x: coordinates of W^†Π̃_kW.
     fn rotate_rows(&mut self, rows: &[f64]) {
         let n = self.d * self.d;
-        let one = c64::new(1.0, 0.0);
         for (src, dst) in rows.chunks_exact(n).zip(self.rotated.chunks_exact_mut(n)) {
             hermitian::from_coords(src, self.row_matrix.as_mut());
-            matmul(
+            hermitian::triple_product(
+                self.rotated_matrix.as_mut(),
                 self.half.as_mut(),
-                Accum::Replace,
                 self.basis.adjoint(),
                 self.row_matrix.as_ref(),
-                one,
-                Par::Seq,
-            );
-            matmul(
-                self.rotated_matrix.as_mut(),
-                Accum::Replace,
-                self.half.as_ref(),
                 self.basis.as_ref(),
-                one,
-                Par::Seq,
             );
             hermitian::to_coords(self.rotated_matrix.as_ref(), dst);
         }
@@ -459,7 +448,6 @@ impl FaceNewton {
     /// columns s (λ_s > 0) for the cross block B = E_Zs, with Tr E_ZZ taken
     /// from the support in proportion to λ_s, so Tr E = 0.
     fn unrotate_step(&mut self, alpha: f64, constrained: usize) {
-        let one = c64::new(1.0, 0.0);
         let d = self.d;
         hermitian::from_coords(&self.dir, self.row_matrix.as_mut());
         let e = &mut self.row_matrix;
@@ -481,21 +469,12 @@ impl FaceNewton {
         for s in constrained..d {
             e[(s, s)] -= c64::new(taken * self.values[s].max(0.0), 0.0);
         }
-        matmul(
+        hermitian::triple_product(
+            self.rotated_matrix.as_mut(),
             self.half.as_mut(),
-            Accum::Replace,
             self.basis.as_ref(),
             self.row_matrix.as_ref(),
-            one,
-            Par::Seq,
-        );
-        matmul(
-            self.rotated_matrix.as_mut(),
-            Accum::Replace,
-            self.half.as_ref(),
             self.basis.adjoint(),
-            one,
-            Par::Seq,
         );
         hermitian::to_coords(self.rotated_matrix.as_ref(), &mut self.dx);
     }
