@@ -337,6 +337,13 @@ impl MleWorkspace {
                 self.take_as_best();
             }
         }
+        // Until a certificate has measured it, the floor is taken as about
+        // εN: it only decides when the full certificate is worth computing.
+        let mut floor_hint = 64.0 * f64::EPSILON * d as f64 * total;
+        // The start may already be the MLE (often so for one qubit).
+        if let Check::Converged(c) = self.check(set, counts, rho, tol, &mut floor_hint)? {
+            return Ok(self.finish(rows, counts, 0, c, tol));
+        }
         let scale = -1.0 / total;
         // y = x; p holds A x, py holds A y.
         self.reset_momentum(rows, counts, scale);
@@ -373,13 +380,7 @@ impl MleWorkspace {
             4 * POLISH_AFTER
         };
         let mut polish_gap = 2 * check_every;
-        // Until a certificate has measured it, the floor is taken as about
-        // εN: it only decides when the full certificate is worth computing.
-        let mut floor_hint = 64.0 * f64::EPSILON * d as f64 * total;
         let mut certified = None;
-        if let Check::Converged(c) = self.check(set, counts, rho, tol, &mut floor_hint)? {
-            certified = Some(c);
-        }
         while certified.is_none() {
             if polish && iterations >= next_polish {
                 // Polish the best state so far.
@@ -533,16 +534,28 @@ impl MleWorkspace {
                 self.certify_returned(set, counts, rho, true)?
             }
         };
+        Ok(self.finish(rows, counts, iterations, certificate, tol))
+    }
+
+    /// The diagnostics of the state certified last (its τ in `returned`).
+    fn finish(
+        &mut self,
+        rows: &[f64],
+        counts: &[f64],
+        iterations: u32,
+        certificate: Certificate,
+        tol: f64,
+    ) -> MleInfo {
         predict(rows, &self.returned, &mut self.p);
         let log_likelihood =
             log_likelihood_from_probs(counts, &self.p).unwrap_or(f64::NEG_INFINITY);
-        Ok(MleInfo {
+        MleInfo {
             iterations,
             converged: certificate.converged(tol),
             gap_bound: certificate.gap_bound,
             gap_floor: certificate.gap_floor,
             log_likelihood,
-        })
+        }
     }
 
     /// y ← x, p(y) ← p(x), ∇f(y) ← ∇f(x).
