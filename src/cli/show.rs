@@ -1,7 +1,7 @@
 //! `qtomo show DIR --sample I`: one sample's density matrices and metrics.
 
 use crate::cli::error::CliError;
-use crate::store::{LogReader, MethodResult, RunDir, SampleRecord};
+use crate::store::{LogReader, Manifest, MethodResult, RunDir, SampleRecord};
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
@@ -24,6 +24,13 @@ pub struct ShowArgs {
 /// Runs `qtomo show`.
 pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
+    if Manifest::read(&args.dir)?.is_none() {
+        return Err(CliError::Usage(format!(
+            "{} is not a run directory: expected a manifest.json in it",
+            args.dir.display()
+        ))
+        .into());
+    }
     let log = RunDir::new(&args.dir).results_log();
     let mut reader = LogReader::open(&log).with_context(|| format!("reading {}", log.display()))?;
     // The effective record: the latest ok one, else the latest failed one.

@@ -103,7 +103,7 @@ pub enum ExportError {
     Log(#[from] LogError),
     /// Some index has no record and missing ones are not allowed.
     #[error(
-        "run {dir} has no record for sample {index} ({count} samples missing); finish the run, or export with missing samples marked"
+        "run {dir} has no record for sample {index} ({count} samples missing); finish the run, or export it as it is with --partial (missing samples marked)"
     )]
     Missing {
         /// The run directory.
@@ -172,6 +172,20 @@ pub enum ExportError {
     /// The finished output could not be renamed into place.
     #[error(transparent)]
     Commit(#[from] AtomicWriteError),
+}
+
+impl ExportError {
+    /// True for mistakes in what was asked (a directory that is not a run
+    /// directory, or one refused as another run's): a usage error, exit 2,
+    /// nothing written. (An unfinished run is not one: its state, not the
+    /// command, is what is missing.)
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ExportError::NoManifest { .. } => true,
+            ExportError::RunDir(e) => e.is_refusal(),
+            _ => false,
+        }
+    }
 }
 
 /// One exported sample: its effective record, or nothing.
@@ -324,6 +338,12 @@ pub fn export(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
+    // Nothing is touched in a folder that is not a run directory.
+    if Manifest::read(dir)?.is_none() {
+        return Err(ExportError::NoManifest {
+            dir: dir.to_path_buf(),
+        });
+    }
     remove_stale_default_exports(dir)?;
     match format {
         ExportFormat::Jsonl => export_jsonl(dir, out, missing),

@@ -102,6 +102,24 @@ pub enum MergeError {
     },
 }
 
+impl MergeError {
+    /// True for mistakes in the command (no shards, a directory that is
+    /// not a run directory, shards that overlap or belong to different
+    /// runs, an output that already holds a run or other files): a usage
+    /// error, exit 2, nothing written.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            MergeError::NoShards
+            | MergeError::NoManifest { .. }
+            | MergeError::ManifestMismatch { .. }
+            | MergeError::Overlap { .. }
+            | MergeError::OutputExists { .. } => true,
+            MergeError::RunDir(e) => e.is_refusal(),
+            _ => false,
+        }
+    }
+}
+
 /// What [`merge`] produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergeReport {

@@ -785,3 +785,91 @@ fn stderr_has_no_colour_codes_off_a_terminal() {
         "no ANSI escape codes on a pipe",
     );
 }
+
+// ---------------------------------------------------------------------------
+// Usage mistakes exit 2 and write nothing (issue 13)
+
+/// Names in `dir`, sorted, for "nothing was written" checks.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn status_show_export_of_a_folder_that_is_not_a_run_directory_exit_2() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.join("notes")).expect("mkdir notes");
+    sandbox.write("notes/thesis.tex", "x");
+    sandbox.write("plain.txt", "x");
+    for dir in ["notes", "missing", "plain.txt"] {
+        for args in [
+            vec!["status", dir],
+            vec!["status", dir, "--json"],
+            vec!["show", dir, "--sample", "0"],
+            vec!["export", dir, "--format", "jsonl"],
+            vec!["export", dir, "--format", "npy"],
+        ] {
+            sandbox
+                .qtomo(&args)
+                .expect_code(2)
+                .stderr_has(&[dir, "not a run directory"]);
+        }
+    }
+    assert_eq!(listing(&sandbox.join("notes")), ["thesis.tex"]);
+    assert!(!sandbox.join("missing").exists());
+}
+
+/// Runs shard `i` of 2 of `input` into `dir`.
+fn run_shard(sandbox: &Sandbox, input: &str, dir: &str, i: u32) {
+    sandbox
+        .qtomo(["run", input, "--out", dir, "--workers", "0"])
+        .args(["--shard", &format!("{i}/2")])
+        .ok();
+}
+
+#[test]
+fn merge_mistakes_exit_2_and_write_nothing() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 6);
+    sandbox
+        .qtomo(["simulate", "--qubits", "1", "--samples", "6", "--seed", "8"])
+        .args(["--out", "other.csv"])
+        .ok();
+    run_shard(&sandbox, "data.csv", "s0", 0);
+    run_shard(&sandbox, "data.csv", "s1", 1);
+    run_shard(&sandbox, "other.csv", "o1", 1);
+    std::fs::create_dir(sandbox.join("notes")).expect("mkdir notes");
+    sandbox.write("notes/thesis.tex", "x");
+
+    let refused = |dirs: &[&str], out: &str, needles: &[&str]| {
+        sandbox
+            .qtomo(["merge"])
+            .args(dirs)
+            .args(["--out", out])
+            .expect_code(2)
+            .stderr_has(needles);
+    };
+    refused(&["s0", "s0"], "m", &["sample 0", "overlap"]);
+    refused(&["s0", "o1"], "m", &["o1", "different run"]);
+    refused(&["s0", "notes"], "m", &["notes", "not a run directory"]);
+    refused(&["s0", "s1"], "notes", &["notes", "not empty"]);
+    assert!(
+        !sandbox.join("m").exists(),
+        "a refused merge writes nothing"
+    );
+    assert_eq!(listing(&sandbox.join("notes")), ["thesis.tex"]);
+
+    sandbox.qtomo(["merge", "s0", "s1", "--out", "m"]).ok();
+    let before = listing(&sandbox.join("m"));
+    refused(&["s0", "s1"], "m", &["m", "already holds a run"]);
+    assert_eq!(listing(&sandbox.join("m")), before);
+}
