@@ -873,3 +873,26 @@ fn merge_mistakes_exit_2_and_write_nothing() {
     refused(&["s0", "s1"], "m", &["m", "already holds a run"]);
     assert_eq!(listing(&sandbox.join("m")), before);
 }
+
+/// A merge with a shard missing writes nothing and says which samples and
+/// shard are missing; once the shard is run, the same merge succeeds.
+#[test]
+fn merge_with_a_shard_missing_exits_75_writes_nothing_and_merging_again_works() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 6);
+    run_shard(&sandbox, "data.csv", "s0", 0);
+    sandbox
+        .qtomo(["merge", "s0", "--out", "m"])
+        .expect_code(75)
+        .stderr_has(&["3 of 6 samples", "samples 3..5", "shard 1/2", "not given"]);
+    assert!(
+        !sandbox.join("m").exists(),
+        "an incomplete merge writes nothing"
+    );
+    assert_eq!(listing(sandbox.path()), ["data.csv", "s0"]);
+
+    run_shard(&sandbox, "data.csv", "s1", 1);
+    sandbox.qtomo(["merge", "s0", "s1", "--out", "m"]).ok();
+    let st = status_json(&sandbox, "m");
+    assert_eq!(st["done"], 6, "{st}");
+}
