@@ -8,19 +8,42 @@ use std::io::Write;
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo bases --qubits 2")]
 pub struct BasesArgs {
-    /// Print the full label list for pauli with this many qubits.
-    #[arg(long)]
+    /// Print the full label list for pauli with this many qubits (1 to 6).
+    #[arg(long, value_parser = parse_qubits)]
     pub qubits: Option<usize>,
-    /// Print the full label list for qudit with this dimension.
-    #[arg(long)]
+    /// Print the full label list for qudit with this dimension (2 to 64).
+    #[arg(long, value_parser = parse_dim)]
     pub dim: Option<usize>,
+}
+
+/// `--qubits`: a whole number in `1..=pauli::MAX_QUBITS`.
+fn parse_qubits(s: &str) -> Result<usize, String> {
+    parse_in(s, 1, pauli::MAX_QUBITS, "pauli supports", "qubits")
+}
+
+/// `--dim`: a whole number in `2..=qudit::MAX_DIM`.
+fn parse_dim(s: &str) -> Result<usize, String> {
+    parse_in(s, 2, qudit::MAX_DIM, "qudit supports dimension", "")
+}
+
+fn parse_in(s: &str, min: usize, max: usize, what: &str, unit: &str) -> Result<usize, String> {
+    let range = format!(
+        "{what} {min} to {max}{}{unit}",
+        if unit.is_empty() { "" } else { " " }
+    );
+    match s.trim().parse::<usize>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(_) => Err(range),
+        Err(_) => Err(format!("expected a whole number ({range})")),
+    }
 }
 
 /// Runs `qtomo bases`.
 pub fn run(args: BasesArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
-    let n = args.qubits.unwrap_or(1).clamp(1, pauli::MAX_QUBITS);
-    let d = args.dim.unwrap_or(2).clamp(2, qudit::MAX_DIM);
+    // Both are in range: clap checked them (parse_qubits, parse_dim).
+    let n = args.qubits.unwrap_or(1);
+    let d = args.dim.unwrap_or(2);
     let pl = pauli::labels(n);
     writeln!(
         out,

@@ -2,6 +2,7 @@
 
 use crate::cli::error::CliError;
 use crate::store::{LogReader, Manifest, MethodResult, RunDir, SampleRecord};
+use crate::tomo::Method;
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
@@ -16,18 +17,29 @@ pub struct ShowArgs {
     /// The sample index (0-based).
     #[arg(long)]
     pub sample: u64,
-    /// Show only this method.
+    /// Show only this method (mle, pls or linear; one the run computed).
     #[arg(long)]
-    pub method: Option<String>,
+    pub method: Option<Method>,
 }
 
 /// Runs `qtomo show`.
 pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
-    if Manifest::read(&args.dir)?.is_none() {
+    let Some(manifest) = Manifest::read(&args.dir)? else {
         return Err(CliError::Usage(format!(
             "{} is not a run directory: expected a manifest.json in it",
             args.dir.display()
+        ))
+        .into());
+    };
+    if let Some(m) = args.method
+        && !manifest.methods.iter().any(|x| x == m.name())
+    {
+        return Err(CliError::Usage(format!(
+            "--method {}: the run in {} did not compute it; it has {}",
+            m.name(),
+            args.dir.display(),
+            manifest.methods.join(", ")
         ))
         .into());
     }
@@ -67,7 +79,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
     for m in r
         .methods
         .iter()
-        .filter(|m| args.method.as_ref().is_none_or(|want| &m.method == want))
+        .filter(|m| args.method.is_none_or(|want| m.method == want.name()))
     {
         print_method(out, m)?;
     }

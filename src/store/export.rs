@@ -169,6 +169,11 @@ pub enum ExportError {
         /// Dimension.
         dim: u32,
     },
+    /// NPY was asked for on standard output.
+    #[error(
+        "--format npy writes a directory of files and cannot go to standard output; give --out DIR (jsonl and csv can use --out -)"
+    )]
+    NotStreamable,
     /// The finished output could not be renamed into place.
     #[error(transparent)]
     Commit(#[from] AtomicWriteError),
@@ -181,7 +186,7 @@ impl ExportError {
     /// command, is what is missing.)
     pub fn is_refusal(&self) -> bool {
         match self {
-            ExportError::NoManifest { .. } => true,
+            ExportError::NoManifest { .. } | ExportError::NotStreamable => true,
             ExportError::RunDir(e) => e.is_refusal(),
             _ => false,
         }
@@ -514,7 +519,49 @@ pub fn export_jsonl(
     let source = Source::open(dir, missing)?;
     let (temp, file) = TempOut::create(out)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    let stats = source.for_each_row(|row| {
+    let stats = write_jsonl(&source, &mut w, out)?;
+    temp.commit(finish_writer(w, out)?)?;
+    Ok(stats)
+}
+
+/// Writes the JSONL or CSV export of the run in `dir` to `out` (standard
+/// output, say) in index order; `name` names the destination in errors.
+/// NPY, a directory of files, is refused ([`ExportError::NotStreamable`]).
+pub fn export_to_writer(
+    dir: &Path,
+    format: ExportFormat,
+    out: &mut impl Write,
+    name: &Path,
+    missing: MissingPolicy,
+) -> Result<ExportStats, ExportError> {
+    if format == ExportFormat::Npy {
+        return Err(ExportError::NotStreamable);
+    }
+    if Manifest::read(dir)?.is_none() {
+        return Err(ExportError::NoManifest {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let source = Source::open(dir, missing)?;
+    let stats = match format {
+        ExportFormat::Csv => write_csv(&source, &mut *out, name)?,
+        _ => write_jsonl(&source, &mut *out, name)?,
+    };
+    out.flush().map_err(|source| ExportError::Io {
+        action: "write",
+        path: name.to_path_buf(),
+        source,
+    })?;
+    Ok(stats)
+}
+
+/// Writes every row of `source` as JSON lines to `w`.
+fn write_jsonl(
+    source: &Source,
+    w: &mut impl Write,
+    out: &Path,
+) -> Result<ExportStats, ExportError> {
+    source.for_each_row(|row| {
         let line = JsonLine {
             index: row.index(),
             id: row.id(),
@@ -522,7 +569,7 @@ pub fn export_jsonl(
             error: row.error(),
             methods: JsonMethods(row.methods()),
         };
-        serde_json::to_writer(&mut w, &line).map_err(|source| ExportError::Json {
+        serde_json::to_writer(&mut *w, &line).map_err(|source| ExportError::Json {
             path: out.to_path_buf(),
             source,
         })?;
@@ -531,9 +578,7 @@ pub fn export_jsonl(
             path: out.to_path_buf(),
             source,
         })
-    })?;
-    temp.commit(finish_writer(w, out)?)?;
-    Ok(stats)
+    })
 }
 
 /// Columns of the CSV export, in order.
@@ -600,9 +645,21 @@ pub fn export_csv(
 ) -> Result<ExportStats, ExportError> {
     let source = Source::open(dir, missing)?;
     let (temp, file) = TempOut::create(out)?;
+    let mut buffered = BufWriter::with_capacity(1 << 20, file);
+    let stats = write_csv(&source, &mut buffered, out)?;
+    temp.commit(finish_writer(buffered, out)?)?;
+    Ok(stats)
+}
+
+/// Writes every row of `source` as CSV (header first) to `out_w`.
+fn write_csv(
+    source: &Source,
+    out_w: &mut impl Write,
+    out: &Path,
+) -> Result<ExportStats, ExportError> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
-        .from_writer(BufWriter::with_capacity(1 << 20, file));
+        .from_writer(out_w);
     let csv_err = |source| ExportError::Csv {
         path: out.to_path_buf(),
         source,
@@ -650,12 +707,11 @@ pub fn export_csv(
         }
         Ok(())
     })?;
-    let inner = w.into_inner().map_err(|e| ExportError::Io {
+    w.flush().map_err(|source| ExportError::Io {
         action: "write",
         path: out.to_path_buf(),
-        source: e.into_error(),
+        source,
     })?;
-    temp.commit(finish_writer(inner, out)?)?;
     Ok(stats)
 }
 

@@ -896,3 +896,98 @@ fn merge_with_a_shard_missing_exits_75_writes_nothing_and_merging_again_works() 
     let st = status_json(&sandbox, "m");
     assert_eq!(st["done"], 6, "{st}");
 }
+
+// ---------------------------------------------------------------------------
+// Validated values: exit 2 naming the option and its range (issue 13)
+
+#[test]
+fn out_of_range_and_ignored_options_exit_2_naming_the_option() {
+    let sandbox = Sandbox::new();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["bases", "--qubits", "9"], &["--qubits", "1 to 6 qubits"]),
+        (&["bases", "--qubits", "0"], &["--qubits", "1 to 6 qubits"]),
+        (&["bases", "--dim", "100"], &["--dim", "2 to 64"]),
+        (&["bases", "--dim", "1"], &["--dim", "2 to 64"]),
+        (
+            &[
+                "simulate", "--basis", "james16", "--qubits", "3", "--out", "x.csv",
+            ],
+            &["--qubits 3", "--basis pauli"],
+        ),
+        (
+            &[
+                "simulate", "--basis", "pauli", "--dim", "3", "--out", "x.csv",
+            ],
+            &["--dim 3", "--basis qudit"],
+        ),
+        (
+            &["simulate", "--shots", "0", "--out", "x.csv"],
+            &["--shots", "at least 1"],
+        ),
+    ];
+    for (args, needles) in cases {
+        sandbox.qtomo(*args).expect_code(2).stderr_has(needles);
+    }
+    assert!(listing(sandbox.path()).is_empty(), "nothing was written");
+    sandbox
+        .qtomo(["bases", "--qubits", "6"])
+        .ok()
+        .stdout_has(&["n=6: 46656 labels"]);
+}
+
+#[test]
+fn show_method_must_be_a_method_the_run_computed() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .args(["--method", "mle,pls"])
+        .ok();
+    let show = |method: &str| sandbox.qtomo(["show", "r", "--sample", "0", "--method", method]);
+    show("mlee")
+        .expect_code(2)
+        .stderr_has(&["--method", "mlee", "mle, pls or linear"]);
+    show("MLE").expect_code(2).stderr_has(&["--method", "MLE"]);
+    show("linear")
+        .expect_code(2)
+        .stderr_has(&["--method linear", "did not compute", "mle, pls"]);
+    let out = show("pls").ok();
+    out.stdout_has(&["pls: ρ ="]);
+    out.check(!out.stdout.contains("mle: ρ"), "only the method asked for");
+}
+
+#[test]
+fn out_dash_writes_simulate_and_export_to_standard_output() {
+    let sandbox = Sandbox::new();
+    let sim = sandbox
+        .qtomo(["simulate", "--qubits", "1", "--samples", "3", "--out", "-"])
+        .ok();
+    let lines: Vec<&str> = sim.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{sim}");
+    assert!(lines[0].starts_with("sample,"), "{sim}");
+    sandbox.write("data.csv", &sim.stdout);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    let jsonl = sandbox
+        .qtomo(["export", "r", "--format", "jsonl", "--out", "-"])
+        .ok();
+    let records: Vec<Value> = jsonl
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect();
+    assert_indices_once_in_order(&records, 3);
+    let csv = sandbox
+        .qtomo(["export", "r", "--format", "csv", "--out", "-"])
+        .ok();
+    assert!(csv.stdout.starts_with("index,id,status"), "{csv}");
+    assert_eq!(csv.stdout.lines().count(), 1 + 3 * 3, "{csv}");
+    sandbox
+        .qtomo(["export", "r", "--format", "npy", "--out", "-"])
+        .expect_code(2)
+        .stderr_has(&["standard output", "--out DIR"]);
+    assert!(!sandbox.join("-").exists(), "no file named '-'");
+    assert!(!sandbox.join("r/-").exists(), "no file named '-'");
+    assert!(!sandbox.join("r/results.jsonl").exists());
+}
