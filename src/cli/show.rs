@@ -20,6 +20,10 @@ pub struct ShowArgs {
     /// Show only this method (mle, pls or linear; one the run computed).
     #[arg(long)]
     pub method: Option<Method>,
+    /// Print the sample as one JSON object, with the fields of a line of
+    /// `export --format jsonl` (index, id, status, error, methods).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `qtomo show`.
@@ -59,6 +63,12 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
             args.dir.display()
         ))
     })?;
+    if args.json {
+        let json =
+            crate::store::sample_json(&r, |m| args.method.is_none_or(|want| m == want.name()))?;
+        writeln!(out, "{json}")?;
+        return Ok(crate::cli::exit_codes::OK);
+    }
     writeln!(
         out,
         "sample {} (id {}): {}",

@@ -510,6 +510,32 @@ struct JsonLine<'a> {
     methods: JsonMethods<'a>,
 }
 
+/// One record as pretty-printed JSON with the fields of a JSONL export line
+/// (`index`, `id`, `status`, `error`, `methods`), keeping only the methods
+/// `keep` accepts (`qtomo show --json`).
+pub fn sample_json(
+    record: &SampleRecord,
+    keep: impl Fn(&str) -> bool,
+) -> Result<String, serde_json::Error> {
+    let methods: Vec<MethodResult> = if record.is_ok() {
+        record
+            .methods
+            .iter()
+            .filter(|m| keep(&m.method))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    serde_json::to_string_pretty(&JsonLine {
+        index: record.index,
+        id: Some(&record.id),
+        status: record.status.as_str(),
+        error: record.status.error(),
+        methods: JsonMethods(&methods),
+    })
+}
+
 /// Writes the JSONL export of the run in `dir` to the file `out`.
 pub fn export_jsonl(
     dir: &Path,

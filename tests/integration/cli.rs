@@ -991,3 +991,24 @@ fn out_dash_writes_simulate_and_export_to_standard_output() {
     assert!(!sandbox.join("r/-").exists(), "no file named '-'");
     assert!(!sandbox.join("r/results.jsonl").exists());
 }
+
+#[test]
+fn show_json_is_one_object_shaped_like_an_export_line() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    let out = sandbox.qtomo(["show", "r", "--sample", "1", "--json"]).ok();
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("show --json is not JSON: {e}\n{out}"));
+    assert_eq!(v["index"], 1, "{v}");
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(matrix(&v["methods"]["mle"]["rho_re"]).len(), 2, "{v}");
+    let pls = sandbox
+        .qtomo(["show", "r", "--sample", "1", "--json", "--method", "pls"])
+        .ok();
+    let v: Value = serde_json::from_str(&pls.stdout).expect("JSON");
+    let names: Vec<&String> = v["methods"].as_object().expect("methods").keys().collect();
+    assert_eq!(names, ["pls"], "{v}");
+}
