@@ -14,6 +14,31 @@ pub struct BasesArgs {
     /// Print the full label list for qudit with this dimension (2 to 64).
     #[arg(long, value_parser = parse_dim)]
     pub dim: Option<usize>,
+    /// Print the sets as JSON: `{"sets":[{"name","size_option","min","max",
+    /// "size","projectors","grouped","labels"}]}`, every label listed.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One measurement set in `bases --json`.
+#[derive(serde::Serialize)]
+struct SetJson {
+    /// `pauli`, `qudit` or `james16`.
+    name: &'static str,
+    /// The option that sets its size (`--qubits`, `--dim`), if any.
+    size_option: Option<&'static str>,
+    /// Smallest size allowed.
+    min: Option<usize>,
+    /// Largest size allowed.
+    max: Option<usize>,
+    /// The size the labels are for.
+    size: Option<usize>,
+    /// Number of projectors (= labels).
+    projectors: usize,
+    /// True when the projectors are grouped into complete settings.
+    grouped: bool,
+    /// Every label, in order.
+    labels: Vec<String>,
 }
 
 /// `--qubits`: a whole number in `1..=pauli::MAX_QUBITS`.
@@ -44,6 +69,45 @@ pub fn run(args: BasesArgs) -> anyhow::Result<u8> {
     // Both are in range: clap checked them (parse_qubits, parse_dim).
     let n = args.qubits.unwrap_or(1);
     let d = args.dim.unwrap_or(2);
+    if args.json {
+        let pl = pauli::labels(n);
+        let ql = qudit::labels(d);
+        let sets = [
+            SetJson {
+                name: "pauli",
+                size_option: Some("--qubits"),
+                min: Some(1),
+                max: Some(pauli::MAX_QUBITS),
+                size: Some(n),
+                projectors: pl.len(),
+                grouped: true,
+                labels: pl,
+            },
+            SetJson {
+                name: "qudit",
+                size_option: Some("--dim"),
+                min: Some(2),
+                max: Some(qudit::MAX_DIM),
+                size: Some(d),
+                projectors: ql.len(),
+                grouped: false,
+                labels: ql,
+            },
+            SetJson {
+                name: "james16",
+                size_option: None,
+                min: None,
+                max: None,
+                size: None,
+                projectors: james16::LABELS.len(),
+                grouped: false,
+                labels: james16::LABELS.iter().map(|l| l.to_string()).collect(),
+            },
+        ];
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "sets": sets }))?;
+        writeln!(out)?;
+        return Ok(crate::cli::exit_codes::OK);
+    }
     let pl = pauli::labels(n);
     writeln!(
         out,

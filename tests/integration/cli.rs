@@ -1012,3 +1012,17 @@ fn show_json_is_one_object_shaped_like_an_export_line() {
     let names: Vec<&String> = v["methods"].as_object().expect("methods").keys().collect();
     assert_eq!(names, ["pls"], "{v}");
 }
+
+#[test]
+fn bases_json_lists_every_set_with_its_labels() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.qtomo(["bases", "--json", "--qubits", "2"]).ok();
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("bases --json is not JSON: {e}\n{out}"));
+    let sets = v["sets"].as_array().expect("sets");
+    let names: Vec<&str> = sets.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["pauli", "qudit", "james16"], "{v}");
+    assert_eq!(sets[0]["labels"].as_array().map(Vec::len), Some(36), "{v}");
+    assert_eq!(sets[0]["max"], 6, "{v}");
+    assert_eq!(sets[2]["labels"][0], "HH", "{v}");
+}
