@@ -624,10 +624,11 @@ fn status_json_parses_with_done_equal_to_total() {
     assert_eq!(st["failed"], 0, "{st}");
     assert_eq!(st["pending"], 0, "{st}");
     assert_eq!(st["running"], false, "{st}");
+    // The status word is spelled as in summary.json.
     sandbox
         .qtomo(["status", "r"])
         .ok()
-        .stdout_has(&["5/5 done"]);
+        .stdout_has(&["5/5 done", "last summary:  complete,"]);
 }
 
 // ---------------------------------------------------------------------------
