@@ -8,19 +8,106 @@ use std::io::Write;
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo bases --qubits 2")]
 pub struct BasesArgs {
-    /// Print the full label list for pauli with this many qubits.
-    #[arg(long)]
+    /// Print the full label list for pauli with this many qubits (1 to 6).
+    #[arg(long, value_parser = parse_qubits)]
     pub qubits: Option<usize>,
-    /// Print the full label list for qudit with this dimension.
-    #[arg(long)]
+    /// Print the full label list for qudit with this dimension (2 to 64).
+    #[arg(long, value_parser = parse_dim)]
     pub dim: Option<usize>,
+    /// Print the sets as JSON: `{"sets":[{"name","size_option","min","max",
+    /// "size","projectors","grouped","labels"}]}`, every label listed.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One measurement set in `bases --json`.
+#[derive(serde::Serialize)]
+struct SetJson {
+    /// `pauli`, `qudit` or `james16`.
+    name: &'static str,
+    /// The option that sets its size (`--qubits`, `--dim`), if any.
+    size_option: Option<&'static str>,
+    /// Smallest size allowed.
+    min: Option<usize>,
+    /// Largest size allowed.
+    max: Option<usize>,
+    /// The size the labels are for.
+    size: Option<usize>,
+    /// Number of projectors (= labels).
+    projectors: usize,
+    /// True when the projectors are grouped into complete settings.
+    grouped: bool,
+    /// Every label, in order.
+    labels: Vec<String>,
+}
+
+/// `--qubits`: a whole number in `1..=pauli::MAX_QUBITS`.
+fn parse_qubits(s: &str) -> Result<usize, String> {
+    parse_in(s, 1, pauli::MAX_QUBITS, "pauli supports", "qubits")
+}
+
+/// `--dim`: a whole number in `2..=qudit::MAX_DIM`.
+fn parse_dim(s: &str) -> Result<usize, String> {
+    parse_in(s, 2, qudit::MAX_DIM, "qudit supports dimension", "")
+}
+
+fn parse_in(s: &str, min: usize, max: usize, what: &str, unit: &str) -> Result<usize, String> {
+    let range = format!(
+        "{what} {min} to {max}{}{unit}",
+        if unit.is_empty() { "" } else { " " }
+    );
+    match s.trim().parse::<usize>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(_) => Err(range),
+        Err(_) => Err(format!("expected a whole number ({range})")),
+    }
 }
 
 /// Runs `qtomo bases`.
 pub fn run(args: BasesArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
-    let n = args.qubits.unwrap_or(1).clamp(1, pauli::MAX_QUBITS);
-    let d = args.dim.unwrap_or(2).clamp(2, qudit::MAX_DIM);
+    // Both are in range: clap checked them (parse_qubits, parse_dim).
+    let n = args.qubits.unwrap_or(1);
+    let d = args.dim.unwrap_or(2);
+    if args.json {
+        let pl = pauli::labels(n);
+        let ql = qudit::labels(d);
+        let sets = [
+            SetJson {
+                name: "pauli",
+                size_option: Some("--qubits"),
+                min: Some(1),
+                max: Some(pauli::MAX_QUBITS),
+                size: Some(n),
+                projectors: pl.len(),
+                grouped: true,
+                labels: pl,
+            },
+            SetJson {
+                name: "qudit",
+                size_option: Some("--dim"),
+                min: Some(2),
+                max: Some(qudit::MAX_DIM),
+                size: Some(d),
+                projectors: ql.len(),
+                grouped: false,
+                labels: ql,
+            },
+            SetJson {
+                name: "james16",
+                size_option: None,
+                min: None,
+                max: None,
+                size: None,
+                projectors: james16::LABELS.len(),
+                grouped: false,
+                labels: james16::LABELS.iter().map(|l| l.to_string()).collect(),
+            },
+        ];
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "sets": sets }))?;
+        writeln!(out)?;
+        return Ok(crate::cli::exit_codes::OK);
+    }
     let pl = pauli::labels(n);
     writeln!(
         out,

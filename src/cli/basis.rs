@@ -13,6 +13,7 @@ pub fn resolve(
     dim: Option<usize>,
     n_columns: Option<usize>,
 ) -> Result<MeasurementSet, CliError> {
+    check_size_options(basis, qubits, dim)?;
     match basis {
         "pauli" => {
             let n = match qubits {
@@ -52,6 +53,31 @@ pub fn resolve(
             )
         }
     }
+}
+
+/// Refuses `--qubits` with a basis other than `pauli` and `--dim` with one
+/// other than `qudit`: the basis fixes its own size, and the option would
+/// be silently ignored.
+pub fn check_size_options(
+    basis: &str,
+    qubits: Option<usize>,
+    dim: Option<usize>,
+) -> Result<(), CliError> {
+    if let Some(n) = qubits
+        && basis != "pauli"
+    {
+        return Err(CliError::Usage(format!(
+            "--qubits {n} applies only to --basis pauli; --basis {basis} has its own size (drop --qubits)"
+        )));
+    }
+    if let Some(d) = dim
+        && basis != "qudit"
+    {
+        return Err(CliError::Usage(format!(
+            "--dim {d} applies only to --basis qudit; --basis {basis} has its own size (drop --dim)"
+        )));
+    }
+    Ok(())
 }
 
 /// The number of qubits for `--basis pauli` without `--qubits`, from the

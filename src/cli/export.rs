@@ -27,7 +27,7 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Output path (default: DIR/results.jsonl, DIR/results.csv or DIR/npy/).
+    /// Output path (default: DIR/results.jsonl, DIR/results.csv or DIR/npy/); `-` writes jsonl or csv to standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Export an unfinished run: samples not yet computed are listed with status "missing".
@@ -42,6 +42,30 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
         Format::Csv => (ExportFormat::Csv, "results.csv"),
         Format::Npy => (ExportFormat::Npy, "npy"),
     };
+    let missing = if args.partial {
+        MissingPolicy::Mark
+    } else {
+        MissingPolicy::Error
+    };
+    if args.out.as_ref().is_some_and(|o| o.as_os_str() == "-") {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let stats = store::export_to_writer(
+            &args.dir,
+            format,
+            &mut stdout,
+            std::path::Path::new("standard output"),
+            missing,
+        )
+        .with_context(|| format!("exporting {}", args.dir.display()))?;
+        crate::say!(
+            "wrote standard output: {} samples ({} ok, {} failed, {} missing)",
+            stats.total,
+            stats.ok,
+            stats.failed,
+            stats.missing
+        );
+        return Ok(crate::cli::exit_codes::OK);
+    }
     let default_out = args.out.is_none();
     let out = args.out.unwrap_or_else(|| args.dir.join(default));
     // The default NPY directory is inside the run directory: a symbolic
@@ -58,11 +82,6 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
             .context(format!("exporting {}", args.dir.display())),
         );
     }
-    let missing = if args.partial {
-        MissingPolicy::Mark
-    } else {
-        MissingPolicy::Error
-    };
     let stats = store::export(&args.dir, format, &out, missing)
         .with_context(|| format!("exporting {}", args.dir.display()))?;
     crate::say!(

@@ -18,9 +18,16 @@ pub struct MergeArgs {
     pub out: PathBuf,
 }
 
-/// Runs `qtomo merge`.
+/// Runs `qtomo merge`. Samples missing from the shards exit 75 (finish
+/// the shards and merge again) with nothing written.
 pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
-    let report = crate::store::merge(&args.dirs, &args.out).context("merging shards")?;
+    let report = match crate::store::merge(&args.dirs, &args.out) {
+        Err(e @ crate::store::MergeError::Incomplete { .. }) => {
+            crate::say!("qtomo: error: merging shards: {e}");
+            return Ok(crate::cli::exit_codes::INTERRUPTED);
+        }
+        result => result.context("merging shards")?,
+    };
     let s = &report.summary;
     crate::say!(
         "merged {} shards into {}: {} of {} samples ok, {} failed, {} missing",

@@ -128,7 +128,9 @@ pub fn run() -> ExitCode {
 
 /// Exit code for an error: 2 for input and usage errors (a resume refused
 /// for a changed fingerprint, an `--out` that is not a run directory, a
-/// symbolic link inside a run directory), 1 for everything else.
+/// symbolic link inside a run directory, `status`/`show`/`export` of a
+/// folder that is not a run directory, a `merge` of overlapping shards or
+/// of different runs or into a run directory), 1 for everything else.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<error::CliError>() {
@@ -140,9 +142,15 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         {
             return exit_codes::USAGE;
         }
-        if let Some(crate::store::MergeError::RunDir(e)) =
-            cause.downcast_ref::<crate::store::MergeError>()
-            && e.is_refusal()
+        if cause
+            .downcast_ref::<crate::store::MergeError>()
+            .is_some_and(crate::store::MergeError::is_refusal)
+            || cause
+                .downcast_ref::<crate::store::StatusError>()
+                .is_some_and(crate::store::StatusError::is_refusal)
+            || cause
+                .downcast_ref::<crate::store::ExportError>()
+                .is_some_and(crate::store::ExportError::is_refusal)
         {
             return exit_codes::USAGE;
         }

@@ -1,7 +1,8 @@
 //! `qtomo show DIR --sample I`: one sample's density matrices and metrics.
 
 use crate::cli::error::CliError;
-use crate::store::{LogReader, MethodResult, RunDir, SampleRecord};
+use crate::store::{LogReader, Manifest, MethodResult, RunDir, SampleRecord};
+use crate::tomo::Method;
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
@@ -16,14 +17,36 @@ pub struct ShowArgs {
     /// The sample index (0-based).
     #[arg(long)]
     pub sample: u64,
-    /// Show only this method.
+    /// Show only this method (mle, pls or linear; one the run computed).
     #[arg(long)]
-    pub method: Option<String>,
+    pub method: Option<Method>,
+    /// Print the sample as one JSON object, with the fields of a line of
+    /// `export --format jsonl` (index, id, status, error, methods).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `qtomo show`.
 pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
+    let Some(manifest) = Manifest::read(&args.dir)? else {
+        return Err(CliError::Usage(format!(
+            "{} is not a run directory: expected a manifest.json in it",
+            args.dir.display()
+        ))
+        .into());
+    };
+    if let Some(m) = args.method
+        && !manifest.methods.iter().any(|x| x == m.name())
+    {
+        return Err(CliError::Usage(format!(
+            "--method {}: the run in {} did not compute it; it has {}",
+            m.name(),
+            args.dir.display(),
+            manifest.methods.join(", ")
+        ))
+        .into());
+    }
     let log = RunDir::new(&args.dir).results_log();
     let mut reader = LogReader::open(&log).with_context(|| format!("reading {}", log.display()))?;
     // The effective record: the latest ok one, else the latest failed one.
@@ -40,6 +63,12 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
             args.dir.display()
         ))
     })?;
+    if args.json {
+        let json =
+            crate::store::sample_json(&r, |m| args.method.is_none_or(|want| m == want.name()))?;
+        writeln!(out, "{json}")?;
+        return Ok(crate::cli::exit_codes::OK);
+    }
     writeln!(
         out,
         "sample {} (id {}): {}",
@@ -60,7 +89,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
     for m in r
         .methods
         .iter()
-        .filter(|m| args.method.as_ref().is_none_or(|want| &m.method == want))
+        .filter(|m| args.method.is_none_or(|want| m.method == want.name()))
     {
         print_method(out, m)?;
     }

@@ -26,8 +26,8 @@ pub struct SimulateArgs {
     /// Number of samples.
     #[arg(long, default_value_t = 1000)]
     pub samples: u64,
-    /// Shots per setting (grouped sets) or mean counts per projector at probability 1 (ungrouped sets).
-    #[arg(long, default_value_t = 1000)]
+    /// Shots per setting (grouped sets) or mean counts per projector at probability 1 (ungrouped sets); at least 1.
+    #[arg(long, default_value_t = 1000, value_parser = parse_shots)]
     pub shots: u64,
     /// True state: random-mixed, random-pure, bell, ghz, w or bell-drift.
     #[arg(long, default_value = "random-mixed")]
@@ -35,12 +35,32 @@ pub struct SimulateArgs {
     /// Seed; sample i depends only on (seed, i).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output file: .csv (header `sample,<labels>`) or .npy (N×M float64).
+    /// Output file: .csv (header `sample,<labels>`) or .npy (N×M float64); `-` writes the CSV to standard output.
     #[arg(long)]
     pub out: PathBuf,
     /// Also write the true states as an N×d×d complex128 NPY file.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+}
+
+/// `--shots`: a whole number, at least 1 (no shots would be all-zero counts).
+fn parse_shots(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 (0 shots give all-zero counts)".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err("expected a whole number of shots, at least 1".into()),
+    }
+}
+
+/// Refuses options that the chosen basis would silently ignore.
+fn check_size_options(args: &SimulateArgs) -> Result<(), CliError> {
+    basis::check_size_options(&args.basis, args.qubits, args.dim)?;
+    if args.truth.as_ref().is_some_and(|t| t.as_os_str() == "-") {
+        return Err(CliError::Usage(
+            "--truth - is not supported: the true states are an NPY file; give a path".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `qtomo simulate`.
@@ -49,6 +69,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     if args.samples == 0 {
         return Err(CliError::Usage("--samples must be at least 1".into()).into());
     }
+    check_size_options(&args)?;
     let set = basis::resolve(
         &args.basis,
         args.qubits.or(Some(2)).filter(|_| args.basis == "pauli"),
@@ -84,7 +105,16 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         }
     }
     let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    if args.out.extension().is_some_and(|e| e == "npy") {
+    if args.out.as_os_str() == "-" {
+        let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        crate::io::write_samples_csv_to(
+            stdout,
+            std::path::Path::new("standard output"),
+            set.labels(),
+            &ids,
+            &counts,
+        )
+    } else if args.out.extension().is_some_and(|e| e == "npy") {
         crate::io::write_samples_npy(&args.out, n, m, &counts)
     } else {
         crate::io::write_samples_csv(&args.out, set.labels(), &ids, &counts)

@@ -71,8 +71,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     if let Some(summary) = &s.summary {
         writeln!(
             out,
-            "last summary:  {:?}, {} ok, {} failed, {:.1} s",
-            summary.status, summary.succeeded, summary.failed, summary.elapsed_s
+            "last summary:  {}, {} ok, {} failed, {:.1} s",
+            summary.status.as_str(),
+            summary.succeeded,
+            summary.failed,
+            summary.elapsed_s
         )?;
     }
     if s.damaged_regions > 0 {

@@ -43,5 +43,5 @@ pub use error::{InputError, LabelDiff, Location, OutputError, UnexpectedLabel};
 pub use input::{ColumnMode, InputFormat, InputOptions, SampleBatch, read_samples};
 pub use kets::{KetTable, ZERO_NORM_SQR, read_kets_csv};
 pub use npy_input::{check_npy_size, npy_column_count};
-pub use output::{write_samples_csv, write_samples_npy};
+pub use output::{write_samples_csv, write_samples_csv_to, write_samples_npy};
 pub(crate) use source::open_input;

@@ -29,6 +29,32 @@ pub fn write_samples_csv(
     ids: &[String],
     counts_row_major: &[f64],
 ) -> Result<(), OutputError> {
+    check_csv(path, labels, ids, counts_row_major)?;
+    write_atomically(path, |out| {
+        write_csv_rows(out, path, labels, ids, counts_row_major)
+    })
+}
+
+/// Writes the same CSV as [`write_samples_csv`] to `out` (standard output,
+/// say) instead of a file, after the same checks; `name` names the
+/// destination in errors.
+pub fn write_samples_csv_to(
+    out: impl Write,
+    name: &Path,
+    labels: &[String],
+    ids: &[String],
+    counts_row_major: &[f64],
+) -> Result<(), OutputError> {
+    check_csv(name, labels, ids, counts_row_major)?;
+    write_csv_rows(out, name, labels, ids, counts_row_major)
+}
+
+fn check_csv(
+    path: &Path,
+    labels: &[String],
+    ids: &[String],
+    counts_row_major: &[f64],
+) -> Result<(), OutputError> {
     check_table(path, labels.len(), ids.len(), counts_row_major)?;
     check_names(path, "label", labels)?;
     check_names(path, "sample id", ids)?;
@@ -38,7 +64,17 @@ pub fn write_samples_csv(
             detail: format!("a label may not be '{SAMPLE_COLUMN}' (the id column)"),
         });
     }
-    write_atomically(path, |out| {
+    Ok(())
+}
+
+fn write_csv_rows(
+    out: impl Write,
+    path: &Path,
+    labels: &[String],
+    ids: &[String],
+    counts_row_major: &[f64],
+) -> Result<(), OutputError> {
+    {
         let csv_err = |source| OutputError::Csv {
             path: path.to_path_buf(),
             source,
@@ -67,7 +103,7 @@ pub fn write_samples_csv(
             path: path.to_path_buf(),
             source,
         })
-    })
+    }
 }
 
 /// Writes an NPY sample file readable by [`super::read_samples`]: a

@@ -103,7 +103,7 @@ pub enum ExportError {
     Log(#[from] LogError),
     /// Some index has no record and missing ones are not allowed.
     #[error(
-        "run {dir} has no record for sample {index} ({count} samples missing); finish the run, or export with missing samples marked"
+        "run {dir} has no record for sample {index} ({count} samples missing); finish the run, or export it as it is with --partial (missing samples marked)"
     )]
     Missing {
         /// The run directory.
@@ -169,9 +169,28 @@ pub enum ExportError {
         /// Dimension.
         dim: u32,
     },
+    /// NPY was asked for on standard output.
+    #[error(
+        "--format npy writes a directory of files and cannot go to standard output; give --out DIR (jsonl and csv can use --out -)"
+    )]
+    NotStreamable,
     /// The finished output could not be renamed into place.
     #[error(transparent)]
     Commit(#[from] AtomicWriteError),
+}
+
+impl ExportError {
+    /// True for mistakes in what was asked (a directory that is not a run
+    /// directory, or one refused as another run's): a usage error, exit 2,
+    /// nothing written. (An unfinished run is not one: its state, not the
+    /// command, is what is missing.)
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ExportError::NoManifest { .. } | ExportError::NotStreamable => true,
+            ExportError::RunDir(e) => e.is_refusal(),
+            _ => false,
+        }
+    }
 }
 
 /// One exported sample: its effective record, or nothing.
@@ -324,6 +343,12 @@ pub fn export(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
+    // Nothing is touched in a folder that is not a run directory.
+    if Manifest::read(dir)?.is_none() {
+        return Err(ExportError::NoManifest {
+            dir: dir.to_path_buf(),
+        });
+    }
     remove_stale_default_exports(dir)?;
     match format {
         ExportFormat::Jsonl => export_jsonl(dir, out, missing),
@@ -485,6 +510,32 @@ struct JsonLine<'a> {
     methods: JsonMethods<'a>,
 }
 
+/// One record as pretty-printed JSON with the fields of a JSONL export line
+/// (`index`, `id`, `status`, `error`, `methods`), keeping only the methods
+/// `keep` accepts (`qtomo show --json`).
+pub fn sample_json(
+    record: &SampleRecord,
+    keep: impl Fn(&str) -> bool,
+) -> Result<String, serde_json::Error> {
+    let methods: Vec<MethodResult> = if record.is_ok() {
+        record
+            .methods
+            .iter()
+            .filter(|m| keep(&m.method))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    serde_json::to_string_pretty(&JsonLine {
+        index: record.index,
+        id: Some(&record.id),
+        status: record.status.as_str(),
+        error: record.status.error(),
+        methods: JsonMethods(&methods),
+    })
+}
+
 /// Writes the JSONL export of the run in `dir` to the file `out`.
 pub fn export_jsonl(
     dir: &Path,
@@ -494,7 +545,49 @@ pub fn export_jsonl(
     let source = Source::open(dir, missing)?;
     let (temp, file) = TempOut::create(out)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    let stats = source.for_each_row(|row| {
+    let stats = write_jsonl(&source, &mut w, out)?;
+    temp.commit(finish_writer(w, out)?)?;
+    Ok(stats)
+}
+
+/// Writes the JSONL or CSV export of the run in `dir` to `out` (standard
+/// output, say) in index order; `name` names the destination in errors.
+/// NPY, a directory of files, is refused ([`ExportError::NotStreamable`]).
+pub fn export_to_writer(
+    dir: &Path,
+    format: ExportFormat,
+    out: &mut impl Write,
+    name: &Path,
+    missing: MissingPolicy,
+) -> Result<ExportStats, ExportError> {
+    if format == ExportFormat::Npy {
+        return Err(ExportError::NotStreamable);
+    }
+    if Manifest::read(dir)?.is_none() {
+        return Err(ExportError::NoManifest {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let source = Source::open(dir, missing)?;
+    let stats = match format {
+        ExportFormat::Csv => write_csv(&source, &mut *out, name)?,
+        _ => write_jsonl(&source, &mut *out, name)?,
+    };
+    out.flush().map_err(|source| ExportError::Io {
+        action: "write",
+        path: name.to_path_buf(),
+        source,
+    })?;
+    Ok(stats)
+}
+
+/// Writes every row of `source` as JSON lines to `w`.
+fn write_jsonl(
+    source: &Source,
+    w: &mut impl Write,
+    out: &Path,
+) -> Result<ExportStats, ExportError> {
+    source.for_each_row(|row| {
         let line = JsonLine {
             index: row.index(),
             id: row.id(),
@@ -502,7 +595,7 @@ pub fn export_jsonl(
             error: row.error(),
             methods: JsonMethods(row.methods()),
         };
-        serde_json::to_writer(&mut w, &line).map_err(|source| ExportError::Json {
+        serde_json::to_writer(&mut *w, &line).map_err(|source| ExportError::Json {
             path: out.to_path_buf(),
             source,
         })?;
@@ -511,9 +604,7 @@ pub fn export_jsonl(
             path: out.to_path_buf(),
             source,
         })
-    })?;
-    temp.commit(finish_writer(w, out)?)?;
-    Ok(stats)
+    })
 }
 
 /// Columns of the CSV export, in order.
@@ -580,9 +671,21 @@ pub fn export_csv(
 ) -> Result<ExportStats, ExportError> {
     let source = Source::open(dir, missing)?;
     let (temp, file) = TempOut::create(out)?;
+    let mut buffered = BufWriter::with_capacity(1 << 20, file);
+    let stats = write_csv(&source, &mut buffered, out)?;
+    temp.commit(finish_writer(buffered, out)?)?;
+    Ok(stats)
+}
+
+/// Writes every row of `source` as CSV (header first) to `out_w`.
+fn write_csv(
+    source: &Source,
+    out_w: &mut impl Write,
+    out: &Path,
+) -> Result<ExportStats, ExportError> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
-        .from_writer(BufWriter::with_capacity(1 << 20, file));
+        .from_writer(out_w);
     let csv_err = |source| ExportError::Csv {
         path: out.to_path_buf(),
         source,
@@ -630,12 +733,11 @@ pub fn export_csv(
         }
         Ok(())
     })?;
-    let inner = w.into_inner().map_err(|e| ExportError::Io {
+    w.flush().map_err(|source| ExportError::Io {
         action: "write",
         path: out.to_path_buf(),
-        source: e.into_error(),
+        source,
     })?;
-    temp.commit(finish_writer(inner, out)?)?;
     Ok(stats)
 }
 

@@ -6,18 +6,24 @@
 //! `results.log` holding each index's effective record in index order
 //! (frames copied verbatim, checksums re-verified), and a `summary.json`.
 //! The merged directory is an ordinary run directory: `status` and `export`
-//! read it, and a `run` without `--shard` resumes any samples still missing.
+//! read it.
 //!
-//! The output is committed by writing its manifest last, so a merge that
-//! crashes leaves a directory without manifest that a second merge may
-//! overwrite; a directory that already has a manifest is refused.
+//! Every check comes before anything is written: a merge with samples
+//! missing ([`MergeError::Incomplete`], naming the gaps and their shards)
+//! or of shards that overlap or belong to different runs writes nothing.
+//! The output is built in a temporary directory beside it
+//! (`.<name>.qtomo-tmp.<pid>.<n>`) and renamed into place complete, so a
+//! merge that fails or is killed never leaves a half output that blocks
+//! the next merge (the temporary directory of a killed merge is removed
+//! by the next merge into the same place). An output directory that
+//! already has a manifest is refused.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::atomic::{AtomicWriteError, commit_rename, temp_path_for};
-use super::lock::{LockError, RunLock, probe};
+use super::atomic::{AtomicWriteError, temp_path_for};
+use super::lock::{LockError, probe};
 use super::log::{LogError, LogWriter, SyncPolicy, frame_payload, read_payload_at};
 use super::resume::{RecordIndex, ResumeError, ResumeState};
 use super::rundir::{Manifest, RunDir, RunDirError, unix_now};
@@ -63,6 +69,18 @@ pub enum MergeError {
         /// The second shard holding it.
         second: PathBuf,
     },
+    /// Some samples have no result in any shard; nothing was written.
+    #[error(
+        "{missing} of {total} samples have no result in the shards given: {gaps}; finish those shards (rerun them to resume) and merge again (nothing was written)"
+    )]
+    Incomplete {
+        /// Samples without a result.
+        missing: u64,
+        /// Samples in the run.
+        total: u64,
+        /// Which index ranges are missing and which shards should hold them.
+        gaps: String,
+    },
     /// The output directory already holds a run.
     #[error(
         "output directory {dir} already holds a run (it has a manifest.json); choose an empty directory"
@@ -100,6 +118,24 @@ pub enum MergeError {
         #[source]
         source: io::Error,
     },
+}
+
+impl MergeError {
+    /// True for mistakes in the command (no shards, a directory that is
+    /// not a run directory, shards that overlap or belong to different
+    /// runs, an output that already holds a run or other files): a usage
+    /// error, exit 2, nothing written.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            MergeError::NoShards
+            | MergeError::NoManifest { .. }
+            | MergeError::ManifestMismatch { .. }
+            | MergeError::Overlap { .. }
+            | MergeError::OutputExists { .. } => true,
+            MergeError::RunDir(e) => e.is_refusal(),
+            _ => false,
+        }
+    }
 }
 
 /// What [`merge`] produced.
@@ -170,18 +206,24 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         indexes.push(index);
     }
 
-    // A merge that crashed leaves its log and summary without a manifest;
-    // anything else in the way is refused before anything is written.
+    // Every sample must have a result: a merge with samples missing writes
+    // nothing, so that merging again once the shards are finished works.
+    let missing: u64 = owner.iter().filter(|&&o| o == NONE).count() as u64;
+    if missing > 0 {
+        return Err(MergeError::Incomplete {
+            missing,
+            total,
+            gaps: describe_gaps(&owner, NONE, shard_dirs, &manifests),
+        });
+    }
+
+    // What an older merge that crashed left (a log and a summary without a
+    // manifest) may be replaced; anything else in the way is refused before
+    // anything is written.
     super::rundir::check_out_dir(
         out_dir,
         &[super::rundir::RESULTS_LOG, super::rundir::SUMMARY],
     )?;
-    fs::create_dir_all(out_dir).map_err(|source| MergeError::Io {
-        action: "create directory",
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
-    let _lock = RunLock::acquire(out_dir)?;
     let out = RunDir::new(out_dir);
     if out.manifest().exists() {
         return Err(MergeError::OutputExists {
@@ -189,7 +231,55 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         });
     }
 
-    // The merged log, in index order, via a temporary file.
+    // The merged directory is built beside its final place under a
+    // temporary name and renamed into place complete, so a merge that
+    // fails or is killed never leaves a half output behind.
+    let parent = super::atomic::parent_dir(out_dir).to_path_buf();
+    fs::create_dir_all(&parent).map_err(|source| MergeError::Io {
+        action: "create directory",
+        path: parent.clone(),
+        source,
+    })?;
+    remove_stale_merge_dirs(out_dir);
+    let tmp_dir = temp_path_for(out_dir);
+    fs::create_dir(&tmp_dir).map_err(|source| MergeError::Io {
+        action: "create directory",
+        path: tmp_dir.clone(),
+        source,
+    })?;
+    let built =
+        write_merged(&tmp_dir, shard_dirs, &manifests, &owner, &indexes).and_then(|report| {
+            replace_leftovers(out_dir)?;
+            fs::rename(&tmp_dir, out_dir).map_err(|source| MergeError::Io {
+                action: "move the merged directory into place at",
+                path: out_dir.to_path_buf(),
+                source,
+            })?;
+            super::atomic::sync_dir(&parent).map_err(|source| MergeError::Io {
+                action: "fsync directory",
+                path: parent.clone(),
+                source,
+            })?;
+            Ok(report)
+        });
+    if built.is_err() {
+        // Best effort: nothing of a failed merge stays behind.
+        let _ = fs::remove_dir_all(&tmp_dir);
+    }
+    built
+}
+
+/// Writes the merged log, summary and manifest into the new directory `dir`.
+fn write_merged(
+    dir: &Path,
+    shard_dirs: &[PathBuf],
+    manifests: &[Manifest],
+    owner: &[u32],
+    indexes: &[RecordIndex],
+) -> Result<MergeReport, MergeError> {
+    let reference = &manifests[0];
+    let total = reference.total;
+    let out = RunDir::new(dir);
     let logs = shard_dirs
         .iter()
         .map(|dir| {
@@ -205,44 +295,35 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let tmp_log = temp_path_for(&out.results_log());
-    let written = (|| {
-        let mut writer = LogWriter::open(&tmp_log, SyncPolicy::OnFlush)?;
-        let mut state = ResumeState::new(total);
-        let mut chunk = Vec::with_capacity(1 << 20);
-        let mut payload = Vec::new();
-        for i in 0..total {
-            let s = owner[i as usize];
-            if s == NONE {
-                continue;
-            }
-            let (file, path) = &logs[s as usize];
-            let (Some(file), Some(offset)) = (file, indexes[s as usize].offset(i)) else {
-                continue;
-            };
-            read_payload_at(file, path, offset, &mut payload)?;
-            frame_payload(&payload, &mut chunk);
-            let ok = indexes[s as usize].state.status(i) == Some(super::resume::IndexStatus::Ok);
-            state.observe(i, ok, offset)?;
-            if chunk.len() >= 1 << 20 {
-                writer.append_framed(&chunk)?;
-                chunk.clear();
-            }
-        }
-        if !chunk.is_empty() {
+    let mut writer = LogWriter::open(&out.results_log(), SyncPolicy::OnFlush)?;
+    let mut state = ResumeState::new(total);
+    let mut chunk = Vec::with_capacity(1 << 20);
+    let mut payload = Vec::new();
+    for i in 0..total {
+        let Some(&s) = owner.get(i as usize) else {
+            continue;
+        };
+        let (Some((file, path)), Some(index)) = (logs.get(s as usize), indexes.get(s as usize))
+        else {
+            continue;
+        };
+        let (Some(file), Some(offset)) = (file, index.offset(i)) else {
+            continue;
+        };
+        read_payload_at(file, path, offset, &mut payload)?;
+        frame_payload(&payload, &mut chunk);
+        let ok = index.state.status(i) == Some(super::resume::IndexStatus::Ok);
+        state.observe(i, ok, offset)?;
+        if chunk.len() >= 1 << 20 {
             writer.append_framed(&chunk)?;
+            chunk.clear();
         }
-        writer.flush_sync()?;
-        Ok::<_, MergeError>(state)
-    })();
-    let state = match written {
-        Ok(state) => state,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp_log);
-            return Err(e);
-        }
-    };
-    commit_rename(&tmp_log, &out.results_log())?;
+    }
+    if !chunk.is_empty() {
+        writer.append_framed(&chunk)?;
+    }
+    writer.flush_sync()?;
+    drop(writer);
 
     // Summary from the merged bookkeeping and the shards' summaries.
     let mut elapsed_s: f64 = 0.0;
@@ -278,17 +359,146 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
         dim: reference.dim,
         log_write_errors: 0,
     };
-    summary.write(out_dir)?;
+    summary.write(dir)?;
 
     let mut manifest = reference.clone();
     manifest.fingerprint.shard = None;
     manifest.created = unix_now();
-    manifest.write(out_dir)?;
+    manifest.write(dir)?;
     Ok(MergeReport {
         manifest,
         summary,
         missing: state.pending(),
     })
+}
+
+/// Empties an existing output directory of what an older merge that
+/// crashed left in it (checked by `check_out_dir` to be nothing else), so
+/// that the merged directory can be renamed over it.
+fn replace_leftovers(out_dir: &Path) -> Result<(), MergeError> {
+    let io_err = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MergeError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let entries = match fs::read_dir(out_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("list", out_dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err("list", out_dir))?;
+        let path = entry.path();
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &path)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary directories of merges into `out_dir` that were
+/// killed (their process is gone). Best effort.
+fn remove_stale_merge_dirs(out_dir: &Path) {
+    let Some(name) = out_dir.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(super::atomic::parent_dir(out_dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| super::atomic::temp_owner(n, name))
+        else {
+            continue;
+        };
+        let alive = pid > 0
+            && !matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(nix::errno::Errno::ESRCH)
+            );
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Describes the samples without a result, for [`MergeError::Incomplete`]:
+/// each gap as a range of indices and the shard that should have it (and
+/// whether that shard was given), at most a few gaps.
+fn describe_gaps(
+    owner: &[u32],
+    none: u32,
+    shard_dirs: &[PathBuf],
+    manifests: &[Manifest],
+) -> String {
+    const SHOWN: usize = 5;
+    let total = owner.len() as u64;
+    let count = manifests
+        .first()
+        .and_then(|m| m.fingerprint.shard)
+        .map(|(_, n)| n);
+    // Where shard i of n starts (see `Fingerprint::sample_range`); the
+    // shard holding index k is the last one starting at or before k.
+    let starts: Vec<u64> = count.map_or_else(Vec::new, |n| {
+        (0..n)
+            .map(|i| ((u128::from(i) * u128::from(total)) / u128::from(n)) as u64)
+            .collect()
+    });
+    let shard_of = |k: u64| -> Option<u32> {
+        let after = starts.partition_point(|&s| s <= k);
+        after.checked_sub(1).map(|i| i as u32)
+    };
+    let mut gaps: Vec<(u64, u64, Option<u32>)> = Vec::new();
+    let mut k = 0u64;
+    while k < total {
+        if owner[k as usize] != none {
+            k += 1;
+            continue;
+        }
+        let shard = shard_of(k);
+        let start = k;
+        while k < total && owner[k as usize] == none && shard_of(k) == shard {
+            k += 1;
+        }
+        gaps.push((start, k, shard));
+    }
+    let mut parts: Vec<String> = gaps
+        .iter()
+        .take(SHOWN)
+        .map(|&(start, end, shard)| {
+            let range = if end - start == 1 {
+                format!("sample {start}")
+            } else {
+                format!("samples {start}..{}", end - 1)
+            };
+            match (shard, count) {
+                (Some(i), Some(n)) => {
+                    let given = shard_dirs
+                        .iter()
+                        .zip(manifests)
+                        .find(|(_, m)| m.fingerprint.shard == Some((i, n)));
+                    match given {
+                        Some((dir, _)) => {
+                            format!("{range} (shard {i}/{n}, {}: unfinished)", dir.display())
+                        }
+                        None => format!("{range} (shard {i}/{n}: not given)"),
+                    }
+                }
+                _ => range,
+            }
+        })
+        .collect();
+    if gaps.len() > SHOWN {
+        parts.push(format!("and {} more gaps", gaps.len() - SHOWN));
+    }
+    parts.join(", ")
 }
 
 fn unsharded(m: &Manifest) -> super::rundir::Fingerprint {
@@ -300,6 +510,7 @@ fn unsharded(m: &Manifest) -> super::rundir::Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::lock::RunLock;
     use crate::store::log::LogReader;
     use crate::store::record::test_support::record;
     use crate::store::rundir::{OpenMode, open_run, tests::fingerprint};
@@ -374,12 +585,41 @@ mod tests {
     }
 
     #[test]
-    fn partial_shards_merge_as_interrupted() {
+    fn missing_samples_write_nothing_and_name_the_shard() {
         let tmp = tempfile::tempdir().unwrap();
-        let shards = vec![shard(tmp.path(), 0, 2, 10, &[])];
-        let report = merge(&shards, &tmp.path().join("out")).unwrap();
-        assert_eq!(report.missing, 5);
-        assert_eq!(report.summary.status, RunOutcome::Interrupted);
+        let s0 = shard(tmp.path(), 0, 2, 10, &[]);
+        let out = tmp.path().join("out");
+        let err = merge(std::slice::from_ref(&s0), &out).unwrap_err();
+        match &err {
+            MergeError::Incomplete { missing, total, .. } => {
+                assert_eq!((*missing, *total), (5, 10));
+            }
+            e => panic!("expected incomplete, got {e:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains("5 of 10 samples"), "{msg}");
+        assert!(msg.contains("nothing was written"), "{msg}");
+        assert!(!out.exists(), "an incomplete merge writes nothing");
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn leftovers_of_a_crashed_merge_are_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = shard(tmp.path(), 0, 1, 4, &[]);
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join("results.log"), b"half").unwrap();
+        fs::write(out.join("summary.json"), b"{").unwrap();
+        let report = merge(std::slice::from_ref(&a), &out).unwrap();
+        assert_eq!(report.summary.total, 4);
+        let scan = LogReader::scan(&out.join("results.log")).unwrap();
+        assert_eq!(scan.records.len(), 4);
     }
 
     #[test]

@@ -64,7 +64,7 @@ mod summary;
 pub use atomic::{AtomicWriteError, atomic_write, sync_dir};
 pub use export::{
     CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, export,
-    export_csv, export_jsonl, export_npy,
+    export_csv, export_jsonl, export_npy, export_to_writer, sample_json,
 };
 pub use format::{FormatVersion, FormatVersionError};
 pub use fsutil::{

@@ -353,7 +353,16 @@ impl Manifest {
         let path = dir.join(MANIFEST);
         let bytes = match super::fsutil::read_nofollow(&path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // No such directory, or a file where the directory should be:
+            // either way there is no manifest.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(source) => {
                 return Err(RunDirError::Io {
                     action: "read",

@@ -69,6 +69,18 @@ pub enum StatusError {
     },
 }
 
+impl StatusError {
+    /// True when the directory given is not a run directory (or holds
+    /// another run's refused files): a usage error, exit 2.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            StatusError::NoManifest { .. } => true,
+            StatusError::RunDir(e) => e.is_refusal(),
+            _ => false,
+        }
+    }
+}
+
 /// One damaged region of a results log, as `status` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DamagedRegion {

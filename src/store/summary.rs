@@ -33,6 +33,19 @@ pub enum RunOutcome {
     Unknown,
 }
 
+impl RunOutcome {
+    /// The name used in `summary.json` (`complete`, `interrupted`,
+    /// `aborted`; `unknown` for a status this build does not know).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Complete => "complete",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::Unknown => "unknown",
+        }
+    }
+}
+
 /// Contents of `summary.json`; field names are the contract's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -624,10 +624,11 @@ fn status_json_parses_with_done_equal_to_total() {
     assert_eq!(st["failed"], 0, "{st}");
     assert_eq!(st["pending"], 0, "{st}");
     assert_eq!(st["running"], false, "{st}");
+    // The status word is spelled as in summary.json.
     sandbox
         .qtomo(["status", "r"])
         .ok()
-        .stdout_has(&["5/5 done"]);
+        .stdout_has(&["5/5 done", "last summary:  complete,"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -784,4 +785,245 @@ fn stderr_has_no_colour_codes_off_a_terminal() {
         !out.stderr.contains('\u{1b}'),
         "no ANSI escape codes on a pipe",
     );
+}
+
+// ---------------------------------------------------------------------------
+// Usage mistakes exit 2 and write nothing (issue 13)
+
+/// Names in `dir`, sorted, for "nothing was written" checks.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn status_show_export_of_a_folder_that_is_not_a_run_directory_exit_2() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.join("notes")).expect("mkdir notes");
+    sandbox.write("notes/thesis.tex", "x");
+    sandbox.write("plain.txt", "x");
+    for dir in ["notes", "missing", "plain.txt"] {
+        for args in [
+            vec!["status", dir],
+            vec!["status", dir, "--json"],
+            vec!["show", dir, "--sample", "0"],
+            vec!["export", dir, "--format", "jsonl"],
+            vec!["export", dir, "--format", "npy"],
+        ] {
+            sandbox
+                .qtomo(&args)
+                .expect_code(2)
+                .stderr_has(&[dir, "not a run directory"]);
+        }
+    }
+    assert_eq!(listing(&sandbox.join("notes")), ["thesis.tex"]);
+    assert!(!sandbox.join("missing").exists());
+}
+
+/// Runs shard `i` of 2 of `input` into `dir`.
+fn run_shard(sandbox: &Sandbox, input: &str, dir: &str, i: u32) {
+    sandbox
+        .qtomo(["run", input, "--out", dir, "--workers", "0"])
+        .args(["--shard", &format!("{i}/2")])
+        .ok();
+}
+
+#[test]
+fn merge_mistakes_exit_2_and_write_nothing() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 6);
+    sandbox
+        .qtomo(["simulate", "--qubits", "1", "--samples", "6", "--seed", "8"])
+        .args(["--out", "other.csv"])
+        .ok();
+    run_shard(&sandbox, "data.csv", "s0", 0);
+    run_shard(&sandbox, "data.csv", "s1", 1);
+    run_shard(&sandbox, "other.csv", "o1", 1);
+    std::fs::create_dir(sandbox.join("notes")).expect("mkdir notes");
+    sandbox.write("notes/thesis.tex", "x");
+
+    let refused = |dirs: &[&str], out: &str, needles: &[&str]| {
+        sandbox
+            .qtomo(["merge"])
+            .args(dirs)
+            .args(["--out", out])
+            .expect_code(2)
+            .stderr_has(needles);
+    };
+    refused(&["s0", "s0"], "m", &["sample 0", "overlap"]);
+    refused(&["s0", "o1"], "m", &["o1", "different run"]);
+    refused(&["s0", "notes"], "m", &["notes", "not a run directory"]);
+    refused(&["s0", "s1"], "notes", &["notes", "not empty"]);
+    assert!(
+        !sandbox.join("m").exists(),
+        "a refused merge writes nothing"
+    );
+    assert_eq!(listing(&sandbox.join("notes")), ["thesis.tex"]);
+
+    sandbox.qtomo(["merge", "s0", "s1", "--out", "m"]).ok();
+    let before = listing(&sandbox.join("m"));
+    refused(&["s0", "s1"], "m", &["m", "already holds a run"]);
+    assert_eq!(listing(&sandbox.join("m")), before);
+}
+
+/// A merge with a shard missing writes nothing and says which samples and
+/// shard are missing; once the shard is run, the same merge succeeds.
+#[test]
+fn merge_with_a_shard_missing_exits_75_writes_nothing_and_merging_again_works() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 6);
+    run_shard(&sandbox, "data.csv", "s0", 0);
+    sandbox
+        .qtomo(["merge", "s0", "--out", "m"])
+        .expect_code(75)
+        .stderr_has(&["3 of 6 samples", "samples 3..5", "shard 1/2", "not given"]);
+    assert!(
+        !sandbox.join("m").exists(),
+        "an incomplete merge writes nothing"
+    );
+    assert_eq!(listing(sandbox.path()), ["data.csv", "s0"]);
+
+    run_shard(&sandbox, "data.csv", "s1", 1);
+    sandbox.qtomo(["merge", "s0", "s1", "--out", "m"]).ok();
+    let st = status_json(&sandbox, "m");
+    assert_eq!(st["done"], 6, "{st}");
+}
+
+// ---------------------------------------------------------------------------
+// Validated values: exit 2 naming the option and its range (issue 13)
+
+#[test]
+fn out_of_range_and_ignored_options_exit_2_naming_the_option() {
+    let sandbox = Sandbox::new();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["bases", "--qubits", "9"], &["--qubits", "1 to 6 qubits"]),
+        (&["bases", "--qubits", "0"], &["--qubits", "1 to 6 qubits"]),
+        (&["bases", "--dim", "100"], &["--dim", "2 to 64"]),
+        (&["bases", "--dim", "1"], &["--dim", "2 to 64"]),
+        (
+            &[
+                "simulate", "--basis", "james16", "--qubits", "3", "--out", "x.csv",
+            ],
+            &["--qubits 3", "--basis pauli"],
+        ),
+        (
+            &[
+                "simulate", "--basis", "pauli", "--dim", "3", "--out", "x.csv",
+            ],
+            &["--dim 3", "--basis qudit"],
+        ),
+        (
+            &["simulate", "--shots", "0", "--out", "x.csv"],
+            &["--shots", "at least 1"],
+        ),
+    ];
+    for (args, needles) in cases {
+        sandbox.qtomo(*args).expect_code(2).stderr_has(needles);
+    }
+    assert!(listing(sandbox.path()).is_empty(), "nothing was written");
+    sandbox
+        .qtomo(["bases", "--qubits", "6"])
+        .ok()
+        .stdout_has(&["n=6: 46656 labels"]);
+}
+
+#[test]
+fn show_method_must_be_a_method_the_run_computed() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .args(["--method", "mle,pls"])
+        .ok();
+    let show = |method: &str| sandbox.qtomo(["show", "r", "--sample", "0", "--method", method]);
+    show("mlee")
+        .expect_code(2)
+        .stderr_has(&["--method", "mlee", "mle, pls or linear"]);
+    show("MLE").expect_code(2).stderr_has(&["--method", "MLE"]);
+    show("linear")
+        .expect_code(2)
+        .stderr_has(&["--method linear", "did not compute", "mle, pls"]);
+    let out = show("pls").ok();
+    out.stdout_has(&["pls: ρ ="]);
+    out.check(!out.stdout.contains("mle: ρ"), "only the method asked for");
+}
+
+#[test]
+fn out_dash_writes_simulate_and_export_to_standard_output() {
+    let sandbox = Sandbox::new();
+    let sim = sandbox
+        .qtomo(["simulate", "--qubits", "1", "--samples", "3", "--out", "-"])
+        .ok();
+    let lines: Vec<&str> = sim.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{sim}");
+    assert!(lines[0].starts_with("sample,"), "{sim}");
+    sandbox.write("data.csv", &sim.stdout);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    let jsonl = sandbox
+        .qtomo(["export", "r", "--format", "jsonl", "--out", "-"])
+        .ok();
+    let records: Vec<Value> = jsonl
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect();
+    assert_indices_once_in_order(&records, 3);
+    let csv = sandbox
+        .qtomo(["export", "r", "--format", "csv", "--out", "-"])
+        .ok();
+    assert!(csv.stdout.starts_with("index,id,status"), "{csv}");
+    assert_eq!(csv.stdout.lines().count(), 1 + 3 * 3, "{csv}");
+    sandbox
+        .qtomo(["export", "r", "--format", "npy", "--out", "-"])
+        .expect_code(2)
+        .stderr_has(&["standard output", "--out DIR"]);
+    assert!(!sandbox.join("-").exists(), "no file named '-'");
+    assert!(!sandbox.join("r/-").exists(), "no file named '-'");
+    assert!(!sandbox.join("r/results.jsonl").exists());
+}
+
+#[test]
+fn show_json_is_one_object_shaped_like_an_export_line() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    let out = sandbox.qtomo(["show", "r", "--sample", "1", "--json"]).ok();
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("show --json is not JSON: {e}\n{out}"));
+    assert_eq!(v["index"], 1, "{v}");
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(matrix(&v["methods"]["mle"]["rho_re"]).len(), 2, "{v}");
+    let pls = sandbox
+        .qtomo(["show", "r", "--sample", "1", "--json", "--method", "pls"])
+        .ok();
+    let v: Value = serde_json::from_str(&pls.stdout).expect("JSON");
+    let names: Vec<&String> = v["methods"].as_object().expect("methods").keys().collect();
+    assert_eq!(names, ["pls"], "{v}");
+}
+
+#[test]
+fn bases_json_lists_every_set_with_its_labels() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.qtomo(["bases", "--json", "--qubits", "2"]).ok();
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("bases --json is not JSON: {e}\n{out}"));
+    let sets = v["sets"].as_array().expect("sets");
+    let names: Vec<&str> = sets.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["pauli", "qudit", "james16"], "{v}");
+    assert_eq!(sets[0]["labels"].as_array().map(Vec::len), Some(36), "{v}");
+    assert_eq!(sets[0]["max"], 6, "{v}");
+    assert_eq!(sets[2]["labels"][0], "HH", "{v}");
 }
