@@ -117,26 +117,30 @@ fn dir_lock_unsupported(e: &io::Error) -> bool {
     )
 }
 
+/// Maps an I/O error of `action` on `path` to a [`LockError`]: a refused
+/// symlink is [`LockError::Symlink`], anything else [`LockError::Io`].
+fn lock_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LockError + use<> {
+    let path = path.to_path_buf();
+    move |source: io::Error| {
+        if is_symlink_refusal(&source) {
+            LockError::Symlink { path }
+        } else {
+            LockError::Io {
+                action,
+                path,
+                source,
+            }
+        }
+    }
+}
+
 impl RunLock {
     /// Takes the exclusive lock on the run directory `dir` without
     /// blocking; see the module docs. Fails with [`LockError::Held`],
     /// naming the holder's pid, if another run has the directory.
     pub fn acquire(dir: &Path) -> Result<RunLock, LockError> {
         let path = dir.join(RUN_LOCK);
-        let io = |action, p: &Path| {
-            let p = p.to_path_buf();
-            move |source: io::Error| {
-                if is_symlink_refusal(&source) {
-                    LockError::Symlink { path: p }
-                } else {
-                    LockError::Io {
-                        action,
-                        path: p,
-                        source,
-                    }
-                }
-            }
-        };
+        let io = lock_error;
         let dir_file = File::open(dir).map_err(io("open the directory of", &path))?;
         let dir_lock = match dir_file.try_lock() {
             Ok(()) => Some(dir_file),
@@ -179,20 +183,7 @@ impl RunLock {
 
     /// Makes the locked file at `tmp` the directory's `run.lock`.
     fn install(dir: &Path, path: &Path, tmp: &Path) -> Result<(), LockError> {
-        let io = |action| {
-            let p = path.to_path_buf();
-            move |source: io::Error| {
-                if is_symlink_refusal(&source) {
-                    LockError::Symlink { path: p }
-                } else {
-                    LockError::Io {
-                        action,
-                        path: p,
-                        source,
-                    }
-                }
-            }
-        };
+        let io = |action| lock_error(action, path);
         for _ in 0..ATTEMPTS {
             let existing = match open_nofollow(OpenOptions::new().read(true).write(true), path) {
                 Ok(file) => file,
