@@ -42,16 +42,7 @@ impl FrameMap {
         rho: &[f64],
         tau: &mut [f64],
     ) -> Result<(), TomoError> {
-        match &set.info.g_sqrt {
-            Some(g_half) => {
-                self.sandwich(g_half, rho, tau);
-                normalise_trace(tau, set.dim())
-            }
-            None => {
-                tau.copy_from_slice(rho);
-                Ok(())
-            }
-        }
+        self.map(set.info.g_sqrt.as_deref(), set.dim(), rho, tau)
     }
 
     /// `rho` ← G^{-1/2} τ G^{-1/2} / Tr(G^{-1}τ) (a copy of τ for grouped sets).
@@ -62,13 +53,24 @@ impl FrameMap {
         tau: &[f64],
         rho: &mut [f64],
     ) -> Result<(), TomoError> {
-        match &set.info.g_inv_sqrt {
-            Some(g_inv_half) => {
-                self.sandwich(g_inv_half, tau, rho);
-                normalise_trace(rho, set.dim())
+        self.map(set.info.g_inv_sqrt.as_deref(), set.dim(), tau, rho)
+    }
+
+    /// `out` ← W X W / Tr(W X W), or a copy of X without W.
+    fn map(
+        &mut self,
+        w: Option<&[f64]>,
+        d: usize,
+        x: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), TomoError> {
+        match w {
+            Some(w) => {
+                self.sandwich(w, x, out);
+                normalise_trace(out, d)
             }
             None => {
-                rho.copy_from_slice(tau);
+                out.copy_from_slice(x);
                 Ok(())
             }
         }

@@ -106,14 +106,3 @@ impl FrameProjection {
         self.frame.from_frame(set, tau, rho)
     }
 }
-
-/// Projects a trace-1 Hermitian estimate onto the density matrices (in the
-/// coordinates it is given in).
-pub fn project(
-    eigen: &mut EigenWorkspace,
-    linear: &[f64],
-    rho: &mut [f64],
-) -> Result<(), TomoError> {
-    eigen.project_to_states(linear, 1.0, rho)?;
-    Ok(())
-}

@@ -386,7 +386,7 @@ impl MleWorkspace {
                 // Polish the best state so far.
                 self.x.copy_from_slice(&self.best);
                 self.p.copy_from_slice(&self.best_p);
-                let report = match &mut self.newton {
+                let steps = match &mut self.newton {
                     Some(newton) => newton.polish(
                         rows,
                         counts,
@@ -397,10 +397,10 @@ impl MleWorkspace {
                     )?,
                     None => break,
                 };
-                iterations += report.steps;
+                iterations += steps;
                 next_polish = iterations.saturating_add(polish_gap);
                 polish_gap = polish_gap.saturating_mul(2);
-                if report.steps > 0 {
+                if steps > 0 {
                     // Newton steps only ever raise the likelihood of `best`.
                     self.take_as_best();
                     self.reset_momentum(rows, counts, scale);

@@ -49,23 +49,6 @@ const LINE_SEARCH_STEPS: u32 = 16;
 /// gain its slope predicts.
 const ARMIJO: f64 = 1e-4;
 
-/// What one polish did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolishReport {
-    /// Newton steps accepted.
-    pub steps: u32,
-    /// True when the last attempted step found the face stationary (the
-    /// Newton decrement below the requested level).
-    pub stationary: bool,
-}
-
-/// Outcome of one Newton step.
-enum Step {
-    Taken,
-    Stationary,
-    Failed,
-}
-
 /// Scratch memory for projected Newton steps on d×d states with M outcomes.
 pub struct FaceNewton {
     d: usize,
@@ -140,7 +123,7 @@ impl FaceNewton {
     /// to a state of higher likelihood. Stops early when the projected
     /// gradient, estimated from the Newton decrement, says the certificate is
     /// about `stop_gap` or less, or when no step along the direction is
-    /// accepted. Null-space directions whose gradient exceeds the multiplier
+    /// accepted; returns the steps taken. Null-space directions whose gradient exceeds the multiplier
     /// by more than `stop_gap` join the face.
     pub fn polish(
         &mut self,
@@ -150,24 +133,19 @@ impl FaceNewton {
         p: &mut [f64],
         max_steps: u32,
         stop_gap: f64,
-    ) -> Result<PolishReport, TomoError> {
-        let mut report = PolishReport {
-            steps: 0,
-            stationary: false,
-        };
-        while report.steps < max_steps {
-            match self.step(rows, counts, x, p, stop_gap)? {
-                Step::Taken => report.steps += 1,
-                Step::Stationary => {
-                    report.stationary = true;
-                    break;
-                }
-                Step::Failed => break,
+    ) -> Result<u32, TomoError> {
+        let mut steps = 0;
+        while steps < max_steps {
+            if !self.step(rows, counts, x, p, stop_gap)? {
+                break;
             }
+            steps += 1;
         }
-        Ok(report)
+        Ok(steps)
     }
 
+    /// One Newton step: true when a step was taken; false when the face is
+    /// stationary or no step along the direction is accepted.
     fn step(
         &mut self,
         rows: &[f64],
@@ -175,7 +153,7 @@ impl FaceNewton {
         x: &mut [f64],
         p: &mut [f64],
         stop_gap: f64,
-    ) -> Result<Step, TomoError> {
+    ) -> Result<bool, TomoError> {
         let d = self.d;
         let n = d * d;
         // ∇f = −Σ (n_k/p_k) ã_k for f = −L̃, shifted by the multiple N·γ⁻¹·Σ_k ã_k
@@ -291,7 +269,7 @@ impl FaceNewton {
             }
         }
         if !(scale > 0.0 && scale.is_finite()) {
-            return Ok(Step::Failed);
+            return Ok(false);
         }
         // H⁻¹[g c] with a small ridge for directions the counts do not see.
         let mut ridge = 1e-12 * scale;
@@ -313,7 +291,7 @@ impl FaceNewton {
             ridge *= 1e3;
         }
         if !solved {
-            return Ok(Step::Failed);
+            return Ok(false);
         }
         let (mut cu, mut cv) = (0.0, 0.0);
         for i in 0..q {
@@ -321,7 +299,7 @@ impl FaceNewton {
             cv += self.c[i] * self.rhs[(i, 1)];
         }
         if !(cv > 0.0 && cv.is_finite()) {
-            return Ok(Step::Failed);
+            return Ok(false);
         }
         let nu = -cu / cv;
         // Δ = −H⁻¹(g + νc), so that Tr Δ = 0.
@@ -333,12 +311,12 @@ impl FaceNewton {
             decrement -= self.g[i] * delta;
         }
         if !decrement.is_finite() {
-            return Ok(Step::Failed);
+            return Ok(false);
         }
         // On the face the certificate is about the size of the projected
         // gradient, ‖g‖ ≤ √(decrement · λ_max(H)) ≤ √(decrement · Tr H).
         if decrement * trace_h <= stop_gap * stop_gap {
-            return Ok(Step::Stationary);
+            return Ok(false);
         }
         // The slope along the direction, in the coordinates of x.
         if rotate {
@@ -348,7 +326,7 @@ impl FaceNewton {
         }
         let slope = hermitian::dot(&self.grad_full, &self.dx);
         if slope.is_nan() || slope >= 0.0 {
-            return Ok(Step::Failed);
+            return Ok(false);
         }
         // Arc search. The trial state is x plus the step, completed to
         // second order so that the rank stays (Z-block B Λ⁻¹ B^† for cross
@@ -385,12 +363,12 @@ impl FaceNewton {
                 if gain > 0.0 && -gain <= ARMIJO * linear {
                     x.copy_from_slice(&self.trial);
                     predict(rows, x, p);
-                    return Ok(Step::Taken);
+                    return Ok(true);
                 }
             }
             alpha *= 0.5;
         }
-        Ok(Step::Failed)
+        Ok(false)
     }
 
     /// Rotates the first `zeros` columns of the basis (the null space Z of
