@@ -8,7 +8,9 @@
 //! probability simplex {λ ≥ 0, Σλ = 1}, and return V diag(λ) V^†. This is the
 //! nearest density matrix to H in Frobenius norm.
 //!
-//! For d ≤ [`SMALL_PATH_MAX_DIM`] (up to two qubits) the decomposition is
+//! At d = 2 the largest eigenvalue and the projection have closed forms
+//! ([`crate::tomo::bloch`]). For d ≤ [`SMALL_PATH_MAX_DIM`] (up to two
+//! qubits) the decomposition is
 //! the cyclic Jacobi method of [`crate::tomo::jacobi`], started from V = I
 //! at every call (so a result never depends on earlier calls): at these
 //! sizes it is faster than a general solver, whose Householder set-up
@@ -17,6 +19,7 @@
 //! workspace, so repeated calls allocate nothing.
 
 use crate::tomo::TomoError;
+use crate::tomo::bloch;
 use crate::tomo::hermitian;
 use crate::tomo::jacobi::WarmJacobi;
 use faer::diag::Diag;
@@ -146,8 +149,12 @@ impl EigenWorkspace {
         Ok(&self.values)
     }
 
-    /// Largest eigenvalue of the Hermitian matrix with coordinates `x`.
+    /// Largest eigenvalue of the Hermitian matrix with coordinates `x` (in
+    /// closed form at d = 2, see [`bloch`]).
     pub fn max_eigenvalue(&mut self, x: &[f64]) -> Result<f64, TomoError> {
+        if self.d == 2 && self.small.is_some() {
+            return bloch::max_eigenvalue(x);
+        }
         let v = self.eigenvalues(x)?;
         Ok(v[v.len() - 1])
     }
@@ -212,12 +219,16 @@ impl EigenWorkspace {
     /// Projects the Hermitian matrix with coordinates `x` onto the density
     /// matrices with trace `trace` (Smolin–Gambetta–Smith), writing the
     /// coordinates of the result into `out`. Returns the rank of the result.
+    /// In closed form at d = 2 ([`bloch`]), where no eigenvector is needed.
     pub fn project_to_states(
         &mut self,
         x: &[f64],
         trace: f64,
         out: &mut [f64],
     ) -> Result<usize, TomoError> {
+        if self.d == 2 && self.small.is_some() {
+            return bloch::project_to_states(x, trace, out);
+        }
         self.decompose_x(x, ComputeEigenvectors::Yes)?;
         let u = &self.u;
         Ok(assemble_projection(

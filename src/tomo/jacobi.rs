@@ -28,6 +28,7 @@
 //! [`WarmJacobi::reset`] at the start of each sample.
 
 use crate::tomo::TomoError;
+use crate::tomo::bloch;
 use crate::tomo::eigen::assemble_projection;
 use faer::c64;
 
@@ -134,8 +135,12 @@ impl WarmJacobi {
     }
 
     /// Largest eigenvalue of the matrix with coordinates `x`, accurate to
-    /// the stopping threshold 4dε‖H‖_F (the rounding level of any solver).
+    /// the stopping threshold 4dε‖H‖_F (the rounding level of any solver);
+    /// in closed form at d = 2 ([`bloch`]).
     pub fn max_eigenvalue(&mut self, x: &[f64]) -> Result<f64, TomoError> {
+        if self.d == 2 {
+            return bloch::max_eigenvalue(x);
+        }
         self.decompose_coords(x)?;
         Ok(self
             .values
@@ -146,7 +151,8 @@ impl WarmJacobi {
 
     /// Projects the matrix with coordinates `x` onto the density matrices
     /// with trace `trace` (as [`crate::tomo::EigenWorkspace::project_to_states`]),
-    /// writing coordinates into `out`. `sorted` (length d) is scratch.
+    /// writing coordinates into `out`. `sorted` (length d) is scratch. In
+    /// closed form at d = 2 ([`bloch`]).
     pub fn project_to_states(
         &mut self,
         x: &[f64],
@@ -155,6 +161,9 @@ impl WarmJacobi {
         out: &mut [f64],
     ) -> Result<usize, TomoError> {
         let d = self.d;
+        if d == 2 {
+            return bloch::project_to_states(x, trace, out);
+        }
         self.decompose_coords(x)?;
         let v = &self.v;
         Ok(assemble_projection(

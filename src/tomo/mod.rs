@@ -24,6 +24,7 @@
 //! - [`metrics`]: figures of merit; [`states`]: named/random states and targets.
 //! - [`simulate`]: counts with shot noise; [`reconstruct`]: the convenience entry point.
 
+pub mod bloch;
 pub mod counts;
 pub mod eigen;
 mod error;

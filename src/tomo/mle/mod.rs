@@ -342,7 +342,7 @@ impl MleWorkspace {
         let mut floor_hint = 64.0 * f64::EPSILON * d as f64 * total;
         // The start may already be the MLE (often so for one qubit).
         if let Check::Converged(c) = self.check(set, counts, rho, tol, &mut floor_hint)? {
-            return Ok(self.finish(rows, counts, 0, c, tol));
+            return Ok(Self::finish(0, c, tol));
         }
         let scale = -1.0 / total;
         // y = x; p holds A x, py holds A y.
@@ -534,27 +534,17 @@ impl MleWorkspace {
                 self.certify_returned(set, counts, rho, true)?
             }
         };
-        Ok(self.finish(rows, counts, iterations, certificate, tol))
+        Ok(Self::finish(iterations, certificate, tol))
     }
 
-    /// The diagnostics of the state certified last (its τ in `returned`).
-    fn finish(
-        &mut self,
-        rows: &[f64],
-        counts: &[f64],
-        iterations: u32,
-        certificate: Certificate,
-        tol: f64,
-    ) -> MleInfo {
-        predict(rows, &self.returned, &mut self.p);
-        let log_likelihood =
-            log_likelihood_from_probs(counts, &self.p).unwrap_or(f64::NEG_INFINITY);
+    /// The diagnostics of the state certified last.
+    fn finish(iterations: u32, certificate: Certificate, tol: f64) -> MleInfo {
         MleInfo {
             iterations,
             converged: certificate.converged(tol),
             gap_bound: certificate.gap_bound,
             gap_floor: certificate.gap_floor,
-            log_likelihood,
+            log_likelihood: certificate.log_likelihood,
         }
     }
 
