@@ -218,6 +218,8 @@ pub struct MleWorkspace {
     best_l: Option<f64>,
     start: Vec<f64>,
     returned: Vec<f64>,
+    /// ‖b_k‖² of each row, for the initial step.
+    row_norms_sq: Vec<f64>,
 }
 
 /// What a certificate check concluded.
@@ -257,6 +259,11 @@ impl MleWorkspace {
             best_l: None,
             start: vec![0.0; n],
             returned: vec![0.0; n],
+            row_norms_sq: set
+                .mle_rows
+                .chunks_exact(n)
+                .map(|row| hermitian::dot(row, row))
+                .collect(),
         }
     }
 
@@ -350,15 +357,12 @@ impl MleWorkspace {
         let mut theta = 1.0f64;
         // Initial step: the inverse of a curvature estimate of f along the
         // rows, (1/N) Σ n_k ‖b_k‖² / p_k²; backtracking corrects it.
-        let n = d * d;
         let curvature: f64 = counts
             .iter()
             .zip(&self.p)
-            .enumerate()
-            .filter(|(_, (c, _))| **c > 0.0)
-            .map(|(k, (c, p))| {
-                c * hermitian::dot(&rows[k * n..(k + 1) * n], &rows[k * n..(k + 1) * n]) / (p * p)
-            })
+            .zip(&self.row_norms_sq)
+            .filter(|((c, _), _)| **c > 0.0)
+            .map(|((c, p), b2)| c * b2 / (p * p))
             .sum::<f64>()
             / total;
         let mut t = if curvature > 0.0 && curvature.is_finite() {
