@@ -74,7 +74,7 @@ pub enum SupervisorEvent {
     /// in that time, so every deadline moves forward by `gap`: a pause is
     /// never counted as worker silence. A worker stopped on its own is
     /// still caught, since the loop keeps running then. See
-    /// [`PauseDetector`].
+    /// [`super::PauseDetector`].
     Paused {
         /// How long the loop was away.
         gap: Duration,

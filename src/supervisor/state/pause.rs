@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 /// Notices that the supervisor's loop was not scheduled: two consecutive
 /// turns further apart than `threshold` on the monotonic clock (which keeps
 /// running while a process is stopped). The I/O loop asks it once per turn
-/// and reports a gap as [`SupervisorEvent::Paused`]. Pure.
+/// and reports a gap as [`super::SupervisorEvent::Paused`]. Pure.
 #[derive(Clone, Debug)]
 pub struct PauseDetector {
     last: Instant,
