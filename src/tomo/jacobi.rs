@@ -29,7 +29,7 @@
 
 use crate::tomo::TomoError;
 use crate::tomo::bloch;
-use crate::tomo::eigen::assemble_projection;
+use crate::tomo::projection::assemble_projection;
 use faer::c64;
 
 /// Largest dimension the solver handles. Above it a general solver is faster

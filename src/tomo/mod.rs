@@ -37,6 +37,7 @@ pub mod measurement;
 pub mod metrics;
 pub mod mle;
 pub mod pls;
+pub mod projection;
 pub mod reconstruct;
 pub mod sets;
 pub mod simulate;
