@@ -59,8 +59,10 @@ use crate::tomo::measurement::SetView;
 use certificate::{Certificate, CertificateWorkspace};
 use newton::{FaceNewton, log_likelihood_gain};
 
-/// Options of the MLE solver.
+/// Options of the MLE solver. Start from [`MleParams::default`] and set
+/// fields: more may be added.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct MleParams {
     /// Stop when the certified gap bound is at most this (absolute
     /// log-likelihood units) or at the sample's rounding floor. Default 1e-4.
@@ -78,8 +80,6 @@ pub struct MleParams {
     /// Newton polish on the face of the iterate (see [`newton`]). Default
     /// true; off, the solver is the accelerated gradient method alone.
     pub polish: bool,
-    #[doc(hidden)]
-    pub non_exhaustive: (),
 }
 
 impl Default for MleParams {
@@ -91,7 +91,6 @@ impl Default for MleParams {
             check_every: 4,
             step_growth: 1.1,
             polish: true,
-            non_exhaustive: (),
         }
     }
 }
