@@ -13,6 +13,7 @@
 //! | `exit`       | exit with code 101, on every attempt                  |
 //! | `delay`      | `delay:MS` sleeps MS milliseconds before *every* sample |
 //! | `exit-on-start` | exit with code 101 before the IPC handshake (no index) |
+//! | `hang-on-start` | sleep forever before the IPC handshake (no index) |
 //!
 //! # Layout
 //!
@@ -55,6 +56,7 @@ pub struct Faults {
     by_index: HashMap<u64, Kind>,
     delay: Option<Duration>,
     exit_on_start: bool,
+    hang_on_start: bool,
 }
 
 impl Faults {
@@ -71,9 +73,14 @@ impl Faults {
         let mut by_index = HashMap::new();
         let mut delay = None;
         let mut exit_on_start = false;
+        let mut hang_on_start = false;
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if item == "exit-on-start" {
                 exit_on_start = true;
+                continue;
+            }
+            if item == "hang-on-start" {
+                hang_on_start = true;
                 continue;
             }
             if let Some(ms) = item.strip_prefix("delay:").and_then(|v| v.parse().ok()) {
@@ -102,14 +109,21 @@ impl Faults {
             by_index,
             delay,
             exit_on_start,
+            hang_on_start,
         }
     }
 
-    /// Exits with code 101 if `exit-on-start` is configured: a worker that
-    /// dies before its handshake, like a broken binary would.
+    /// Exits with code 101 if `exit-on-start` is configured (a worker that
+    /// dies before its handshake, like a broken binary would), or sleeps
+    /// forever if `hang-on-start` is (one stuck before its handshake).
     pub fn at_start(&self) {
         if self.exit_on_start {
             std::process::exit(101);
+        }
+        if self.hang_on_start {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
         }
     }
 
@@ -163,6 +177,7 @@ mod tests {
         assert_eq!(f.by_index.len(), 4);
         assert!(!f.exit_on_start);
         assert!(Faults::parse("delay:1,exit-on-start").exit_on_start);
+        assert!(Faults::parse("hang-on-start").hang_on_start);
         assert_eq!(f.delay, Some(Duration::from_millis(1)));
         assert_eq!(f.by_index[&3], Kind::CrashOnce);
         // Not listed: no effect.

@@ -12,7 +12,7 @@
 //!                                               channel::<ToWorker>()   (tx_w, rx_w)
 //!                                               channel::<FromWorker>() (tx_s, rx_s)
 //!                                  ◄─────────   Bootstrap::Hello{pid, protocol, tx_w, rx_s}
-//! accept_timeout(t, child pid)                  keeps rx_w and tx_s
+//! try_accept(child pid), once per loop turn     keeps rx_w and tx_s
 //!   checks pid and PROTOCOL_VERSION
 //!   → WorkerLink { tx: tx_w, rx: rx_s }
 //!                                  ◄─────────   FromWorker::Ready{pid}  (when able to work)
@@ -23,11 +23,13 @@
 //!
 //! The worker creates both channels and ships one end of each inside the
 //! hello, so the one-shot bootstrap channel is used exactly once. The accept
-//! runs on a helper thread because ipc-channel's `accept` has no timeout:
-//! if the child never connects, [`PendingWorker::accept_timeout`] connects
-//! to its own server and sends [`Bootstrap::Cancelled`] to release the
-//! thread. The hello's pid must match the spawned child's, so a stray
-//! connection cannot pose as a worker.
+//! runs on a helper thread because ipc-channel's `accept` blocks and has no
+//! timeout; the supervisor polls its result with
+//! [`PendingWorker::try_accept`] and so never waits for a handshake. If the
+//! child never connects, dropping the [`PendingWorker`] connects to its own
+//! server and sends [`Bootstrap::Cancelled`] to release the thread. The
+//! hello's pid must match the spawned child's, so a stray connection cannot
+//! pose as a worker.
 //!
 //! Either side learns of the other's death as a disconnected channel
 //! (`IpcError::Disconnected`): a worker whose supervisor is gone exits even
@@ -43,7 +45,7 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
 use ipc_channel::{IpcError, TryRecvError};
@@ -123,10 +125,6 @@ pub struct SampleOutcome {
     pub failed: Option<String>,
 }
 
-/// How often [`PendingWorker::accept_timeout`] checks whether the worker
-/// process has already ended.
-pub const EXIT_POLL: Duration = Duration::from_millis(20);
-
 /// The worker's half of the handshake, sent over the one-shot channel.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerHello {
@@ -167,20 +165,6 @@ pub enum LinkError {
         /// The ipc error.
         #[source]
         source: IpcError,
-    },
-    /// The worker process ended before it said hello.
-    #[error("the worker (pid {pid}) {outcome} before its handshake")]
-    ExitedEarly {
-        /// Its pid.
-        pid: u32,
-        /// How it ended, e.g. "exited with code 1".
-        outcome: String,
-    },
-    /// No worker connected in time.
-    #[error("no worker connected within {waited:?}")]
-    Timeout {
-        /// How long we waited.
-        waited: Duration,
     },
     /// The accept thread died.
     #[error("the ipc accept thread panicked")]
@@ -273,48 +257,28 @@ impl PendingWorker {
         &self.name
     }
 
-    /// Waits up to `timeout` for the hello of the worker with pid
-    /// `expected_pid` and returns the established link. `exited` is polled
-    /// every [`EXIT_POLL`] and returns how the worker ended if it has; a
-    /// worker that dies before its hello (a broken binary, a bad
-    /// environment) is then reported at once rather than after `timeout`.
-    pub fn accept_timeout(
-        mut self,
-        timeout: Duration,
-        expected_pid: u32,
-        mut exited: impl FnMut() -> Option<String>,
-    ) -> Result<WorkerLink, LinkError> {
-        let deadline = Instant::now() + timeout;
-        let result = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.done.recv_timeout(left.min(EXIT_POLL)) {
-                Ok(r) => break r,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(outcome) = exited() {
-                        self.cancel();
-                        return Err(LinkError::ExitedEarly {
-                            pid: expected_pid,
-                            outcome,
-                        });
-                    }
-                    if left.is_zero() {
-                        self.cancel();
-                        return Err(LinkError::Timeout { waited: timeout });
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    self.join();
-                    return Err(LinkError::AcceptThread);
-                }
+    /// Returns the established link once the worker with pid
+    /// `expected_pid` has said hello, `Ok(None)` while it has not. Never
+    /// blocks: the supervisor polls it once per turn of its loop, and a
+    /// worker that never says hello is caught by the supervisor's spawn
+    /// timeout (it then kills the worker; dropping `self` releases the
+    /// accept thread).
+    pub fn try_accept(&mut self, expected_pid: u32) -> Result<Option<WorkerLink>, LinkError> {
+        let result = match self.done.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::TryRecvError::Empty) => return Ok(None),
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.join();
+                return Err(LinkError::AcceptThread);
             }
         };
         self.join();
         let (_bootstrap_rx, msg) = result.map_err(|source| LinkError::Accept { source })?;
         let hello = match msg {
             Bootstrap::Hello(h) => h,
-            Bootstrap::Cancelled => {
-                return Err(LinkError::Timeout { waited: timeout });
-            }
+            // Only this process sends Cancelled, and only after it stopped
+            // polling: a stray one is a broken accept.
+            Bootstrap::Cancelled => return Err(LinkError::AcceptThread),
         };
         if hello.pid != expected_pid {
             return Err(LinkError::WrongPeer {
@@ -328,11 +292,11 @@ impl PendingWorker {
                 found: hello.protocol,
             });
         }
-        Ok(WorkerLink {
+        Ok(Some(WorkerLink {
             pid: hello.pid,
             tx: hello.to_worker,
             rx: hello.from_worker,
-        })
+        }))
     }
 
     /// Releases the accept thread by connecting to our own server.
@@ -490,31 +454,47 @@ mod tests {
         assert_eq!(postcard::from_bytes::<ToWorker>(&bytes).expect("decode"), c);
     }
 
+    /// Polls `pending` until the hello of `pid` arrives or `limit` passes.
+    fn accept_within(
+        pending: &mut PendingWorker,
+        pid: u32,
+        limit: Duration,
+    ) -> Result<Option<WorkerLink>, LinkError> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match pending.try_accept(pid)? {
+                Some(link) => return Ok(Some(link)),
+                None if std::time::Instant::now() >= deadline => return Ok(None),
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+
     #[test]
-    fn accept_times_out_without_a_worker() {
-        let p = PendingWorker::new().expect("server");
+    fn without_a_worker_nothing_is_accepted_and_dropping_releases_the_thread() {
+        let mut p = PendingWorker::new().expect("server");
+        let r = accept_within(&mut p, 1, Duration::from_millis(100));
+        assert!(matches!(r, Ok(None)), "{r:?}");
         let start = std::time::Instant::now();
-        let r = p.accept_timeout(Duration::from_millis(100), 1, || None);
-        assert!(matches!(r, Err(LinkError::Timeout { .. })), "{r:?}");
-        // The accept thread was released and joined promptly.
+        drop(p);
+        // The accept thread was released and joined.
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
-    fn accept_gives_up_as_soon_as_the_worker_has_exited() {
-        let p = PendingWorker::new().unwrap();
-        let mut polls = 0;
-        let r = p.accept_timeout(Duration::from_secs(600), 1, || {
-            polls += 1;
-            (polls == 3).then(|| "exited with code 1".to_owned())
-        });
+    fn a_hello_from_another_pid_is_refused() {
+        let mut p = PendingWorker::new().expect("server");
+        let name = p.server_name().to_owned();
+        // This process poses as the worker, with its own pid.
+        let connect = std::thread::spawn(move || WorkerEndpoint::connect(name));
+        let r = accept_within(&mut p, 1, Duration::from_secs(20));
         match r {
-            Err(LinkError::ExitedEarly { pid, outcome }) => {
-                assert_eq!((pid, outcome.as_str()), (1, "exited with code 1"));
+            Err(LinkError::WrongPeer { expected, found }) => {
+                assert_eq!((expected, found), (1, std::process::id()));
             }
-            other => panic!("expected ExitedEarly, got {other:?}"),
+            other => panic!("expected WrongPeer, got {other:?}"),
         }
-        assert_eq!(polls, 3);
+        connect.join().expect("connect thread").expect("connect");
     }
 
     /// Child side of [`handshake_and_round_trip_with_real_child`]: a toy
@@ -548,7 +528,7 @@ mod tests {
 
     #[test]
     fn handshake_and_round_trip_with_real_child() {
-        let pending = PendingWorker::new().expect("server");
+        let mut pending = PendingWorker::new().expect("server");
         let name = pending.server_name().to_owned();
         let session = spawn_child(
             ChildRole::IpcWorker,
@@ -556,9 +536,9 @@ mod tests {
             |c| c.env(IPC_SERVER_ENV, &name),
         );
         let pid = session.child.pid().as_raw() as u32;
-        let link = pending
-            .accept_timeout(Duration::from_secs(20), pid, || None)
-            .expect("handshake");
+        let link = accept_within(&mut pending, pid, Duration::from_secs(20))
+            .expect("handshake")
+            .expect("hello within 20 s");
         let t = Duration::from_secs(20);
         let next = || {
             link.recv_timeout(t)

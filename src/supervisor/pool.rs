@@ -14,6 +14,15 @@
 //!
 //! Workers are spawned from the calling thread, which must be the
 //! process's main thread (PR_SET_PDEATHSIG is tied to the spawning thread).
+//! Spawning never blocks the loop: the handshake of a new worker is polled
+//! once per turn, and the state machine's `Spawning` phase carries its
+//! timeout.
+//!
+//! The loop waits on ipc-channel's receiver set with a timeout of [`TICK`]
+//! rather than on every source at once: the receiver set cannot wait on a
+//! file descriptor (such as the signal self-pipe) or on a child's exit, so
+//! signals, exits and scoreboards are looked at between waits, at most
+//! [`TICK`] late.
 //!
 //! # Layout
 //!
@@ -206,10 +215,15 @@ pub enum PoolError {
     Process(#[from] super::process::ProcessError),
 }
 
+/// A worker process, from its spawn on.
 struct Live {
     child: WorkerChild,
+    /// Where work is sent; `None` until the handshake is done, and after
+    /// a shutdown was sent at teardown.
     tx: Option<IpcSender<ToWorker>>,
     scoreboard: Scoreboard,
+    /// The handshake still awaited (polled once per turn of the loop).
+    handshake: Option<PendingWorker>,
 }
 
 struct Runtime<'a> {
@@ -311,6 +325,7 @@ pub fn run_pool_with_signals(
         while let Some(ev) = signals.try_recv() {
             events.push(SupervisorEvent::Signal(ev));
         }
+        rt.poll_handshakes(&mut events)?;
         let now = Instant::now();
         // Before anything heard in this turn: if the loop itself was away
         // (a stopped or frozen process tree), nobody was silent meanwhile.
@@ -325,11 +340,26 @@ pub fn run_pool_with_signals(
             }
         }
         for (worker, outcome, progress) in exited {
-            rt.live.remove(&worker);
-            events.push(SupervisorEvent::Exited {
-                worker,
-                outcome,
-                progress,
+            let unshaken = rt
+                .live
+                .remove(&worker)
+                .filter(|live| live.handshake.is_some());
+            events.push(if let Some(live) = unshaken {
+                // A broken install or environment: say so, not just "exited".
+                let pid = live.child.pid();
+                SupervisorEvent::SpawnFailed {
+                    worker,
+                    error: format!(
+                        "the worker (pid {pid}) {} before its handshake",
+                        outcome.describe()
+                    ),
+                }
+            } else {
+                SupervisorEvent::Exited {
+                    worker,
+                    outcome,
+                    progress,
+                }
             });
         }
         if now.duration_since(last_scan) >= Duration::from_millis(100) {
@@ -536,36 +566,54 @@ impl Runtime<'_> {
         for (k, v) in &self.cfg.worker_env {
             cmd = cmd.env(k, v);
         }
-        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let child = cmd.spawn().map_err(|e| e.to_string())?;
         let pid = child.pid().as_raw() as u32;
-        let link = pending
-            .accept_timeout(self.cfg.spawn_timeout, pid, || {
-                child
-                    .try_reap()
-                    .ok()
-                    .flatten()
-                    .map(|st| classify(st).describe())
-            })
-            .map_err(|e| e.to_string());
-        let link = match link {
-            Ok(l) => l,
-            Err(e) => {
-                drop(child);
-                return Err(e);
-            }
-        };
-        let id = self.receivers.add(link.rx).map_err(|e| e.to_string())?;
-        self.by_receiver.insert(id, worker);
-        tracing::info!(%worker, pid, "worker started");
+        // The handshake completes in a later turn (see `poll_handshakes`);
+        // a worker that never completes it is killed by the state
+        // machine's spawn timeout, one that dies first is reaped.
         self.live.insert(
             worker,
             Live {
                 child,
-                tx: Some(link.tx),
+                tx: None,
                 scoreboard,
+                handshake: Some(pending),
             },
         );
         Ok(pid)
+    }
+
+    /// Completes the handshakes that have arrived, without waiting. A
+    /// handshake that fails (a hello from another pid, another protocol)
+    /// is reported as a failed spawn and its process killed.
+    fn poll_handshakes(&mut self, events: &mut Vec<SupervisorEvent>) -> Result<(), PoolError> {
+        for (&worker, live) in self.live.iter_mut() {
+            let Some(pending) = live.handshake.as_mut() else {
+                continue;
+            };
+            let pid = live.child.pid().as_raw() as u32;
+            match pending.try_accept(pid) {
+                Ok(None) => {}
+                Ok(Some(link)) => {
+                    live.handshake = None;
+                    let id = self.receivers.add(link.rx).map_err(PoolError::Ipc)?;
+                    self.by_receiver.insert(id, worker);
+                    live.tx = Some(link.tx);
+                    tracing::info!(%worker, pid, "worker started");
+                }
+                Err(e) => {
+                    live.handshake = None;
+                    if let Err(kill) = live.child.kill_group(nix::sys::signal::Signal::SIGKILL) {
+                        tracing::error!(%worker, error = %kill, "could not kill a worker");
+                    }
+                    events.push(SupervisorEvent::SpawnFailed {
+                        worker,
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Ends every remaining worker: politely after a complete run, at once

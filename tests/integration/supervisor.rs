@@ -476,6 +476,28 @@ fn workers_dying_before_their_handshake_trip_the_restart_intensity() {
     assert_eq!(fx.summary()["status"], "aborted");
 }
 
+/// Spawning never blocks the supervisor's loop on the handshake: while a
+/// worker hangs before it, a SIGTERM is acted on at once. A loop that waited
+/// for the handshake would only see the signal when the 10 s spawn timeout
+/// released it; the bound below is shorter than that, and far longer than
+/// a drain with no sample in flight takes.
+#[test]
+fn a_worker_hanging_before_its_handshake_does_not_hold_up_a_sigterm() {
+    needs_faults!();
+    let fx = Fixture::new(10);
+    let mut sup = fx.start(&["--workers", "1"], &[("QTOMO_FAULT", "hang-on-start")]);
+    sup.wait_for("the worker process", BOUND, || sup.workers().len() == 1);
+    let workers = sup.workers();
+    sup.signal(nix::sys::signal::Signal::SIGTERM);
+    let st = sup.wait(Duration::from_secs(8));
+    let err = sup.stderr();
+    assert_eq!(code(st), Some(75), "{err}");
+    assert_eq!(fx.summary()["status"], "interrupted");
+    for w in workers {
+        assert!(!alive(w), "worker {w} survived");
+    }
+}
+
 #[test]
 fn sigterm_drains_exits_75_and_rerun_completes() {
     needs_faults!();
