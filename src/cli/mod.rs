@@ -129,8 +129,9 @@ pub fn run() -> ExitCode {
 /// Exit code for an error: 2 for input and usage errors (a resume refused
 /// for a changed fingerprint, an `--out` that is not a run directory, a
 /// symbolic link inside a run directory, `status`/`show`/`export` of a
-/// folder that is not a run directory, a `merge` of overlapping shards or
-/// of different runs or into a run directory), 1 for everything else.
+/// folder that is not a run directory, an `export` of an unfinished run
+/// without `--partial`, a `merge` of overlapping shards or of different
+/// runs or into a run directory), 1 for everything else.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<error::CliError>() {

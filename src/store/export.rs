@@ -180,13 +180,17 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    /// True for mistakes in what was asked (a directory that is not a run
-    /// directory, or one refused as another run's): a usage error, exit 2,
-    /// nothing written. (An unfinished run is not one: its state, not the
-    /// command, is what is missing.)
+    /// True for mistakes in what was asked: a directory that is not a run
+    /// directory (or one refused as another run's), NPY to standard
+    /// output, or a complete export of an unfinished run without
+    /// `--partial`. These are usage errors: exit 2, nothing written, and
+    /// the same command succeeds once it is corrected (or once the run is
+    /// finished). An exit 1 would read as a fault of the run itself.
     pub fn is_refusal(&self) -> bool {
         match self {
-            ExportError::NoManifest { .. } | ExportError::NotStreamable => true,
+            ExportError::NoManifest { .. }
+            | ExportError::NotStreamable
+            | ExportError::Missing { .. } => true,
             ExportError::RunDir(e) => e.is_refusal(),
             _ => false,
         }
