@@ -120,7 +120,7 @@ pub fn run() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit_codes::OK);
             }
-            crate::say!("qtomo: error: {err:#}");
+            crate::say!("qtomo: error: {}", error::chain_text(&err));
             ExitCode::from(exit_code_of(&err))
         }
     }
@@ -162,8 +162,36 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         {
             return exit_codes::USAGE;
         }
+        // An output (or run directory) the command cannot use: a folder
+        // that is missing, not a directory, not writable or read-only.
+        if is_output_setup_error(cause)
+            && cause_chain_from(cause).any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(error::is_unusable_path)
+            })
+        {
+            return exit_codes::USAGE;
+        }
     }
     exit_codes::FATAL
+}
+
+/// Errors raised while a command opens its run directory or output, before
+/// it has written anything: an unusable path there is the user's mistake.
+/// (Faults during a run, such as a full disk, reach the edge as the run's
+/// abort reason or as other types, and stay exit 1.)
+fn is_output_setup_error(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause.is::<crate::store::RunDirError>()
+        || cause.is::<crate::store::ExportError>()
+        || cause.is::<crate::store::MergeError>()
+        || cause.is::<crate::io::OutputError>()
+}
+
+/// `cause` and everything below it.
+fn cause_chain_from<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(cause), |c| c.source())
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

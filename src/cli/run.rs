@@ -368,7 +368,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     let result = run_with(args, quiet, &mut signals, notifier.as_ref());
     if let Some(n) = &notifier {
         if let Err(e) = &result {
-            let _ = n.status(&format!("qtomo: error: {e:#}"));
+            let _ = n.status(&format!(
+                "qtomo: error: {}",
+                crate::cli::error::chain_text(e)
+            ));
         }
         let _ = n.stopping();
     }

@@ -410,7 +410,7 @@ impl TempOut {
             .open(&tmp)
             .map_err(|source| ExportError::Io {
                 action: "create",
-                path: tmp.clone(),
+                path: dest.to_path_buf(),
                 source,
             })?;
         Ok((
@@ -426,7 +426,7 @@ impl TempOut {
     fn commit(mut self, file: File) -> Result<(), ExportError> {
         file.sync_all().map_err(|source| ExportError::Io {
             action: "fsync",
-            path: self.tmp.clone(),
+            path: self.dest.clone(),
             source,
         })?;
         drop(file);

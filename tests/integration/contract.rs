@@ -32,3 +32,139 @@ fn export_of_an_unfinished_run_without_partial_exits_2_naming_partial() {
         .qtomo(["export", "s0", "--format", "jsonl", "--partial"])
         .ok();
 }
+
+/// How often `needle` occurs in `text`.
+fn occurrences(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+/// An `--out` that cannot be written (under a regular file, which works as
+/// root too, where permissions are not enforced) is a usage mistake: exit
+/// 2, the OS error once, the path the user gave, no temporary file name.
+#[test]
+fn an_out_that_cannot_be_written_exits_2_naming_it_with_the_os_error_once() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 4);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    run_shard(&sandbox, "data.csv", "s0", 0);
+    run_shard(&sandbox, "data.csv", "s1", 1);
+    sandbox.write("plain.txt", "not a directory");
+    let cases: &[&[&str]] = &[
+        &[
+            "simulate",
+            "--qubits",
+            "1",
+            "--samples",
+            "2",
+            "--out",
+            "plain.txt/x.csv",
+        ],
+        &[
+            "simulate",
+            "--qubits",
+            "1",
+            "--samples",
+            "2",
+            "--out",
+            "plain.txt/x.npy",
+        ],
+        &[
+            "simulate",
+            "--qubits",
+            "1",
+            "--samples",
+            "2",
+            "--out",
+            "nodir/x.csv",
+        ],
+        &["run", "data.csv", "--out", "plain.txt/r", "--workers", "0"],
+        &[
+            "export",
+            "r",
+            "--format",
+            "jsonl",
+            "--out",
+            "plain.txt/x.jsonl",
+        ],
+        &["export", "r", "--format", "csv", "--out", "nodir/x.csv"],
+        &["export", "r", "--format", "npy", "--out", "plain.txt/npy"],
+        &["merge", "s0", "s1", "--out", "plain.txt/m"],
+    ];
+    for args in cases {
+        let out = sandbox.qtomo(*args).expect_code(2);
+        let path = args[args.len() - 1];
+        let path = if args[0] == "run" {
+            "plain.txt/r"
+        } else {
+            path
+        };
+        out.stderr_has(&[path]);
+        let os = if path.starts_with("nodir") {
+            "No such file or directory (os error 2)"
+        } else {
+            "Not a directory (os error 20)"
+        };
+        out.check(
+            occurrences(&out.stderr, os) == 1,
+            &format!("the OS error {os:?} exactly once"),
+        );
+        out.check(
+            !out.stderr.contains("tmp"),
+            "no temporary file name in the message",
+        );
+    }
+    assert_eq!(
+        listing(sandbox.path()),
+        ["data.csv", "plain.txt", "r", "s0", "s1"]
+    );
+}
+
+/// OS errors reading an input are printed once, naming the input.
+#[test]
+fn os_errors_reading_inputs_are_printed_once() {
+    let sandbox = Sandbox::new();
+    sandbox.write("plain.txt", "not a directory");
+    std::os::unix::fs::symlink("loop", sandbox.join("loop")).expect("symlink");
+    for (input, os) in [
+        ("plain.txt/x.csv", "Not a directory (os error 20)"),
+        ("loop", "Too many levels of symbolic links (os error 40)"),
+    ] {
+        let out = sandbox
+            .qtomo(["run", input, "--out", "r", "--workers", "0"])
+            .expect_code(2);
+        out.stderr_has(&[input, os]);
+        out.check(occurrences(&out.stderr, os) == 1, "the OS error once");
+    }
+    assert!(!sandbox.join("r").exists());
+}
+
+/// Where permissions are enforced (not as root), a read-only folder as
+/// `--out` exits 2 too. As root this test only checks that nothing breaks.
+#[test]
+fn an_out_in_a_read_only_folder_exits_2_where_permissions_apply() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    std::fs::create_dir(sandbox.join("ro")).expect("mkdir ro");
+    std::fs::set_permissions(sandbox.join("ro"), std::fs::Permissions::from_mode(0o555))
+        .expect("chmod ro");
+    let out = sandbox
+        .qtomo(["run", "data.csv", "--out", "ro/r", "--workers", "0"])
+        .run();
+    // Root (or CAP_DAC_OVERRIDE) writes anyway: probe instead of asking who we are.
+    let enforced = std::fs::write(sandbox.join("ro/probe"), "x").is_err();
+    if !enforced {
+        println!("permissions are not enforced here (root?): skipping the exit-code check");
+    } else {
+        let out = out.expect_code(2);
+        out.stderr_has(&["ro/r", "Permission denied"]);
+        out.check(
+            occurrences(&out.stderr, "Permission denied") == 1,
+            "the OS error once",
+        );
+    }
+    std::fs::set_permissions(sandbox.join("ro"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod back");
+}
