@@ -92,6 +92,17 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_requested(std::env::args_os().skip(1)) => {
+            // A usage error with --log-format json: one JSON object too.
+            crate::stderr::set_json(true);
+            let text = e.render().to_string();
+            let text = text.trim_end();
+            crate::stderr::error_line(
+                text.strip_prefix("error: ").unwrap_or(text),
+                exit_codes::USAGE,
+            );
+            return ExitCode::from(exit_codes::USAGE);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -120,8 +131,9 @@ pub fn run() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit_codes::OK);
             }
-            crate::say!("qtomo: error: {}", error::chain_text(&err));
-            ExitCode::from(exit_code_of(&err))
+            let code = exit_code_of(&err);
+            crate::stderr::error_line(&error::chain_text(&err), code);
+            ExitCode::from(code)
         }
     }
 }
@@ -201,7 +213,42 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether the raw arguments ask for `--log-format json` (read when clap
+/// could not parse them, so that its error is a JSON line too).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_option = false;
+    for arg in args {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--log-format=json" || (previous_was_option && arg == "json") {
+            return true;
+        }
+        previous_was_option = arg == "--log-format";
+    }
+    false
+}
+
+/// The arguments a pool worker is started with: the hidden subcommand,
+/// after `--log-format json` when this process logs JSON, so that a
+/// worker's own lines on the shared stderr are JSON too.
+pub fn worker_args() -> Vec<std::ffi::OsString> {
+    let mut args = Vec::new();
+    if crate::stderr::is_json() {
+        args.extend(["--log-format".into(), "json".into()]);
+    }
+    args.push("__worker".into());
+    args
+}
+
 fn init_logging(quiet: bool, format: LogFormat) {
+    if format == LogFormat::Json {
+        crate::stderr::set_json(true);
+        // A panic is reported as one JSON line too (exit code 101, Rust's).
+        std::panic::set_hook(Box::new(|info| {
+            crate::stderr::error_line(&format!("panic: {info}"), 101);
+        }));
+    }
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("QTOMO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
@@ -230,6 +277,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_is_requested_in_either_spelling_before_a_double_dash() {
+        let req = |args: &[&str]| json_requested(args.iter().map(std::ffi::OsString::from));
+        assert!(req(&["--log-format", "json", "run"]));
+        assert!(req(&["run", "x", "--log-format=json"]));
+        assert!(!req(&["run", "--log-format", "text", "json"]));
+        assert!(!req(&["run", "--", "--log-format=json"]));
+        assert!(!req(&["run", "json"]));
     }
 
     #[test]

@@ -429,7 +429,7 @@ fn run_with(
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
     let Some(mut plan) = plan_interruptibly(args, signals, notifier)? else {
-        crate::say!("interrupted while reading the input; nothing was written");
+        crate::say_warn!("interrupted while reading the input; nothing was written");
         return Ok(exit_codes::INTERRUPTED);
     };
     let start = Instant::now();
@@ -570,14 +570,14 @@ fn run_with(
             )
         }
         (_, RunOutcome::Interrupted) => {
-            crate::say!(
+            crate::say_warn!(
                 "interrupted: {succeeded} of {} samples done; rerun the same command to resume ({out})",
                 summary.total
             );
             Ok(exit_codes::INTERRUPTED)
         }
         _ if !failed_indices.is_empty() => {
-            crate::say!(
+            crate::say_warn!(
                 "complete with {} failed samples (see {out}/summary.json; rerun with --retry-failed to retry them); results in {out}",
                 failed_indices.len()
             );
@@ -713,11 +713,11 @@ fn execute_pool(
     let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
     let running = Path::new(RUNNING_EXECUTABLE);
     let mut cfg = if running.exists() {
-        let mut cfg = PoolConfig::new(running.to_path_buf(), vec!["__worker".into()]);
+        let mut cfg = PoolConfig::new(running.to_path_buf(), crate::cli::worker_args());
         cfg.worker_arg0 = Some(exe.into_os_string());
         cfg
     } else {
-        PoolConfig::new(exe, vec!["__worker".into()])
+        PoolConfig::new(exe, crate::cli::worker_args())
     };
     cfg.workers = plan.workers;
     cfg.max_worker_rss = plan.max_worker_rss;

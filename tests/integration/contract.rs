@@ -168,3 +168,130 @@ fn an_out_in_a_read_only_folder_exits_2_where_permissions_apply() {
     std::fs::set_permissions(sandbox.join("ro"), std::fs::Permissions::from_mode(0o755))
         .expect("chmod back");
 }
+
+/// Fails unless every line `out` wrote to stderr is one JSON object with a
+/// `level` and a `fields.message`; returns them.
+fn json_lines(out: &crate::util::Finished) -> Vec<serde_json::Value> {
+    out.stderr
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {line:?}\n{out}"));
+            out.check(
+                v["level"].is_string() && v["fields"]["message"].is_string(),
+                &format!("a JSON log line has level and fields.message: {line}"),
+            );
+            v
+        })
+        .collect()
+}
+
+/// The JSON log lines at `level` whose message contains `needle`.
+fn has_json(lines: &[serde_json::Value], level: &str, needle: &str) -> bool {
+    lines.iter().any(|v| {
+        v["level"] == level
+            && v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle))
+    })
+}
+
+/// With `--log-format json`, every line on stderr is a JSON object: the
+/// final lines, errors (usage errors from clap included) and refusals, for
+/// every command and exit code.
+#[test]
+fn log_format_json_makes_every_stderr_line_a_json_object() {
+    let sandbox = Sandbox::new();
+    let json = |args: &[&str], code: i32| {
+        let out = sandbox
+            .qtomo(["--log-format", "json"])
+            .args(args)
+            .expect_code(code);
+        let lines = json_lines(&out);
+        (out, lines)
+    };
+    json(
+        &[
+            "simulate",
+            "--qubits",
+            "1",
+            "--samples",
+            "4",
+            "--out",
+            "data.csv",
+        ],
+        0,
+    );
+    let (_, l) = json(&["run", "data.csv", "--out", "r", "--workers", "0"], 0);
+    assert!(has_json(&l, "INFO", "complete: 4 samples"), "{l:?}");
+    // The option after the subcommand works the same.
+    let (_, l) = json(
+        &["status", "r"]
+            .iter()
+            .chain(&["--log-format", "json"])
+            .copied()
+            .collect::<Vec<_>>(),
+        0,
+    );
+    assert!(l.is_empty(), "status prints nothing on stderr: {l:?}");
+    let (_, l) = json(&["export", "r", "--format", "jsonl"], 0);
+    assert!(has_json(&l, "INFO", "wrote r/results.jsonl"), "{l:?}");
+    let (out, l) = json(&["export", "r", "--format", "csv", "--out", "-"], 0);
+    assert!(has_json(&l, "INFO", "wrote standard output"), "{l:?}");
+    assert!(out.stdout.starts_with("index,"), "{out}");
+    // Errors: input, usage (clap's own), refusals, failed samples.
+    let (_, l) = json(&["run", "nope.csv", "--out", "r2"], 2);
+    assert!(has_json(&l, "ERROR", "nope.csv: no such file"), "{l:?}");
+    let (_, l) = json(&["export", "r", "--format", "bogus"], 2);
+    assert!(has_json(&l, "ERROR", "bogus"), "{l:?}");
+    let (_, l) = json(&["run"], 2);
+    assert!(has_json(&l, "ERROR", "--out"), "{l:?}");
+    let (_, l) = json(&["status", "nowhere"], 2);
+    assert!(has_json(&l, "ERROR", "not a run directory"), "{l:?}");
+    assert!(
+        l.iter().all(|v| v["fields"]["exit_code"] == 2),
+        "errors carry the exit code: {l:?}"
+    );
+    sandbox.write(
+        "zero.csv",
+        "sample,X:0,X:1,Y:0,Y:1,Z:0,Z:1\na,5,5,5,5,5,5\nb,0,0,0,0,0,0\n",
+    );
+    let (_, l) = json(&["run", "zero.csv", "--out", "z", "--workers", "0"], 3);
+    assert!(has_json(&l, "WARN", "sample failed"), "{l:?}");
+    assert!(
+        has_json(&l, "WARN", "complete with 1 failed samples"),
+        "{l:?}"
+    );
+    run_shard(&sandbox, "data.csv", "s0", 0);
+    let (_, l) = json(&["merge", "s0", "--out", "m"], 75);
+    assert!(has_json(&l, "ERROR", "have no result"), "{l:?}");
+    let (_, l) = json(&["export", "s0", "--format", "jsonl"], 2);
+    assert!(has_json(&l, "ERROR", "--partial"), "{l:?}");
+}
+
+/// A run that fails during the run (restart intensity exceeded, exit 1)
+/// with worker processes still logs only JSON lines.
+#[test]
+fn log_format_json_holds_for_a_failing_pool_run() {
+    if !crate::supervisor::fault_injection() {
+        eprintln!("skipped: build with --features fault-injection");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 6);
+    let out = sandbox
+        .qtomo(["--log-format", "json", "run", "data.csv", "--out", "r"])
+        .args([
+            "--workers",
+            "1",
+            "--restart-max",
+            "2",
+            "--restart-window",
+            "60s",
+        ])
+        .env("QTOMO_FAULT", "exit-on-start")
+        .timeout(std::time::Duration::from_secs(60))
+        .expect_code(1);
+    let l = json_lines(&out);
+    assert!(has_json(&l, "ERROR", "restart intensity exceeded"), "{l:?}");
+}
