@@ -295,3 +295,107 @@ fn log_format_json_holds_for_a_failing_pool_run() {
     let l = json_lines(&out);
     assert!(has_json(&l, "ERROR", "restart intensity exceeded"), "{l:?}");
 }
+
+/// The longest line of `text`, in characters.
+fn widest(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// `show --precision N` prints ρ and the metrics with N decimals; a
+/// 4-qubit ρ is printed in blocks that fit 100 columns; an out-of-range
+/// precision exits 2 naming the range.
+#[test]
+fn show_precision_sets_the_decimals_and_wide_states_fit_the_terminal() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    let out = sandbox
+        .qtomo([
+            "show",
+            "r",
+            "--sample",
+            "0",
+            "--method",
+            "mle",
+            "--precision",
+            "2",
+        ])
+        .ok();
+    let entries: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('['))
+        .flat_map(|l| {
+            l.trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .split_whitespace()
+        })
+        .collect();
+    out.check(entries.len() == 4, "a 2×2 matrix");
+    for e in &entries {
+        // re and im, each with exactly two decimals: "0.51+0.00i".
+        let digits: Vec<usize> = e
+            .trim_end_matches('i')
+            .split(['+', '-'])
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split('.').nth(1).map_or(0, str::len))
+            .collect();
+        out.check(digits == [2, 2], &format!("two decimals in {e:?}"));
+    }
+    out.stdout_has(&["purity 0."]);
+    out.check(
+        out.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("trace 1.00 ")),
+        "metrics with two decimals",
+    );
+    sandbox
+        .qtomo(["show", "r", "--sample", "0", "--precision", "40"])
+        .expect_code(2)
+        .stderr_has(&["--precision", "0 to 17"]);
+
+    simulate(&sandbox, "four.csv", 4, 1);
+    sandbox
+        .qtomo(["run", "four.csv", "--out", "r4", "--workers", "0"])
+        .args(["--method", "pls"])
+        .ok();
+    let out = sandbox.qtomo(["show", "r4", "--sample", "0"]).ok();
+    out.stdout_has(&["Re ρ", "Im ρ"]);
+    let width = widest(&out.stdout);
+    out.check(
+        width <= 100,
+        &format!("lines fit 100 columns, widest {width}"),
+    );
+}
+
+/// `bases` prints one label per line under each set's description, and
+/// no line is wider than 100 columns, even for 6 qubits.
+#[test]
+fn bases_prints_one_label_per_line() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.qtomo(["bases", "--qubits", "2"]).ok();
+    let labels: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    for label in ["XX:00", "ZZ:11", "YZ:10"] {
+        out.check(labels.contains(&label), &format!("{label} on its own line"));
+    }
+    let width = widest(&out.stdout);
+    out.check(
+        width <= 100,
+        &format!("lines fit 100 columns, widest {width}"),
+    );
+    let out = sandbox.qtomo(["bases"]).ok();
+    let labels: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    for label in ["X:0", "Z:1", "0+i1", "HH", "RL"] {
+        out.check(labels.contains(&label), &format!("{label} on its own line"));
+    }
+    let out = sandbox.qtomo(["bases", "--qubits", "6"]).ok();
+    out.stdout_has(&["n=6: 46656 labels"]);
+    out.check(out.stdout.lines().count() > 46656, "every label on a line");
+    let width = widest(&out.stdout);
+    out.check(
+        width <= 100,
+        &format!("lines fit 100 columns, widest {width}"),
+    );
+}
