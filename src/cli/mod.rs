@@ -8,8 +8,11 @@
 //! # Layout
 //! - `simulate.rs`, `run.rs`, `status.rs`, `export.rs`, `merge.rs`,
 //!   `show.rs`, `bases.rs`, `completions.rs`: one subcommand each.
-//! - `basis.rs`: `--basis` to a measurement set; `shard.rs`: `--shard` and
-//!   scheduler environments; `duration.rs`: `90s`-style durations.
+//! - `basis.rs`: `--basis` to a measurement set; `probe.rs`: a quick look at
+//!   an input's columns (to infer `--qubits` and suggest a basis);
+//!   `shard.rs`: `--shard` and scheduler environments; `duration.rs`:
+//!   `90s`-style durations.
+//! - `target.rs`: `--target` of `run`, `show` and `export`.
 //! - `progress.rs`: bar or status lines; `error.rs` + `exit_codes.rs`.
 
 pub mod bases;
@@ -20,12 +23,14 @@ pub mod error;
 pub mod exit_codes;
 pub mod export;
 pub mod merge;
+pub mod probe;
 pub mod progress;
 pub mod run;
 pub mod shard;
 pub mod show;
 pub mod simulate;
 pub mod status;
+pub mod target;
 pub mod worker;
 
 use clap::{Parser, Subcommand, ValueEnum};

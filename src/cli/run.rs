@@ -179,9 +179,15 @@ impl RunArgs {
                 "--workers {w}: at most {MAX_WORKERS} worker processes (0 runs in this process)"
             )));
         }
-        let qubits = match self.qubits {
-            None if self.basis == "pauli" => Some(basis::infer_pauli_qubits(&self.input)?),
-            given => given,
+        let qubits = if self.basis == "pauli" {
+            Some(basis::pauli_qubits(
+                &self.input,
+                self.qubits,
+                self.transposed,
+                self.columns == Columns::Labels,
+            )?)
+        } else {
+            self.qubits
         };
         let set = basis::resolve(&self.basis, qubits, self.dim, None)?;
         let opts = InputOptions {
@@ -196,7 +202,7 @@ impl RunArgs {
         let target = self
             .target
             .as_deref()
-            .map(|t| target_spec(t, set.dim()))
+            .map(|t| crate::cli::target::parse(t, set.dim()))
             .transpose()?;
         if let Some(t) = &target {
             t.build(set.dim())?;
@@ -273,49 +279,6 @@ impl RunArgs {
             max_worker_rss,
         })
     }
-}
-
-/// A named state, or an NPY file holding a d×d density matrix (complex128 or float64).
-fn target_spec(t: &str, d: usize) -> Result<TargetSpec, CliError> {
-    if crate::tomo::states::NAMED_STATES.contains(&t) {
-        return Ok(TargetSpec::Named(t.to_string()));
-    }
-    let path = Path::new(t);
-    if !path.is_file() {
-        return Err(CliError::Usage(format!(
-            "--target '{t}': expected one of {} or an NPY file with a {d}×{d} density matrix",
-            crate::tomo::states::NAMED_STATES.join(", ")
-        )));
-    }
-    let bad = |message: String| CliError::BadFile {
-        path: path.to_path_buf(),
-        message,
-    };
-    use ndarray_npy::ReadNpyExt;
-    crate::io::check_npy_size(path)?;
-    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let (re, im) = match ndarray::Array2::<faer::c64>::read_npy(&file) {
-        Ok(a) => (
-            a.iter().map(|c| c.re).collect::<Vec<_>>(),
-            a.iter().map(|c| c.im).collect(),
-        ),
-        Err(_) => {
-            let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-            let a = ndarray::Array2::<f64>::read_npy(file).map_err(|e| {
-                bad(format!(
-                    "expected a {d}×{d} complex128 or float64 NPY array: {e}"
-                ))
-            })?;
-            (a.iter().copied().collect(), vec![0.0; a.len()])
-        }
-    };
-    if re.len() != d * d {
-        return Err(bad(format!(
-            "expected a {d}×{d} matrix, found {} entries",
-            re.len()
-        )));
-    }
-    Ok(TargetSpec::Matrix { dim: d, re, im })
 }
 
 /// The content digest of a file that shapes results (SHA-256, streamed),

@@ -399,3 +399,192 @@ fn bases_prints_one_label_per_line() {
         &format!("lines fit 100 columns, widest {width}"),
     );
 }
+
+/// Writes `rows` (row-major, `n × m`) as a float64 NPY file at `path`.
+fn write_npy(path: &std::path::Path, n: usize, m: usize, rows: Vec<f64>) {
+    let a = ndarray::Array2::from_shape_vec((n, m), rows).expect("shape");
+    ndarray_npy::write_npy(path, &a).expect("write npy");
+}
+
+/// The counts of a simulated CSV (header dropped, `sample` column dropped).
+fn csv_counts(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut r = csv::Reader::from_path(path).expect("csv");
+    let header: Vec<String> = r
+        .headers()
+        .expect("header")
+        .iter()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| {
+            rec.expect("row")
+                .iter()
+                .skip(1)
+                .map(|c| c.parse::<f64>().expect("number"))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// A header of james16 or qudit labels suggests that basis; a Pauli
+/// header for another number of qubits than `--qubits` gets a short
+/// message that says which.
+#[test]
+fn the_header_suggests_the_basis_and_a_wrong_qubits_is_short() {
+    let sandbox = Sandbox::new();
+    let james = crate::util::example_data("james2001.csv");
+    let out = sandbox
+        .qtomo(["run"])
+        .arg(&james)
+        .args(["--out", "r", "--workers", "0"])
+        .expect_code(2);
+    out.stderr_has(&["james16", "--basis james16"]);
+    out.check(!out.stderr.contains("pass --qubits"), "no --qubits advice");
+    let out = sandbox
+        .qtomo(["run"])
+        .arg(&james)
+        .args(["--out", "r", "--workers", "0", "--qubits", "2"])
+        .expect_code(2);
+    out.stderr_has(&["--basis james16"]);
+    out.check(out.stderr.chars().count() < 300, "a short message");
+    sandbox
+        .qtomo([
+            "simulate",
+            "--basis",
+            "qudit",
+            "--dim",
+            "3",
+            "--samples",
+            "2",
+        ])
+        .args(["--out", "qudit.csv"])
+        .ok();
+    sandbox
+        .qtomo(["run", "qudit.csv", "--out", "r", "--workers", "0"])
+        .expect_code(2)
+        .stderr_has(&["--basis qudit --dim 3"]);
+    simulate(&sandbox, "two.csv", 2, 2);
+    let out = sandbox
+        .qtomo([
+            "run",
+            "two.csv",
+            "--out",
+            "r",
+            "--workers",
+            "0",
+            "--qubits",
+            "3",
+        ])
+        .expect_code(2);
+    out.stderr_has(&["two.csv", "2 qubits", "--qubits 3"]);
+    out.check(
+        out.stderr.trim().chars().count() < 300,
+        "a short message, not every label",
+    );
+    assert_eq!(listing(sandbox.path()), ["qudit.csv", "two.csv"]);
+}
+
+/// NPY column counts infer the qubits as CSV headers do: with or without
+/// the `.npy` name, and transposed.
+#[test]
+fn npy_column_counts_infer_the_qubits() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "four.csv", 4, 2);
+    let (_, rows) = csv_counts(&sandbox.join("four.csv"));
+    let m = rows[0].len();
+    assert_eq!(m, 1296);
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    write_npy(&sandbox.join("four.npy"), 2, m, flat.clone());
+    write_npy(&sandbox.join("four.dat"), 2, m, flat);
+    let transposed: Vec<f64> = (0..m)
+        .flat_map(|k| rows.iter().map(move |r| r[k]))
+        .collect();
+    write_npy(&sandbox.join("four-t.npy"), m, 2, transposed);
+    for (input, extra) in [
+        ("four.npy", None),
+        ("four.dat", None),
+        ("four-t.npy", Some("--transposed")),
+    ] {
+        sandbox
+            .qtomo([
+                "run",
+                input,
+                "--out",
+                &format!("r-{input}"),
+                "--workers",
+                "0",
+            ])
+            .args(["--method", "linear"])
+            .args(extra)
+            .ok()
+            .stderr_has(&["pauli(4)"]);
+    }
+    write_npy(&sandbox.join("sixteen.npy"), 1, 16, vec![1.0; 16]);
+    sandbox
+        .qtomo(["run", "sixteen.npy", "--out", "r", "--workers", "0"])
+        .expect_code(2)
+        .stderr_has(&[
+            "16 count columns",
+            "--basis james16",
+            "--basis qudit --dim 4",
+        ]);
+}
+
+/// Semicolon- and tab-separated files are read by their delimiter; one
+/// that is neither gets a message naming the delimiters qtomo reads.
+#[test]
+fn semicolon_and_tab_separated_inputs_are_detected() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "comma.csv", 1, 3);
+    let text = std::fs::read_to_string(sandbox.join("comma.csv")).expect("read");
+    sandbox.write("semi.csv", text.replace(',', ";"));
+    sandbox.write("tab.csv", text.replace(',', "\t"));
+    sandbox.write("pipe.csv", text.replace(',', "|"));
+    for input in ["comma.csv", "semi.csv", "tab.csv"] {
+        sandbox
+            .qtomo([
+                "run",
+                input,
+                "--out",
+                &format!("r-{input}"),
+                "--workers",
+                "0",
+            ])
+            .ok();
+    }
+    let export = |dir: &str| {
+        sandbox
+            .qtomo(["export", dir, "--format", "csv", "--out", "-"])
+            .ok()
+            .stdout
+    };
+    let comma = export("r-comma.csv");
+    assert_eq!(export("r-semi.csv"), comma, "same results");
+    assert_eq!(export("r-tab.csv"), comma, "same results");
+    sandbox
+        .qtomo(["run", "pipe.csv", "--out", "r", "--workers", "0"])
+        .expect_code(2)
+        .stderr_has(&["pipe.csv", "1 count column", "comma", "semicolon", "tab"]);
+}
+
+/// A `--basis` or `--target` that names a missing file says so.
+#[test]
+fn a_missing_basis_or_target_file_is_no_such_file() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "two.csv", 2, 1);
+    let run = |extra: &[&str]| {
+        sandbox
+            .qtomo(["run", "two.csv", "--out", "r", "--workers", "0"])
+            .args(extra)
+            .expect_code(2)
+    };
+    run(&["--basis", "kets.csv"]).stderr_has(&["--basis", "kets.csv: no such file"]);
+    run(&["--basis", "sub/kets.csv"]).stderr_has(&["sub/kets.csv: no such file"]);
+    run(&["--target", "sigma.npy"]).stderr_has(&["--target", "sigma.npy: no such file"]);
+    run(&["--basis", "paul"]).stderr_has(&["unknown basis 'paul'", "pauli"]);
+    run(&["--target", "bell"]).stderr_has(&["unknown target 'bell'", "bell-phi+"]);
+    assert!(!sandbox.join("r").exists());
+}
