@@ -31,6 +31,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         }
         result => result.context("merging shards")?,
     };
+    if report.targets_differ {
+        tracing::warn!(
+            "the shards store different fidelity targets (or only some store one): the merged directory stores none; give show and export --target"
+        );
+    }
     let s = &report.summary;
     crate::say!(
         "merged {} shards into {}: {} of {} samples ok, {} failed, {} missing",

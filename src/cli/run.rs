@@ -13,7 +13,7 @@ use crate::cli::progress::Progress;
 use crate::cli::shard::{self, Shard};
 use crate::cli::{basis, exit_codes};
 use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
-use crate::job::{Job, MleOptions, Plan, TargetSpec};
+use crate::job::{Job, MleOptions, Plan};
 use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
@@ -90,6 +90,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub shard_count: Option<u32>,
     /// Fidelity target: bell-phi+, bell-phi-, bell-psi+, bell-psi-, ghz, w, or an NPY file with a d×d density matrix.
+    /// Stored in --out for show and export (which may give another); not part of the run's
+    /// fingerprint, so a resume may change it (without --target, the stored one stays).
     #[arg(long)]
     pub target: Option<String>,
     /// Discard previous results in --out and start over.
@@ -233,23 +235,15 @@ impl RunArgs {
         let mut options = BTreeMap::new();
         options.insert("tol".into(), format!("{:e}", self.tol));
         options.insert("max_iters".into(), self.max_iters.to_string());
-        // A named target is its name; an NPY target is identified by its
-        // contents (in `files`), never by its path.
+        // Files are identified by their contents, never by their paths.
+        // The target is no part of the fingerprint: it changes no density
+        // matrix, and show and export measure against any target later
+        // (it is stored in the run directory instead, see cli::target).
         let mut files = BTreeMap::new();
         files.insert("input".to_string(), digest_file(&self.input)?);
         if basis_is_file(&self.basis) {
             files.insert("basis".to_string(), digest_file(Path::new(&self.basis))?);
         }
-        let target_option = match &target {
-            Some(TargetSpec::Matrix { .. }) => {
-                if let Some(t) = &self.target {
-                    files.insert("target".to_string(), digest_file(Path::new(t))?);
-                }
-                "npy file".to_string()
-            }
-            _ => self.target.clone().unwrap_or_default(),
-        };
-        options.insert("target".into(), target_option);
         options.insert("transposed".into(), self.transposed.to_string());
         options.insert(
             "columns".into(),
@@ -435,6 +429,15 @@ fn run_with(
             offset = tail.offset,
             bytes = tail.len,
             "truncated a torn record at the end of the results log (an interrupted write); that sample will be recomputed"
+        );
+    }
+    if let (Some(given), Some(spec)) = (&plan.args.target, &plan.plan.target)
+        && let Some(previous) = crate::cli::target::store(&plan.args.out, given, spec)?
+    {
+        tracing::info!(
+            previous = %previous,
+            target = %given,
+            "fidelity target changed: show and export measure every sample against the new one"
         );
     }
     let range = plan.shard.map_or(0..total, |s| s.range(total));

@@ -24,6 +24,10 @@ pub struct ShowArgs {
     /// `export --format jsonl` (index, id, status, error, methods).
     #[arg(long)]
     pub json: bool,
+    /// Compute fidelity and trace distance against this state from the stored density matrices
+    /// (as `export --target`; default: the target the run directory stores, if any).
+    #[arg(long)]
+    pub target: Option<String>,
     /// Digits after the decimal point, 0 to 17 (default: 4 for the entries
     /// of ρ, 6 for the metrics).
     #[arg(long, value_parser = parse_precision)]
@@ -87,13 +91,18 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
             found = Some(r);
         }
     }
-    let r = found.ok_or_else(|| {
+    let mut r = found.ok_or_else(|| {
         CliError::Usage(format!(
             "sample {} has no result in {}",
             args.sample,
             args.dir.display()
         ))
     })?;
+    let dim = manifest.dim as usize;
+    if let Some(target) = crate::cli::target::for_reading(&args.dir, args.target.as_deref(), dim)? {
+        let mut rescore = crate::cli::target::rescorer(target, dim);
+        r.methods.iter_mut().for_each(|m| rescore(m));
+    }
     if args.json {
         let json =
             crate::store::sample_json(&r, |m| args.method.is_none_or(|want| m == want.name()))?;

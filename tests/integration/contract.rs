@@ -588,3 +588,258 @@ fn a_missing_basis_or_target_file_is_no_such_file() {
     run(&["--target", "bell"]).stderr_has(&["unknown target 'bell'", "bell-phi+"]);
     assert!(!sandbox.join("r").exists());
 }
+
+/// `(fidelity, trace_distance)` of every method of every line of a JSONL
+/// export (`None` where null).
+fn target_values(jsonl: &str) -> Vec<(Option<f64>, Option<f64>)> {
+    jsonl
+        .lines()
+        .flat_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSONL line");
+            let methods = v["methods"].as_object().expect("methods").clone();
+            methods
+                .into_iter()
+                .map(|(_, m)| (m["fidelity"].as_f64(), m["trace_distance"].as_f64()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Target metrics after the run: `export`/`show --target` compute them
+/// from the stored states; `run --target` is not part of the fingerprint
+/// (a resume with another target or none needs no --fresh) and is stored
+/// in the run directory, where show and export find it.
+#[test]
+fn target_metrics_are_computed_after_the_run() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .qtomo([
+            "simulate",
+            "--qubits",
+            "2",
+            "--samples",
+            "3",
+            "--state",
+            "bell",
+        ])
+        .args(["--seed", "5", "--out", "bell.csv"])
+        .ok();
+    sandbox
+        .qtomo(["run", "bell.csv", "--out", "r", "--workers", "0"])
+        .ok();
+    let jsonl = |dir: &str, extra: &[&str]| {
+        sandbox
+            .qtomo(["export", dir, "--format", "jsonl", "--out", "-"])
+            .args(extra)
+            .ok()
+            .stdout
+    };
+    assert!(
+        target_values(&jsonl("r", &[]))
+            .iter()
+            .all(|v| *v == (None, None)),
+        "no target, no fidelity"
+    );
+    let phi = target_values(&jsonl("r", &["--target", "bell-phi+"]));
+    assert_eq!(phi.len(), 9, "3 samples × 3 methods");
+    for (f, t) in &phi {
+        let (f, t) = (f.expect("fidelity"), t.expect("trace distance"));
+        assert!(
+            f > 0.95 && (0.0..0.2).contains(&t),
+            "bell-phi+: F {f}, T {t}"
+        );
+    }
+    // CSV too.
+    let csv = sandbox
+        .qtomo([
+            "export",
+            "r",
+            "--format",
+            "csv",
+            "--out",
+            "-",
+            "--target",
+            "bell-phi+",
+        ])
+        .ok()
+        .stdout;
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let col = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "fidelity")
+        .expect("fidelity column");
+    for row in reader.records() {
+        let f: f64 = row.expect("row")[col]
+            .parse()
+            .expect("a fidelity in every row");
+        assert!(f > 0.95, "{f}");
+    }
+    // The same numbers as a run given the target from the start.
+    sandbox
+        .qtomo(["run", "bell.csv", "--out", "r-phi", "--workers", "0"])
+        .args(["--target", "bell-phi+"])
+        .ok();
+    for ((a, b), (c, d)) in target_values(&jsonl("r-phi", &[])).iter().zip(&phi) {
+        let close =
+            |x: &Option<f64>, y: &Option<f64>| (x.expect("value") - y.expect("value")).abs() < 1e-9;
+        assert!(
+            close(a, c) && close(b, d),
+            "run --target vs export --target"
+        );
+    }
+    // show, text and JSON.
+    sandbox
+        .qtomo([
+            "show",
+            "r",
+            "--sample",
+            "0",
+            "--method",
+            "mle",
+            "--target",
+            "bell-phi+",
+        ])
+        .ok()
+        .stdout_has(&["fidelity 0.9", "trace distance"]);
+    let show = sandbox
+        .qtomo([
+            "show",
+            "r",
+            "--sample",
+            "0",
+            "--json",
+            "--target",
+            "bell-psi-",
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&show.stdout).expect("JSON");
+    assert!(
+        v["methods"]["mle"]["fidelity"].as_f64().expect("fidelity") < 0.05,
+        "{v}"
+    );
+
+    // A resume with another target is no new run: no --fresh, nothing
+    // recomputed, and every sample is measured against the new target.
+    let log = std::fs::metadata(sandbox.join("r-phi/results.log"))
+        .expect("log")
+        .len();
+    sandbox
+        .qtomo(["run", "bell.csv", "--out", "r-phi", "--workers", "0"])
+        .args(["--target", "bell-psi-"])
+        .ok();
+    assert_eq!(
+        std::fs::metadata(sandbox.join("r-phi/results.log"))
+            .expect("log")
+            .len(),
+        log,
+        "nothing recomputed"
+    );
+    let psi = target_values(&jsonl("r-phi", &[]));
+    assert!(
+        psi.iter().all(|(f, _)| f.expect("fidelity") < 0.05),
+        "{psi:?}"
+    );
+    // Without --target the stored one stays; --target on export wins.
+    sandbox
+        .qtomo(["run", "bell.csv", "--out", "r-phi", "--workers", "0"])
+        .ok();
+    assert_eq!(target_values(&jsonl("r-phi", &[])), psi);
+    let over = target_values(&jsonl("r-phi", &["--target", "bell-phi+"]));
+    assert!(
+        over.iter().all(|(f, _)| f.expect("fidelity") > 0.95),
+        "{over:?}"
+    );
+    // --fresh starts over, target included.
+    sandbox
+        .qtomo([
+            "run",
+            "bell.csv",
+            "--out",
+            "r-phi",
+            "--workers",
+            "0",
+            "--fresh",
+        ])
+        .ok();
+    assert!(
+        target_values(&jsonl("r-phi", &[]))
+            .iter()
+            .all(|v| *v == (None, None))
+    );
+
+    // An NPY density matrix as the target gives the named state's numbers.
+    let mut sigma = vec![0.0; 16];
+    for (r, c) in [(0, 0), (0, 3), (3, 0), (3, 3)] {
+        sigma[r * 4 + c] = 0.5;
+    }
+    write_npy(&sandbox.join("sigma.npy"), 4, 4, sigma);
+    let npy = target_values(&jsonl("r", &["--target", "sigma.npy"]));
+    for ((a, _), (b, _)) in npy.iter().zip(&phi) {
+        assert!(
+            (a.expect("F") - b.expect("F")).abs() < 1e-6,
+            "{a:?} vs {b:?}"
+        );
+    }
+    // A target of the wrong dimension is a usage error.
+    simulate(&sandbox, "one.csv", 1, 1);
+    sandbox
+        .qtomo(["run", "one.csv", "--out", "r1", "--workers", "0"])
+        .ok();
+    sandbox
+        .qtomo(["export", "r1", "--format", "jsonl", "--target", "bell-phi+"])
+        .expect_code(2)
+        .stderr_has(&["bell-phi+"]);
+    assert!(!sandbox.join("r1/results.jsonl").exists());
+}
+
+/// A merge keeps the shards' target when they agree on it, and stores
+/// none (with a warning) when they do not.
+#[test]
+fn merge_keeps_the_target_the_shards_agree_on() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .qtomo([
+            "simulate",
+            "--qubits",
+            "2",
+            "--samples",
+            "4",
+            "--state",
+            "bell",
+        ])
+        .args(["--out", "bell.csv"])
+        .ok();
+    let shard = |dir: &str, i: u32, target: &str| {
+        sandbox
+            .qtomo(["run", "bell.csv", "--out", dir, "--workers", "0"])
+            .args([
+                "--shard",
+                &format!("{i}/2"),
+                "--target",
+                target,
+                "--method",
+                "pls",
+            ])
+            .ok();
+    };
+    shard("a0", 0, "bell-phi+");
+    shard("a1", 1, "bell-phi+");
+    shard("b1", 1, "bell-psi-");
+    sandbox.qtomo(["merge", "a0", "a1", "--out", "ma"]).ok();
+    let out = sandbox
+        .qtomo(["export", "ma", "--format", "jsonl", "--out", "-"])
+        .ok();
+    let values = target_values(&out.stdout);
+    assert_eq!(values.len(), 4);
+    assert!(
+        values.iter().all(|(f, _)| f.expect("F") > 0.95),
+        "{values:?}"
+    );
+    sandbox
+        .qtomo(["merge", "a0", "b1", "--out", "mb"])
+        .ok()
+        .stderr_has(&["different fidelity targets", "--target"]);
+    assert!(!sandbox.join("mb/target.json").exists());
+}
