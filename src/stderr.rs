@@ -14,14 +14,32 @@
 //! (`{"timestamp":"…","level":"INFO","fields":{"message":"…"}}`), so that
 //! every line on stderr is one JSON object, errors included.
 //!
+//! While a progress bar is on the terminal ([`set_progress_bar`]), every
+//! write goes through the bar's `suspend`: the bar is cleared, the line is
+//! written, the bar is drawn again below it, so log lines never land on
+//! the bar's line.
+//!
 //! # Layout
 //!
 //! [`Stderr`] (an [`io::Write`] and tracing `MakeWriter`), [`line()`],
 //! [`line_at`] and [`Level`], [`error_line`], [`set_json`],
-//! [`write_errors`].
+//! [`set_progress_bar`], [`write_errors`].
 
 use std::io::{self, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The progress bar on the terminal, if one is shown.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Routes stderr writes around `bar` while it is shown (`Some`), or
+/// directly again (`None`).
+pub fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
+    // A poisoned lock only means a writer panicked mid-write; the bar
+    // handle inside is still valid.
+    *BAR.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = bar;
+}
 
 static WRITE_ERRORS: AtomicU64 = AtomicU64::new(0);
 
@@ -119,10 +137,22 @@ pub fn write_errors() -> u64 {
     WRITE_ERRORS.load(Ordering::Relaxed)
 }
 
-/// Writes `bytes` to stderr in one go; a failure is counted, not returned.
+/// Writes `bytes` to stderr in one go (above the progress bar, if one is
+/// shown); a failure is counted, not returned.
 pub fn write_all(bytes: &[u8]) {
-    if io::stderr().lock().write_all(bytes).is_err() {
-        WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
+    let write = || {
+        if io::stderr().lock().write_all(bytes).is_err() {
+            WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    // The handle is cloned out so the lock is not held while drawing.
+    let bar = BAR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
     }
 }
 

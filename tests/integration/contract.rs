@@ -843,3 +843,133 @@ fn merge_keeps_the_target_the_shards_agree_on() {
         .stderr_has(&["different fidelity targets", "--target"]);
     assert!(!sandbox.join("mb/target.json").exists());
 }
+
+/// `s` without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// On a terminal, log lines printed while the progress bar is shown go
+/// above it: the bar is cleared first, so no log line starts after the
+/// bar's text on the same terminal line.
+#[test]
+fn log_lines_do_not_mangle_the_progress_bar() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 3, 400);
+    // Every 20th sample all zeros: a "sample failed" warning while the bar runs.
+    let text = std::fs::read_to_string(sandbox.join("data.csv")).expect("read");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for (i, line) in lines.iter_mut().enumerate().skip(1) {
+        if i % 20 == 0 {
+            let id = line.split(',').next().unwrap_or("x").to_string();
+            *line = std::iter::once(id)
+                .chain(std::iter::repeat_n("0".to_string(), 216))
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+    }
+    sandbox.write("data.csv", lines.join("\n") + "\n");
+
+    let size = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).expect("openpty");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qtomo"))
+        .args([
+            "run",
+            "data.csv",
+            "--out",
+            "r",
+            "--workers",
+            "0",
+            "--method",
+            "mle",
+        ])
+        .current_dir(sandbox.path())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("QTOMO_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(pty.slave))
+        .spawn()
+        .expect("spawn qtomo");
+    // Our copy of the slave is gone (moved into the child's stdio and
+    // closed after spawning), so reading the master ends when qtomo exits.
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = master.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("qtomo on a terminal did not finish within its time bound");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = String::from_utf8_lossy(&reader.join().expect("reader")).into_owned();
+    assert_eq!(status.code(), Some(3), "failed samples: exit 3\n{output}");
+    let first_bar = output.find("ETA").expect("the bar was drawn");
+    let last_warning = output.rfind("sample failed").expect("warnings");
+    assert!(
+        first_bar < last_warning,
+        "a warning came while the bar was shown\n{output}"
+    );
+    let mut warnings = 0;
+    for segment in output.split('\n') {
+        let Some(at) = segment.find("sample failed") else {
+            continue;
+        };
+        warnings += 1;
+        // What is left on the terminal line before the log text: after the
+        // last carriage return or erase-line, without colour codes.
+        let before = &segment[..at];
+        let start = before
+            .rfind('\r')
+            .into_iter()
+            .chain(before.rfind("\u{1b}[2K").map(|i| i + 3))
+            .max()
+            .map_or(0, |i| i + 1);
+        let left = strip_ansi(&before[start.min(before.len())..]);
+        assert!(
+            !left.contains("ETA") && !left.contains("/400"),
+            "a log line was written after the bar's text: {left:?}\n{segment:?}"
+        );
+    }
+    assert_eq!(warnings, 20, "{output}");
+}
