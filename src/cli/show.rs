@@ -101,7 +101,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
     let dim = manifest.dim as usize;
     if let Some(target) = crate::cli::target::for_reading(&args.dir, args.target.as_deref(), dim)? {
         let mut rescore = crate::cli::target::rescorer(target, dim);
-        r.methods.iter_mut().for_each(|m| rescore(m));
+        r.methods.iter_mut().for_each(&mut rescore);
     }
     if args.json {
         let json =

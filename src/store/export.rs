@@ -307,7 +307,7 @@ impl<'r> Source<'r> {
                     let mut record = read_record_at(log, &self.log_path, offset, &mut scratch)?;
                     check_record(&record, self.manifest.dim)?;
                     if let (Some(rescore), true) = (self.rescore.as_mut(), record.is_ok()) {
-                        record.methods.iter_mut().for_each(|m| rescore(m));
+                        record.methods.iter_mut().for_each(&mut *rescore);
                     }
                     Row::Present(record)
                 }
