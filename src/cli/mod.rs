@@ -234,6 +234,17 @@ fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
     false
 }
 
+/// How to call this program again in a hint: as it was called when that
+/// was a path (`target/release/qtomo` after `cargo run`, where `qtomo` is
+/// not on `PATH`), else `qtomo`.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.components().count() > 1)
+        .map_or_else(|| "qtomo".to_string(), |p| p.display().to_string())
+}
+
 /// The arguments a pool worker is started with: the hidden subcommand,
 /// after `--log-format json` when this process logs JSON, so that a
 /// worker's own lines on the shared stderr are JSON too.

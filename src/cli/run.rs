@@ -552,8 +552,9 @@ fn run_with(
         _ => {
             if !quiet {
                 crate::say!(
-                    "complete: {succeeded} samples in {:.1} s; results in {out} (qtomo export {out} --format jsonl)",
-                    elapsed
+                    "complete: {succeeded} samples in {:.1} s; results in {out} ({} export {out} --format jsonl)",
+                    elapsed,
+                    crate::cli::program_name()
                 );
             }
             Ok(exit_codes::OK)

@@ -973,3 +973,18 @@ fn log_lines_do_not_mangle_the_progress_bar() {
     }
     assert_eq!(warnings, 20, "{output}");
 }
+
+/// The closing hint names the program as it was called: after `cargo run`
+/// `qtomo` is not on `PATH`, `target/release/qtomo` is.
+#[test]
+fn the_closing_hint_names_the_program_as_it_was_called() {
+    let sandbox = Sandbox::new();
+    simulate(&sandbox, "data.csv", 1, 2);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "0"])
+        .ok()
+        .stderr_has(&[&format!(
+            "({} export r --format jsonl)",
+            env!("CARGO_BIN_EXE_qtomo")
+        )]);
+}
