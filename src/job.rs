@@ -11,7 +11,8 @@
 use crate::sample_ids::SampleIds;
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
 use crate::tomo::{
-    Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target, TomoError, hermitian,
+    EigenWorkspace, Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target,
+    TomoError, hermitian,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -254,4 +255,28 @@ pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
             log_negativity: m.log_negativity,
         },
     }
+}
+
+/// Measures a stored result against `target` after the run: its fidelity
+/// and trace distance are recomputed from its density matrix, replacing
+/// whatever it holds (`show`/`export --target`, or the target a run
+/// directory stores). `eigen` must be for the result's dimension; a
+/// result of another dimension, or one the eigensolver cannot take, gets
+/// no target metrics (`None`) rather than wrong ones.
+pub fn rescore_target(m: &mut MethodResult, target: &Target, eigen: &mut EigenWorkspace) {
+    let d = m.dim as usize;
+    let values = (target.dim() == d
+        && eigen.dim() == d
+        && m.rho_re.len() == d * d
+        && m.rho_im.len() == d * d)
+        .then(|| {
+            let rho = faer::Mat::from_fn(d, d, |r, c| {
+                faer::c64::new(m.rho_re[r * d + c], m.rho_im[r * d + c])
+            });
+            crate::tomo::metrics::target_metrics(target, &hermitian::coords_of(rho.as_ref()), eigen)
+                .ok()
+        })
+        .flatten();
+    m.metrics.fidelity = values.map(|v| v.0);
+    m.metrics.trace_distance = values.map(|v| v.1);
 }

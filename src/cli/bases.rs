@@ -8,10 +8,10 @@ use std::io::Write;
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo bases --qubits 2")]
 pub struct BasesArgs {
-    /// Print the full label list for pauli with this many qubits (1 to 6).
+    /// List the labels of pauli with this many qubits (1 to 6; default 1), one per line.
     #[arg(long, value_parser = parse_qubits)]
     pub qubits: Option<usize>,
-    /// Print the full label list for qudit with this dimension (2 to 64).
+    /// List the labels of qudit with this dimension (2 to 64; default 2), one per line.
     #[arg(long, value_parser = parse_dim)]
     pub dim: Option<usize>,
     /// Print the sets as JSON: `{"sets":[{"name","size_option","min","max",
@@ -108,58 +108,48 @@ pub fn run(args: BasesArgs) -> anyhow::Result<u8> {
         writeln!(out)?;
         return Ok(crate::cli::exit_codes::OK);
     }
-    let pl = pauli::labels(n);
+    // Text: each set's description, then its labels one per line (a
+    // 6-qubit set is 46,656 lines, not one line of 400 kB).
     writeln!(
         out,
-        "pauli    n qubits (1..={}), 3^n settings × 2^n outcomes, grouped (multinomial)",
+        "pauli    n qubits (1..={}), 3^n settings × 2^n outcomes, grouped (multinomial);",
         pauli::MAX_QUBITS
     )?;
     writeln!(
         out,
         "         labels S1..Sn:b1..bn, qubit 1 first; bit 0 = +1 eigenstate; Y:0 = (|0⟩+i|1⟩)/√2"
     )?;
+    print_labels(out, &format!("n={n}"), &pauli::labels(n))?;
     writeln!(
         out,
-        "         n={n}: {} labels: {}",
-        pl.len(),
-        preview(&pl, args.qubits.is_some())
-    )?;
-    let ql = qudit::labels(d);
-    writeln!(
-        out,
-        "qudit    dimension d (2..={}), d² projectors |j⟩, (|j⟩+|k⟩)/√2, (|j⟩+i|k⟩)/√2, ungrouped (free intensity)",
+        "qudit    dimension d (2..={}), d² projectors |j⟩, (|j⟩+|k⟩)/√2, (|j⟩+i|k⟩)/√2;",
         qudit::MAX_DIM
     )?;
+    writeln!(out, "         ungrouped (free intensity)")?;
+    print_labels(out, &format!("d={d}"), &qudit::labels(d))?;
     writeln!(
         out,
-        "         d={d}: {} labels: {}",
-        ql.len(),
-        preview(&ql, args.dim.is_some())
+        "james16  two photons, 16 projectors of James et al., PRA 64 052312 (2001);"
     )?;
     writeln!(
         out,
-        "james16  two photons, 16 projectors of James et al., PRA 64 052312 (2001), ungrouped (free intensity)"
+        "         ungrouped (free intensity); |D⟩=(|H⟩+|V⟩)/√2, |R⟩=(|H⟩−i|V⟩)/√2, |L⟩=(|H⟩+i|V⟩)/√2"
     )?;
+    let jl: Vec<String> = james16::LABELS.iter().map(|l| l.to_string()).collect();
+    print_labels(out, "photon 1 first", &jl)?;
     writeln!(
         out,
-        "         |D⟩=(|H⟩+|V⟩)/√2, |R⟩=(|H⟩−i|V⟩)/√2, |L⟩=(|H⟩+i|V⟩)/√2; labels: {}",
-        james16::LABELS.join(" ")
+        "FILE     a kets CSV: label, then q<s>_re<j>,q<s>_im<j> per subsystem or re<j>,im<j>;"
     )?;
-    writeln!(
-        out,
-        "FILE     a kets CSV: label, then q<s>_re<j>,q<s>_im<j> per subsystem or re<j>,im<j>; optional `setting` column groups rows"
-    )?;
+    writeln!(out, "         an optional `setting` column groups rows")?;
     Ok(crate::cli::exit_codes::OK)
 }
 
-fn preview(labels: &[String], full: bool) -> String {
-    if full || labels.len() <= 8 {
-        labels.join(" ")
-    } else {
-        format!(
-            "{} … {}",
-            labels[..4].join(" "),
-            labels[labels.len() - 2..].join(" ")
-        )
+/// Prints `N labels:` after `what`, then each label on its own line.
+fn print_labels(out: &mut impl Write, what: &str, labels: &[String]) -> std::io::Result<()> {
+    writeln!(out, "         {what}: {} labels:", labels.len())?;
+    for label in labels {
+        writeln!(out, "           {label}")?;
     }
+    Ok(())
 }

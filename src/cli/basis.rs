@@ -1,6 +1,8 @@
 //! Turning `--basis`, `--qubits` and `--dim` into a measurement set.
 
 use crate::cli::error::CliError;
+use crate::cli::probe::Probe;
+use crate::tomo::sets::pauli::MAX_QUBITS;
 use crate::tomo::{MeasurementSet, builtin_set};
 use std::path::Path;
 
@@ -35,9 +37,15 @@ pub fn resolve(
         file => {
             let path = Path::new(file);
             if !path.exists() {
-                return Err(CliError::Usage(format!(
-                    "unknown basis '{file}': expected pauli, qudit, james16 or the path of a kets CSV file"
-                )));
+                return Err(CliError::Usage(if looks_like_path(file) {
+                    format!(
+                        "--basis {file}: no such file (expected pauli, qudit, james16 or the path of a kets CSV file)"
+                    )
+                } else {
+                    format!(
+                        "unknown basis '{file}': expected pauli, qudit, james16 or the path of a kets CSV file (there is no file named '{file}' either)"
+                    )
+                }));
             }
             let table = crate::io::read_kets_csv(path)?;
             let name = format!(
@@ -80,45 +88,164 @@ pub fn check_size_options(
     Ok(())
 }
 
-/// The number of qubits for `--basis pauli` without `--qubits`, from the
-/// count columns of `input`'s first line; the error names the file.
-pub fn infer_pauli_qubits(input: &Path) -> Result<usize, CliError> {
-    let columns = count_columns(input);
-    infer_qubits(columns).ok_or_else(|| CliError::BadFile {
+/// Whether a `--basis` or `--target` value that is no built-in name was
+/// meant as a file: it has a directory part or an extension.
+pub fn looks_like_path(value: &str) -> bool {
+    let path = Path::new(value);
+    path.extension().is_some() || path.components().count() > 1
+}
+
+/// The number of qubits for `--basis pauli`, from the input's count
+/// columns (see [`crate::cli::probe`]):
+///
+/// * `--qubits` given: it stands, unless the header's labels are Pauli
+///   labels of another number of qubits (with `by_label`), which is
+///   refused in one short sentence naming both;
+/// * not given: n when there are 6ⁿ count columns, or when the header's
+///   labels are all Pauli labels of n qubits (the reader then names the
+///   missing and unexpected ones); otherwise an error that suggests the
+///   basis the header's labels (or the number of columns) fit.
+pub fn pauli_qubits(
+    input: &Path,
+    given: Option<usize>,
+    transposed: bool,
+    by_label: bool,
+) -> Result<usize, CliError> {
+    let bad = |message: String| CliError::BadFile {
         path: input.to_path_buf(),
-        message: match columns {
-            Some(c) => format!(
-                "cannot infer --qubits for --basis pauli: line 1 has {c} count columns, expected 6^N (6, 36, 216, ...); check the header row or pass --qubits N"
-            ),
-            None => "cannot infer --qubits for --basis pauli from this file; pass --qubits N".into(),
+        message,
+    };
+    let Some(probe) = crate::cli::probe::probe(input, transposed) else {
+        return given.ok_or_else(|| {
+            bad("cannot infer --qubits for --basis pauli from this file; pass --qubits N".into())
+        });
+    };
+    let labelled = probe
+        .names
+        .as_deref()
+        .filter(|_| by_label)
+        .and_then(crate::cli::probe::pauli_label_qubits);
+    let count = probe.count;
+    match (given, labelled) {
+        (Some(q), Some(n)) if q != n => {
+            let example = probe
+                .names
+                .as_ref()
+                .and_then(|names| names.first())
+                .cloned()
+                .unwrap_or_default();
+            let expects = if (1..=MAX_QUBITS).contains(&q) {
+                format!(
+                    "{} labels such as '{}'",
+                    6usize.pow(q as u32),
+                    crate::tomo::sets::pauli::labels(q)[0]
+                )
+            } else {
+                format!("1 to {MAX_QUBITS} qubits")
+            };
+            Err(CliError::Usage(format!(
+                "{}: the header's {count} count columns are labelled for {n} qubit{} (e.g. '{example}'), but --qubits {q} expects {expects}; pass --qubits {n}, or leave it out to infer it",
+                probe.site(input),
+                if n == 1 { "" } else { "s" }
+            )))
+        }
+        (Some(q), None) => match probe.names.as_deref().filter(|_| by_label) {
+            // A header of another set's labels: say which, not every label.
+            Some(names)
+                if crate::cli::probe::is_james16(names)
+                    || crate::cli::probe::qudit_label_dim(names).is_some() =>
+            {
+                Err(CliError::Usage(format!(
+                    "{}: --qubits {q} is for --basis pauli, but {} (and without --qubits)",
+                    probe.site(input),
+                    not_inferred(&probe)
+                )))
+            }
+            _ => Ok(q),
         },
-    })
+        (Some(q), _) => Ok(q),
+        (None, _) => infer_qubits(Some(count)).or(labelled).ok_or_else(|| {
+            CliError::Usage(format!("{}: {}", probe.site(input), not_inferred(&probe)))
+        }),
+    }
+}
+
+/// Why `--qubits` could not be inferred, with the basis the columns
+/// suggest, or what to check.
+fn not_inferred(probe: &Probe) -> String {
+    let Probe {
+        count,
+        place,
+        names,
+        delimiter,
+        ..
+    } = probe;
+    // A CSV header's line is in the message's `path:line:` already.
+    let place = if probe.line.is_some() {
+        "the header"
+    } else {
+        place.as_str()
+    };
+    let columns = format!(
+        "{place} has {count} count column{}",
+        if *count == 1 { "" } else { "s" }
+    );
+    let head = format!(
+        "cannot infer --qubits for --basis pauli: {columns}, expected 6^N (6, 36, 216, ...)"
+    );
+    let shown = |names: &[String]| {
+        let mut s: Vec<&str> = names.iter().take(4).map(String::as_str).collect();
+        if names.len() > 4 {
+            s.push("...");
+        }
+        s.join(", ")
+    };
+    if let Some(names) = names {
+        if !names.is_empty() && names.iter().all(|n| n.parse::<f64>().is_ok()) {
+            return format!(
+                "expected a header row naming the columns (sample,X:0,X:1,...), found what looks like a data row ({})",
+                shown(names)
+            );
+        }
+        if crate::cli::probe::is_james16(names) {
+            return format!(
+                "the header's labels ({}) are the james16 set's: pass --basis james16",
+                shown(names)
+            );
+        }
+        if let Some(d) = crate::cli::probe::qudit_label_dim(names) {
+            return format!(
+                "the header's labels ({}) are qudit labels: pass --basis qudit --dim {d}",
+                shown(names)
+            );
+        }
+        if *count == 1 {
+            let used = match delimiter {
+                Some(b'\t') => "tab",
+                Some(b';') => "semicolon",
+                _ => "comma",
+            };
+            return format!(
+                "{head}; its fields were split at {used}s: qtomo reads fields separated by commas, semicolons or tabs (whichever the header line uses most); check the delimiter and the header row"
+            );
+        }
+    }
+    let by_count = match count {
+        16 => Some("--basis james16 (16 projectors) or --basis qudit --dim 4".to_string()),
+        c => (2..=crate::tomo::sets::qudit::MAX_DIM)
+            .find(|d| d * d == *c)
+            .map(|d| format!("--basis qudit --dim {d}")),
+    };
+    match by_count {
+        Some(basis) => format!("{head}; {count} columns fit {basis}"),
+        None => format!("{head}; check the header row, or pass --qubits N or another --basis"),
+    }
 }
 
 /// n such that 6^n = columns.
 fn infer_qubits(columns: Option<usize>) -> Option<usize> {
     let c = columns?;
-    (1..=6).find(|&n| 6usize.pow(n as u32) == c)
-}
-
-/// Number of count columns in a CSV header (all columns except `sample`)
-/// or an NPY header; `None` if the file cannot be read here (the real
-/// reader reports why).
-pub fn count_columns(path: &Path) -> Option<usize> {
-    use std::io::BufRead;
-    if path.extension().is_some_and(|e| e == "npy") {
-        return crate::io::npy_column_count(path);
-    }
-    let file = std::fs::File::open(path).ok()?;
-    let mut line = String::new();
-    std::io::BufReader::new(file).read_line(&mut line).ok()?;
-    let line = line.trim_start_matches('\u{feff}');
-    let cols = line
-        .trim()
-        .split(',')
-        .filter(|c| c.trim() != "sample" && !c.trim().is_empty())
-        .count();
-    (cols > 0).then_some(cols)
+    (1..=MAX_QUBITS).find(|&n| 6usize.pow(n as u32) == c)
 }
 
 #[cfg(test)]

@@ -33,3 +33,61 @@ impl CliError {
         exit_codes::USAGE
     }
 }
+
+/// Whether an OS error says that a path given on the command line cannot
+/// be used as asked: a parent that is missing or not a directory, no
+/// permission, a read-only file system. For an output this is a usage
+/// mistake (exit 2), not a fault of the run.
+pub fn is_unusable_path(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::NotFound
+            | ErrorKind::NotADirectory
+            | ErrorKind::PermissionDenied
+            | ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// The error and its causes as one line, `outer: cause: cause`, like
+/// anyhow's `{:#}`, but a cause whose text the line already holds (an OS
+/// error that a message quotes and also carries as its source) is
+/// printed once.
+pub fn chain_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_text_prints_a_quoted_cause_once() {
+        let os = std::io::Error::from_raw_os_error(20);
+        let quoted = format!("x.csv: cannot read: {os}");
+        let err = anyhow::Error::new(os).context(quoted).context("reading");
+        let text = chain_text(&err);
+        assert_eq!(text.matches("os error 20").count(), 1, "{text}");
+        assert!(text.starts_with("reading: x.csv: cannot read: "), "{text}");
+    }
+
+    #[test]
+    fn unusable_paths_are_the_user_kinds() {
+        assert!(is_unusable_path(&std::io::Error::from_raw_os_error(20)));
+        assert!(is_unusable_path(&std::io::Error::from_raw_os_error(13)));
+        assert!(is_unusable_path(&std::io::Error::from_raw_os_error(30)));
+        assert!(!is_unusable_path(&std::io::Error::from_raw_os_error(5)));
+        assert!(!is_unusable_path(&std::io::Error::from_raw_os_error(28)));
+    }
+}

@@ -19,7 +19,7 @@ pub enum Format {
 /// Arguments of `qtomo export`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  qtomo export runs/a --format jsonl\n  qtomo export runs/a --format npy --out runs/a/npy\n  python3 -c \"import numpy; print(numpy.load('runs/a/npy/rho_mle.npy').shape)\""
+    after_help = "Examples:\n  qtomo export runs/a --format jsonl\n  qtomo export runs/a --format csv --target bell-phi+ --out fidelity.csv\n  qtomo export runs/a --format npy --out runs/a/npy\n  python3 -c \"import numpy; print(numpy.load('runs/a/npy/rho_mle.npy').shape)\""
 )]
 pub struct ExportArgs {
     /// The run directory.
@@ -33,6 +33,11 @@ pub struct ExportArgs {
     /// Export an unfinished run: samples not yet computed are listed with status "missing".
     #[arg(long)]
     pub partial: bool,
+    /// Compute fidelity and trace distance against this state from the stored density matrices:
+    /// bell-phi+, bell-phi-, bell-psi+, bell-psi-, ghz, w, or an NPY file with a d×d density
+    /// matrix (default: the target the run directory stores from `run --target`, if any).
+    #[arg(long)]
+    pub target: Option<String>,
 }
 
 /// Runs `qtomo export`.
@@ -47,6 +52,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
     } else {
         MissingPolicy::Error
     };
+    // The target is read before anything is written; a folder that is not
+    // a run directory is left to the export to refuse.
+    let target = match store::Manifest::read(&args.dir)? {
+        Some(manifest) => crate::cli::target::for_reading(
+            &args.dir,
+            args.target.as_deref(),
+            manifest.dim as usize,
+        )?
+        .map(|t| (t, manifest.dim as usize)),
+        None => None,
+    };
+    let mut rescore = target.map(|(t, d)| crate::cli::target::rescorer(t, d));
+    let rescore = rescore
+        .as_mut()
+        .map(|r| r as &mut dyn FnMut(&mut store::MethodResult));
     if args.out.as_ref().is_some_and(|o| o.as_os_str() == "-") {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         let stats = store::export_to_writer(
@@ -55,6 +75,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
             &mut stdout,
             std::path::Path::new("standard output"),
             missing,
+            rescore,
         )
         .with_context(|| format!("exporting {}", args.dir.display()))?;
         crate::say!(
@@ -82,7 +103,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
             .context(format!("exporting {}", args.dir.display())),
         );
     }
-    let stats = store::export(&args.dir, format, &out, missing)
+    let stats = store::export_rescored(&args.dir, format, &out, missing, rescore)
         .with_context(|| format!("exporting {}", args.dir.display()))?;
     crate::say!(
         "wrote {}: {} samples ({} ok, {} failed, {} missing)",

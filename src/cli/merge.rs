@@ -23,11 +23,19 @@ pub struct MergeArgs {
 pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
     let report = match crate::store::merge(&args.dirs, &args.out) {
         Err(e @ crate::store::MergeError::Incomplete { .. }) => {
-            crate::say!("qtomo: error: merging shards: {e}");
+            crate::stderr::error_line(
+                &format!("merging shards: {e}"),
+                crate::cli::exit_codes::INTERRUPTED,
+            );
             return Ok(crate::cli::exit_codes::INTERRUPTED);
         }
         result => result.context("merging shards")?,
     };
+    if report.targets_differ {
+        tracing::warn!(
+            "the shards store different fidelity targets (or only some store one): the merged directory stores none; give show and export --target"
+        );
+    }
     let s = &report.summary;
     crate::say!(
         "merged {} shards into {}: {} of {} samples ok, {} failed, {} missing",

@@ -8,8 +8,11 @@
 //! # Layout
 //! - `simulate.rs`, `run.rs`, `status.rs`, `export.rs`, `merge.rs`,
 //!   `show.rs`, `bases.rs`, `completions.rs`: one subcommand each.
-//! - `basis.rs`: `--basis` to a measurement set; `shard.rs`: `--shard` and
-//!   scheduler environments; `duration.rs`: `90s`-style durations.
+//! - `basis.rs`: `--basis` to a measurement set; `probe.rs`: a quick look at
+//!   an input's columns (to infer `--qubits` and suggest a basis);
+//!   `shard.rs`: `--shard` and scheduler environments; `duration.rs`:
+//!   `90s`-style durations.
+//! - `target.rs`: `--target` of `run`, `show` and `export`.
 //! - `progress.rs`: bar or status lines; `error.rs` + `exit_codes.rs`.
 
 pub mod bases;
@@ -20,12 +23,14 @@ pub mod error;
 pub mod exit_codes;
 pub mod export;
 pub mod merge;
+pub mod probe;
 pub mod progress;
 pub mod run;
 pub mod shard;
 pub mod show;
 pub mod simulate;
 pub mod status;
+pub mod target;
 pub mod worker;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -92,6 +97,17 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_requested(std::env::args_os().skip(1)) => {
+            // A usage error with --log-format json: one JSON object too.
+            crate::stderr::set_json(true);
+            let text = e.render().to_string();
+            let text = text.trim_end();
+            crate::stderr::error_line(
+                text.strip_prefix("error: ").unwrap_or(text),
+                exit_codes::USAGE,
+            );
+            return ExitCode::from(exit_codes::USAGE);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -120,8 +136,9 @@ pub fn run() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit_codes::OK);
             }
-            crate::say!("qtomo: error: {err:#}");
-            ExitCode::from(exit_code_of(&err))
+            let code = exit_code_of(&err);
+            crate::stderr::error_line(&error::chain_text(&err), code);
+            ExitCode::from(code)
         }
     }
 }
@@ -129,8 +146,9 @@ pub fn run() -> ExitCode {
 /// Exit code for an error: 2 for input and usage errors (a resume refused
 /// for a changed fingerprint, an `--out` that is not a run directory, a
 /// symbolic link inside a run directory, `status`/`show`/`export` of a
-/// folder that is not a run directory, a `merge` of overlapping shards or
-/// of different runs or into a run directory), 1 for everything else.
+/// folder that is not a run directory, an `export` of an unfinished run
+/// without `--partial`, a `merge` of overlapping shards or of different
+/// runs or into a run directory), 1 for everything else.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<error::CliError>() {
@@ -161,8 +179,36 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         {
             return exit_codes::USAGE;
         }
+        // An output (or run directory) the command cannot use: a folder
+        // that is missing, not a directory, not writable or read-only.
+        if is_output_setup_error(cause)
+            && cause_chain_from(cause).any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(error::is_unusable_path)
+            })
+        {
+            return exit_codes::USAGE;
+        }
     }
     exit_codes::FATAL
+}
+
+/// Errors raised while a command opens its run directory or output, before
+/// it has written anything: an unusable path there is the user's mistake.
+/// (Faults during a run, such as a full disk, reach the edge as the run's
+/// abort reason or as other types, and stay exit 1.)
+fn is_output_setup_error(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause.is::<crate::store::RunDirError>()
+        || cause.is::<crate::store::ExportError>()
+        || cause.is::<crate::store::MergeError>()
+        || cause.is::<crate::io::OutputError>()
+}
+
+/// `cause` and everything below it.
+fn cause_chain_from<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(cause), |c| c.source())
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -172,7 +218,53 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether the raw arguments ask for `--log-format json` (read when clap
+/// could not parse them, so that its error is a JSON line too).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_option = false;
+    for arg in args {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--log-format=json" || (previous_was_option && arg == "json") {
+            return true;
+        }
+        previous_was_option = arg == "--log-format";
+    }
+    false
+}
+
+/// How to call this program again in a hint: as it was called when that
+/// was a path (`target/release/qtomo` after `cargo run`, where `qtomo` is
+/// not on `PATH`), else `qtomo`.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.components().count() > 1)
+        .map_or_else(|| "qtomo".to_string(), |p| p.display().to_string())
+}
+
+/// The arguments a pool worker is started with: the hidden subcommand,
+/// after `--log-format json` when this process logs JSON, so that a
+/// worker's own lines on the shared stderr are JSON too.
+pub fn worker_args() -> Vec<std::ffi::OsString> {
+    let mut args = Vec::new();
+    if crate::stderr::is_json() {
+        args.extend(["--log-format".into(), "json".into()]);
+    }
+    args.push("__worker".into());
+    args
+}
+
 fn init_logging(quiet: bool, format: LogFormat) {
+    if format == LogFormat::Json {
+        crate::stderr::set_json(true);
+        // A panic is reported as one JSON line too (exit code 101, Rust's).
+        std::panic::set_hook(Box::new(|info| {
+            crate::stderr::error_line(&format!("panic: {info}"), 101);
+        }));
+    }
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("QTOMO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
@@ -201,6 +293,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_is_requested_in_either_spelling_before_a_double_dash() {
+        let req = |args: &[&str]| json_requested(args.iter().map(std::ffi::OsString::from));
+        assert!(req(&["--log-format", "json", "run"]));
+        assert!(req(&["run", "x", "--log-format=json"]));
+        assert!(!req(&["run", "--log-format", "text", "json"]));
+        assert!(!req(&["run", "--", "--log-format=json"]));
+        assert!(!req(&["run", "json"]));
     }
 
     #[test]

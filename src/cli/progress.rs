@@ -1,5 +1,7 @@
 //! Progress reporting: an indicatif bar on a terminal, a status line every
 //! few seconds otherwise (journald, Slurm output files), nothing with `--quiet`.
+//! While the bar is shown, every line on stderr (tracing's and `say!`'s)
+//! is written above it (see [`crate::stderr::set_progress_bar`]).
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -31,6 +33,8 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
+            // Log lines are written above the bar, not onto it.
+            crate::stderr::set_progress_bar(Some(bar.clone()));
             bar
         });
         let now = Instant::now();
@@ -103,10 +107,18 @@ impl Progress {
         }
     }
 
-    /// Ends the bar.
+    /// Ends the bar; stderr is written directly again.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
+            crate::stderr::set_progress_bar(None);
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Drop for Progress {
+    /// A run that ends early (an error) leaves no bar behind either.
+    fn drop(&mut self) {
+        self.finish();
     }
 }

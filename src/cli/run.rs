@@ -13,7 +13,7 @@ use crate::cli::progress::Progress;
 use crate::cli::shard::{self, Shard};
 use crate::cli::{basis, exit_codes};
 use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
-use crate::job::{Job, MleOptions, Plan, TargetSpec};
+use crate::job::{Job, MleOptions, Plan};
 use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
@@ -90,6 +90,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub shard_count: Option<u32>,
     /// Fidelity target: bell-phi+, bell-phi-, bell-psi+, bell-psi-, ghz, w, or an NPY file with a d×d density matrix.
+    /// Stored in --out for show and export (which may give another); not part of the run's
+    /// fingerprint, so a resume may change it (without --target, the stored one stays).
     #[arg(long)]
     pub target: Option<String>,
     /// Discard previous results in --out and start over.
@@ -179,9 +181,15 @@ impl RunArgs {
                 "--workers {w}: at most {MAX_WORKERS} worker processes (0 runs in this process)"
             )));
         }
-        let qubits = match self.qubits {
-            None if self.basis == "pauli" => Some(basis::infer_pauli_qubits(&self.input)?),
-            given => given,
+        let qubits = if self.basis == "pauli" {
+            Some(basis::pauli_qubits(
+                &self.input,
+                self.qubits,
+                self.transposed,
+                self.columns == Columns::Labels,
+            )?)
+        } else {
+            self.qubits
         };
         let set = basis::resolve(&self.basis, qubits, self.dim, None)?;
         let opts = InputOptions {
@@ -196,7 +204,7 @@ impl RunArgs {
         let target = self
             .target
             .as_deref()
-            .map(|t| target_spec(t, set.dim()))
+            .map(|t| crate::cli::target::parse(t, set.dim()))
             .transpose()?;
         if let Some(t) = &target {
             t.build(set.dim())?;
@@ -227,23 +235,15 @@ impl RunArgs {
         let mut options = BTreeMap::new();
         options.insert("tol".into(), format!("{:e}", self.tol));
         options.insert("max_iters".into(), self.max_iters.to_string());
-        // A named target is its name; an NPY target is identified by its
-        // contents (in `files`), never by its path.
+        // Files are identified by their contents, never by their paths.
+        // The target is no part of the fingerprint: it changes no density
+        // matrix, and show and export measure against any target later
+        // (it is stored in the run directory instead, see cli::target).
         let mut files = BTreeMap::new();
         files.insert("input".to_string(), digest_file(&self.input)?);
         if basis_is_file(&self.basis) {
             files.insert("basis".to_string(), digest_file(Path::new(&self.basis))?);
         }
-        let target_option = match &target {
-            Some(TargetSpec::Matrix { .. }) => {
-                if let Some(t) = &self.target {
-                    files.insert("target".to_string(), digest_file(Path::new(t))?);
-                }
-                "npy file".to_string()
-            }
-            _ => self.target.clone().unwrap_or_default(),
-        };
-        options.insert("target".into(), target_option);
         options.insert("transposed".into(), self.transposed.to_string());
         options.insert(
             "columns".into(),
@@ -273,49 +273,6 @@ impl RunArgs {
             max_worker_rss,
         })
     }
-}
-
-/// A named state, or an NPY file holding a d×d density matrix (complex128 or float64).
-fn target_spec(t: &str, d: usize) -> Result<TargetSpec, CliError> {
-    if crate::tomo::states::NAMED_STATES.contains(&t) {
-        return Ok(TargetSpec::Named(t.to_string()));
-    }
-    let path = Path::new(t);
-    if !path.is_file() {
-        return Err(CliError::Usage(format!(
-            "--target '{t}': expected one of {} or an NPY file with a {d}×{d} density matrix",
-            crate::tomo::states::NAMED_STATES.join(", ")
-        )));
-    }
-    let bad = |message: String| CliError::BadFile {
-        path: path.to_path_buf(),
-        message,
-    };
-    use ndarray_npy::ReadNpyExt;
-    crate::io::check_npy_size(path)?;
-    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let (re, im) = match ndarray::Array2::<faer::c64>::read_npy(&file) {
-        Ok(a) => (
-            a.iter().map(|c| c.re).collect::<Vec<_>>(),
-            a.iter().map(|c| c.im).collect(),
-        ),
-        Err(_) => {
-            let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-            let a = ndarray::Array2::<f64>::read_npy(file).map_err(|e| {
-                bad(format!(
-                    "expected a {d}×{d} complex128 or float64 NPY array: {e}"
-                ))
-            })?;
-            (a.iter().copied().collect(), vec![0.0; a.len()])
-        }
-    };
-    if re.len() != d * d {
-        return Err(bad(format!(
-            "expected a {d}×{d} matrix, found {} entries",
-            re.len()
-        )));
-    }
-    Ok(TargetSpec::Matrix { dim: d, re, im })
 }
 
 /// The content digest of a file that shapes results (SHA-256, streamed),
@@ -368,7 +325,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     let result = run_with(args, quiet, &mut signals, notifier.as_ref());
     if let Some(n) = &notifier {
         if let Err(e) = &result {
-            let _ = n.status(&format!("qtomo: error: {e:#}"));
+            let _ = n.status(&format!(
+                "qtomo: error: {}",
+                crate::cli::error::chain_text(e)
+            ));
         }
         let _ = n.stopping();
     }
@@ -426,7 +386,7 @@ fn run_with(
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
     let Some(mut plan) = plan_interruptibly(args, signals, notifier)? else {
-        crate::say!("interrupted while reading the input; nothing was written");
+        crate::say_warn!("interrupted while reading the input; nothing was written");
         return Ok(exit_codes::INTERRUPTED);
     };
     let start = Instant::now();
@@ -469,6 +429,15 @@ fn run_with(
             offset = tail.offset,
             bytes = tail.len,
             "truncated a torn record at the end of the results log (an interrupted write); that sample will be recomputed"
+        );
+    }
+    if let (Some(given), Some(spec)) = (&plan.args.target, &plan.plan.target)
+        && let Some(previous) = crate::cli::target::store(&plan.args.out, given, spec)?
+    {
+        tracing::info!(
+            previous = %previous,
+            target = %given,
+            "fidelity target changed: show and export measure every sample against the new one"
         );
     }
     let range = plan.shard.map_or(0..total, |s| s.range(total));
@@ -567,14 +536,14 @@ fn run_with(
             )
         }
         (_, RunOutcome::Interrupted) => {
-            crate::say!(
+            crate::say_warn!(
                 "interrupted: {succeeded} of {} samples done; rerun the same command to resume ({out})",
                 summary.total
             );
             Ok(exit_codes::INTERRUPTED)
         }
         _ if !failed_indices.is_empty() => {
-            crate::say!(
+            crate::say_warn!(
                 "complete with {} failed samples (see {out}/summary.json; rerun with --retry-failed to retry them); results in {out}",
                 failed_indices.len()
             );
@@ -583,8 +552,9 @@ fn run_with(
         _ => {
             if !quiet {
                 crate::say!(
-                    "complete: {succeeded} samples in {:.1} s; results in {out} (qtomo export {out} --format jsonl)",
-                    elapsed
+                    "complete: {succeeded} samples in {:.1} s; results in {out} ({} export {out} --format jsonl)",
+                    elapsed,
+                    crate::cli::program_name()
                 );
             }
             Ok(exit_codes::OK)
@@ -710,11 +680,11 @@ fn execute_pool(
     let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
     let running = Path::new(RUNNING_EXECUTABLE);
     let mut cfg = if running.exists() {
-        let mut cfg = PoolConfig::new(running.to_path_buf(), vec!["__worker".into()]);
+        let mut cfg = PoolConfig::new(running.to_path_buf(), crate::cli::worker_args());
         cfg.worker_arg0 = Some(exe.into_os_string());
         cfg
     } else {
-        PoolConfig::new(exe, vec!["__worker".into()])
+        PoolConfig::new(exe, crate::cli::worker_args())
     };
     cfg.workers = plan.workers;
     cfg.max_worker_rss = plan.max_worker_rss;

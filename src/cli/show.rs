@@ -24,6 +24,41 @@ pub struct ShowArgs {
     /// `export --format jsonl` (index, id, status, error, methods).
     #[arg(long)]
     pub json: bool,
+    /// Compute fidelity and trace distance against this state from the stored density matrices
+    /// (as `export --target`; default: the target the run directory stores, if any).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Digits after the decimal point, 0 to 17 (default: 4 for the entries
+    /// of ρ, 6 for the metrics).
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Option<usize>,
+}
+
+/// The most `--precision` accepted: 17 decimals show every bit of an f64
+/// in [0, 1].
+pub const MAX_PRECISION: usize = 17;
+
+/// Lines of `show` are kept within this many columns: wider matrices are
+/// printed in blocks of columns, long lists wrapped.
+pub const MAX_WIDTH: usize = 100;
+
+/// `--precision`: a whole number in `0..=MAX_PRECISION`.
+fn parse_precision(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(p) if p <= MAX_PRECISION => Ok(p),
+        _ => Err(format!(
+            "expected a number of decimals from 0 to {MAX_PRECISION}"
+        )),
+    }
+}
+
+/// How many decimals `show` prints.
+#[derive(Debug, Clone, Copy)]
+struct Precision {
+    /// Entries of ρ.
+    matrix: usize,
+    /// Metrics.
+    metrics: usize,
 }
 
 /// Runs `qtomo show`.
@@ -56,13 +91,18 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
             found = Some(r);
         }
     }
-    let r = found.ok_or_else(|| {
+    let mut r = found.ok_or_else(|| {
         CliError::Usage(format!(
             "sample {} has no result in {}",
             args.sample,
             args.dir.display()
         ))
     })?;
+    let dim = manifest.dim as usize;
+    if let Some(target) = crate::cli::target::for_reading(&args.dir, args.target.as_deref(), dim)? {
+        let mut rescore = crate::cli::target::rescorer(target, dim);
+        r.methods.iter_mut().for_each(&mut rescore);
+    }
     if args.json {
         let json =
             crate::store::sample_json(&r, |m| args.method.is_none_or(|want| m == want.name()))?;
@@ -86,50 +126,123 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
         r.worker_pid,
         r.elapsed_us as f64 / 1000.0
     )?;
+    let precision = Precision {
+        matrix: args.precision.unwrap_or(4),
+        metrics: args.precision.unwrap_or(6),
+    };
     for m in r
         .methods
         .iter()
         .filter(|m| args.method.is_none_or(|want| m.method == want.name()))
     {
-        print_method(out, m)?;
+        print_method(out, m, precision)?;
     }
     Ok(crate::cli::exit_codes::OK)
 }
 
-fn print_method(out: &mut impl Write, m: &MethodResult) -> std::io::Result<()> {
+/// Prints the d×d `cells` (row-major, already formatted) as rows
+/// `[a  b  c]`, right-aligned, in blocks of as many columns as fit in
+/// [`MAX_WIDTH`] (each block headed by its column range when there are
+/// several).
+fn print_matrix(out: &mut impl Write, cells: &[String], d: usize) -> std::io::Result<()> {
+    let width = cells.iter().map(|c| c.chars().count()).max().unwrap_or(1);
+    let per_block = ((MAX_WIDTH - 4) / (width + 2)).max(1);
+    for start in (0..d).step_by(per_block) {
+        let end = (start + per_block).min(d);
+        if per_block < d {
+            writeln!(out, "  columns {}-{} of {d}:", start + 1, end)?;
+        }
+        for r in 0..d {
+            let row: Vec<String> = (start..end)
+                .map(|c| format!("{:>width$}", cells[r * d + c]))
+                .collect();
+            writeln!(out, "  [{}]", row.join("  "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints `label` and then `items` separated by two spaces, wrapping at
+/// [`MAX_WIDTH`] with continuation lines indented under the first item.
+fn print_list(out: &mut impl Write, label: &str, items: &[String]) -> std::io::Result<()> {
+    let indent = label.chars().count() + 3;
+    let mut line = format!("  {label} ");
+    let mut first = true;
+    for item in items {
+        let added = item.chars().count() + if first { 0 } else { 2 };
+        if !first && line.chars().count() + added > MAX_WIDTH {
+            writeln!(out, "{line}")?;
+            line = " ".repeat(indent);
+            first = true;
+        }
+        if !first {
+            line.push_str("  ");
+        }
+        line.push_str(item);
+        first = false;
+    }
+    writeln!(out, "{line}")
+}
+
+fn print_method(out: &mut impl Write, m: &MethodResult, p: Precision) -> std::io::Result<()> {
     let d = m.dim as usize;
-    writeln!(out, "\n{}: ρ =", m.method)?;
-    for r in 0..d {
-        let row: Vec<String> = (0..d)
-            .map(|c| {
-                let (re, im) = (m.rho_re[r * d + c], m.rho_im[r * d + c]);
+    let pm = p.matrix;
+    if d <= 4 {
+        // Small states: one matrix of complex entries, re±im i.
+        writeln!(out, "\n{}: ρ =", m.method)?;
+        let cells: Vec<String> = m
+            .rho_re
+            .iter()
+            .zip(&m.rho_im)
+            .map(|(re, im)| {
                 format!(
-                    "{re:>8.4}{}{:.4}i",
-                    if im < 0.0 { '-' } else { '+' },
+                    "{re:.pm$}{}{:.pm$}i",
+                    if *im < 0.0 { '-' } else { '+' },
                     im.abs()
                 )
             })
             .collect();
-        writeln!(out, "  [{}]", row.join("  "))?;
+        print_matrix(out, &cells, d)?;
+    } else {
+        // Larger states: real and imaginary parts as two real matrices,
+        // half as wide as complex entries.
+        writeln!(out, "\n{}: ρ = Re ρ + i Im ρ", m.method)?;
+        for (name, part) in [("Re ρ", &m.rho_re), ("Im ρ", &m.rho_im)] {
+            writeln!(out, "  {name} =")?;
+            let cells: Vec<String> = part.iter().map(|v| format!("{v:.pm$}")).collect();
+            print_matrix(out, &cells, d)?;
+        }
     }
     let x = &m.metrics;
-    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
+    let q = p.metrics;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.q$}"));
+    // Bounds and floors span many orders of magnitude: scientific notation.
+    let sci = |v: f64| {
+        let digits = q.min(3);
+        format!("{v:.digits$e}")
+    };
     writeln!(
         out,
-        "  trace {:.6}  purity {:.6}  physical {}",
+        "  trace {:.q$}  purity {:.q$}  physical {}",
         x.trace, x.purity, x.physical
     )?;
+    let eigenvalues: Vec<String> = x
+        .eigenvalues
+        .iter()
+        .map(|v| {
+            // −0.0 and values that round to zero print as 0.
+            let v = if v.abs() < 0.5 * 10f64.powi(-(q as i32)) {
+                0.0
+            } else {
+                *v
+            };
+            format!("{v:.q$}")
+        })
+        .collect();
+    print_list(out, "eigenvalues", &eigenvalues)?;
     writeln!(
         out,
-        "  eigenvalues {:?}",
-        x.eigenvalues
-            .iter()
-            .map(|v| (v * 1e6).round() / 1e6)
-            .collect::<Vec<_>>()
-    )?;
-    writeln!(
-        out,
-        "  von Neumann entropy {:.6} bits  linear entropy {:.6}",
+        "  von Neumann entropy {:.q$} bits  linear entropy {:.q$}",
         x.von_neumann_entropy, x.linear_entropy
     )?;
     writeln!(
@@ -139,12 +252,11 @@ fn print_method(out: &mut impl Write, m: &MethodResult) -> std::io::Result<()> {
         opt(x.chi2)
     )?;
     if let (Some(g), Some(it), Some(c)) = (x.gap_bound, x.iterations, x.converged) {
-        let floor = x
-            .gap_floor
-            .map_or_else(|| "-".to_string(), |f| format!("{f:.3e}"));
+        let floor = x.gap_floor.map_or_else(|| "-".to_string(), sci);
         writeln!(
             out,
-            "  gap bound {g:.3e}  floor {floor}  iterations {it}  converged {c}"
+            "  gap bound {}  floor {floor}  iterations {it}  converged {c}",
+            sci(g)
         )?;
     }
     if x.fidelity.is_some() {

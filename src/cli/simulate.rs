@@ -118,8 +118,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         crate::io::write_samples_npy(&args.out, n, m, &counts)
     } else {
         crate::io::write_samples_csv(&args.out, set.labels(), &ids, &counts)
-    }
-    .with_context(|| format!("writing {}", args.out.display()))?;
+    }?; // OutputError names the file (or "standard output") itself.
     if let (Some(path), Some(t)) = (&args.truth, truth) {
         let arr = ndarray::Array3::from_shape_vec((n, d, d), t).context("truth array shape")?;
         ndarray_npy::write_npy(path, &arr)

@@ -96,7 +96,7 @@ pub fn run() -> anyhow::Result<u8> {
     match serve_worker(&mut Compute(job), std::path::Path::new(&log)) {
         Ok(()) => Ok(0),
         Err(e @ WorkerError::Log { .. }) => {
-            crate::say!(
+            crate::say_error!(
                 "qtomo: worker {}: error: {:#}",
                 std::process::id(),
                 anyhow::Error::new(e)

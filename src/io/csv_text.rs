@@ -11,18 +11,59 @@ use super::error::{InputError, Location};
 
 /// A CSV reader over `reader`: no implicit header (headers are located and
 /// checked by the callers), ragged rows allowed (reported by the callers
-/// with their line), fields trimmed, blank lines skipped. Tab-separated
-/// when `path` ends in `.tsv`.
+/// with their line), fields trimmed, blank lines skipped. The delimiter is
+/// [`sniff_delimiter`]'s.
 pub(crate) fn csv_reader<R: Read>(path: &Path, reader: R) -> Reader<R> {
-    let tsv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(Trim::All)
-        .delimiter(if tsv { b'\t' } else { b',' })
+        .delimiter(sniff_delimiter(path))
         .from_reader(reader)
+}
+
+/// The delimiters a text input may use, in order of preference.
+pub const DELIMITERS: [u8; 3] = [b',', b'\t', b';'];
+
+/// How much of a file [`sniff_delimiter`] looks at.
+const SNIFF_BYTES: u64 = 64 << 10;
+
+/// The field delimiter of the text file at `path`: a tab for `*.tsv`;
+/// otherwise whichever of comma, tab and semicolon occurs most often in
+/// its first non-blank line (within the first 64 KiB), a comma on a tie or
+/// when there is none. Spreadsheets export semicolon-separated files where
+/// the comma is the decimal mark, and tab-separated ones under any name.
+/// Only a regular file is looked at (a pipe must not lose bytes to the
+/// look); anything else is comma-separated.
+pub fn sniff_delimiter(path: &Path) -> u8 {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
+    {
+        return b'\t';
+    }
+    let mut head = Vec::new();
+    let read = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .and_then(|_| std::fs::File::open(path).ok())
+        .map(|f| f.take(SNIFF_BYTES).read_to_end(&mut head));
+    if !matches!(read, Some(Ok(_))) {
+        return b',';
+    }
+    let first_line = head
+        .split(|&b| b == b'\n')
+        .find(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
+        .unwrap_or_default();
+    let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
+    let mut best = (b',', count(b','));
+    for d in &DELIMITERS[1..] {
+        let n = count(*d);
+        if n > best.1 {
+            best = (*d, n);
+        }
+    }
+    best.0
 }
 
 /// Reads the next record into `record`; `false` at end of file.
@@ -92,4 +133,32 @@ pub(crate) fn read_header<R: Read>(
         names.push(decode(path, field, at)?.trim().to_owned());
     }
     Ok(Some((names, line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delimiter_is_sniffed_from_the_first_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        assert_eq!(
+            sniff_delimiter(&write("c.csv", "\n sample,a,b\n1;2;3\n")),
+            b','
+        );
+        assert_eq!(
+            sniff_delimiter(&write("s.csv", "sample;a;b\n1,5;2;3\n")),
+            b';'
+        );
+        assert_eq!(sniff_delimiter(&write("t.csv", "sample\ta\tb\n")), b'\t');
+        assert_eq!(sniff_delimiter(&write("t.tsv", "sample,a,b\n")), b'\t');
+        assert_eq!(sniff_delimiter(&write("p.csv", "sample|a|b\n")), b',');
+        assert_eq!(sniff_delimiter(&dir.path().join("missing.csv")), b',');
+        assert_eq!(sniff_delimiter(dir.path()), b',');
+    }
 }

@@ -561,7 +561,7 @@ pub enum OutputError {
     /// Creating, writing, syncing or renaming the file failed.
     #[error("{}: cannot write: {source}", path.display())]
     Io {
-        /// The output path (or its temporary sibling).
+        /// The output path (the file asked for, not its temporary sibling).
         path: PathBuf,
         /// The underlying OS error.
         #[source]

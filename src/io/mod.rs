@@ -45,3 +45,6 @@ pub use kets::{KetTable, ZERO_NORM_SQR, read_kets_csv};
 pub use npy_input::{check_npy_size, npy_column_count};
 pub use output::{write_samples_csv, write_samples_csv_to, write_samples_npy};
 pub(crate) use source::open_input;
+
+pub use csv_text::{DELIMITERS, sniff_delimiter};
+pub use npy_input::npy_shape;

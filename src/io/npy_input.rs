@@ -266,6 +266,13 @@ pub fn npy_column_count(path: &Path) -> Option<usize> {
     usize::try_from(columns).ok()
 }
 
+/// The shape an NPY file's header declares (`[N, M]` for N samples of M
+/// counts, `[M, N]` for a transposed file), for inferring `--qubits`;
+/// `None` if the file is not NPY or its header cannot be read.
+pub fn npy_shape(path: &Path) -> Option<Vec<u64>> {
+    Some(read_npy_header(path).ok()??.shape)
+}
+
 /// The `'shape': (a, b, ...)` of an NPY header dictionary, if parsable.
 fn header_shape(header: &str) -> Option<Vec<u64>> {
     let rest = &header[header.find("'shape'")? + "'shape'".len()..];

@@ -185,28 +185,29 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Runs `write` on a buffered temporary file, then syncs it and renames it
-/// to `path`. The temporary file is removed on any failure.
+/// to `path`. The temporary file is removed on any failure. Errors name
+/// `path`, the file the user asked for, never the temporary one.
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
     let tmp = temp_path(path);
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
+    let io_err = || {
+        let p = path.to_path_buf();
         move |source| OutputError::Io { path: p, source }
     };
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(io_err(&tmp))?;
+        .map_err(io_err())?;
     let result = (|| {
         let mut out = BufWriter::new(&file);
         write(&mut out)?;
-        out.flush().map_err(io_err(&tmp))?;
+        out.flush().map_err(io_err())?;
         drop(out);
-        file.sync_all().map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err(path))
+        file.sync_all().map_err(io_err())?;
+        std::fs::rename(&tmp, path).map_err(io_err())
     })();
     if result.is_err() {
         // Best effort: the error being returned is the one that matters.

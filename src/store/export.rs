@@ -180,13 +180,17 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    /// True for mistakes in what was asked (a directory that is not a run
-    /// directory, or one refused as another run's): a usage error, exit 2,
-    /// nothing written. (An unfinished run is not one: its state, not the
-    /// command, is what is missing.)
+    /// True for mistakes in what was asked: a directory that is not a run
+    /// directory (or one refused as another run's), NPY to standard
+    /// output, or a complete export of an unfinished run without
+    /// `--partial`. These are usage errors: exit 2, nothing written, and
+    /// the same command succeeds once it is corrected (or once the run is
+    /// finished). An exit 1 would read as a fault of the run itself.
     pub fn is_refusal(&self) -> bool {
         match self {
-            ExportError::NoManifest { .. } | ExportError::NotStreamable => true,
+            ExportError::NoManifest { .. }
+            | ExportError::NotStreamable
+            | ExportError::Missing { .. } => true,
             ExportError::RunDir(e) => e.is_refusal(),
             _ => false,
         }
@@ -236,16 +240,26 @@ impl Row {
     }
 }
 
+/// Recomputes values of each exported method result before it is written
+/// (the target metrics of `export --target`, from the stored density
+/// matrix). The store knows no numerics: the caller supplies this.
+pub type Rescore<'a> = &'a mut dyn FnMut(&mut MethodResult);
+
 /// The run being exported: manifest, record index and an open log.
-struct Source {
+struct Source<'r> {
     manifest: Manifest,
     index: RecordIndex,
     log: Option<File>,
     log_path: PathBuf,
+    rescore: Option<Rescore<'r>>,
 }
 
-impl Source {
-    fn open(dir: &Path, missing: MissingPolicy) -> Result<Source, ExportError> {
+impl<'r> Source<'r> {
+    fn open(
+        dir: &Path,
+        missing: MissingPolicy,
+        rescore: Option<Rescore<'r>>,
+    ) -> Result<Source<'r>, ExportError> {
         let manifest = Manifest::read(dir)?.ok_or_else(|| ExportError::NoManifest {
             dir: dir.to_path_buf(),
         })?;
@@ -276,12 +290,13 @@ impl Source {
             index,
             log,
             log_path,
+            rescore,
         })
     }
 
-    /// Calls `f` with every row in index order.
+    /// Calls `f` with every row in index order (rescored, if asked).
     fn for_each_row(
-        &self,
+        &mut self,
         mut f: impl FnMut(&Row) -> Result<(), ExportError>,
     ) -> Result<ExportStats, ExportError> {
         let mut stats = ExportStats::default();
@@ -289,8 +304,11 @@ impl Source {
         for i in 0..self.manifest.total {
             let row = match (self.index.offset(i), &self.log) {
                 (Some(offset), Some(log)) => {
-                    let record = read_record_at(log, &self.log_path, offset, &mut scratch)?;
+                    let mut record = read_record_at(log, &self.log_path, offset, &mut scratch)?;
                     check_record(&record, self.manifest.dim)?;
+                    if let (Some(rescore), true) = (self.rescore.as_mut(), record.is_ok()) {
+                        record.methods.iter_mut().for_each(&mut *rescore);
+                    }
                     Row::Present(record)
                 }
                 _ => Row::Missing(i),
@@ -343,6 +361,18 @@ pub fn export(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
+    export_rescored(dir, format, out, missing, None)
+}
+
+/// [`export`], with `rescore` applied to every method result of every ok
+/// record before it is written.
+pub fn export_rescored(
+    dir: &Path,
+    format: ExportFormat,
+    out: &Path,
+    missing: MissingPolicy,
+    rescore: Option<Rescore<'_>>,
+) -> Result<ExportStats, ExportError> {
     // Nothing is touched in a folder that is not a run directory.
     if Manifest::read(dir)?.is_none() {
         return Err(ExportError::NoManifest {
@@ -350,10 +380,11 @@ pub fn export(
         });
     }
     remove_stale_default_exports(dir)?;
+    let source = Source::open(dir, missing, rescore)?;
     match format {
-        ExportFormat::Jsonl => export_jsonl(dir, out, missing),
-        ExportFormat::Csv => export_csv(dir, out, missing),
-        ExportFormat::Npy => export_npy(dir, out, missing),
+        ExportFormat::Jsonl => jsonl_to_file(source, out),
+        ExportFormat::Csv => csv_to_file(source, out),
+        ExportFormat::Npy => npy_to_dir(source, out),
     }
 }
 
@@ -406,7 +437,7 @@ impl TempOut {
             .open(&tmp)
             .map_err(|source| ExportError::Io {
                 action: "create",
-                path: tmp.clone(),
+                path: dest.to_path_buf(),
                 source,
             })?;
         Ok((
@@ -422,7 +453,7 @@ impl TempOut {
     fn commit(mut self, file: File) -> Result<(), ExportError> {
         file.sync_all().map_err(|source| ExportError::Io {
             action: "fsync",
-            path: self.tmp.clone(),
+            path: self.dest.clone(),
             source,
         })?;
         drop(file);
@@ -542,10 +573,13 @@ pub fn export_jsonl(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
-    let source = Source::open(dir, missing)?;
+    jsonl_to_file(Source::open(dir, missing, None)?, out)
+}
+
+fn jsonl_to_file(mut source: Source<'_>, out: &Path) -> Result<ExportStats, ExportError> {
     let (temp, file) = TempOut::create(out)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    let stats = write_jsonl(&source, &mut w, out)?;
+    let stats = write_jsonl(&mut source, &mut w, out)?;
     temp.commit(finish_writer(w, out)?)?;
     Ok(stats)
 }
@@ -553,12 +587,14 @@ pub fn export_jsonl(
 /// Writes the JSONL or CSV export of the run in `dir` to `out` (standard
 /// output, say) in index order; `name` names the destination in errors.
 /// NPY, a directory of files, is refused ([`ExportError::NotStreamable`]).
+/// `rescore`, if given, is applied as in [`export_rescored`].
 pub fn export_to_writer(
     dir: &Path,
     format: ExportFormat,
     out: &mut impl Write,
     name: &Path,
     missing: MissingPolicy,
+    rescore: Option<Rescore<'_>>,
 ) -> Result<ExportStats, ExportError> {
     if format == ExportFormat::Npy {
         return Err(ExportError::NotStreamable);
@@ -568,10 +604,10 @@ pub fn export_to_writer(
             dir: dir.to_path_buf(),
         });
     }
-    let source = Source::open(dir, missing)?;
+    let mut source = Source::open(dir, missing, rescore)?;
     let stats = match format {
-        ExportFormat::Csv => write_csv(&source, &mut *out, name)?,
-        _ => write_jsonl(&source, &mut *out, name)?,
+        ExportFormat::Csv => write_csv(&mut source, &mut *out, name)?,
+        _ => write_jsonl(&mut source, &mut *out, name)?,
     };
     out.flush().map_err(|source| ExportError::Io {
         action: "write",
@@ -583,7 +619,7 @@ pub fn export_to_writer(
 
 /// Writes every row of `source` as JSON lines to `w`.
 fn write_jsonl(
-    source: &Source,
+    source: &mut Source<'_>,
     w: &mut impl Write,
     out: &Path,
 ) -> Result<ExportStats, ExportError> {
@@ -669,17 +705,20 @@ pub fn export_csv(
     out: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
-    let source = Source::open(dir, missing)?;
+    csv_to_file(Source::open(dir, missing, None)?, out)
+}
+
+fn csv_to_file(mut source: Source<'_>, out: &Path) -> Result<ExportStats, ExportError> {
     let (temp, file) = TempOut::create(out)?;
     let mut buffered = BufWriter::with_capacity(1 << 20, file);
-    let stats = write_csv(&source, &mut buffered, out)?;
+    let stats = write_csv(&mut source, &mut buffered, out)?;
     temp.commit(finish_writer(buffered, out)?)?;
     Ok(stats)
 }
 
 /// Writes every row of `source` as CSV (header first) to `out_w`.
 fn write_csv(
-    source: &Source,
+    source: &mut Source<'_>,
     out_w: &mut impl Write,
     out: &Path,
 ) -> Result<ExportStats, ExportError> {
@@ -751,7 +790,10 @@ pub fn export_npy(
     out_dir: &Path,
     missing: MissingPolicy,
 ) -> Result<ExportStats, ExportError> {
-    let source = Source::open(dir, missing)?;
+    npy_to_dir(Source::open(dir, missing, None)?, out_dir)
+}
+
+fn npy_to_dir(mut source: Source<'_>, out_dir: &Path) -> Result<ExportStats, ExportError> {
     fs::create_dir_all(out_dir).map_err(|source| ExportError::Io {
         action: "create directory",
         path: out_dir.to_path_buf(),

@@ -4,7 +4,8 @@
 //! except for its `shard` field, refuses any sample index recorded by two
 //! shards, and writes a new run directory: a manifest with `shard: None`, a
 //! `results.log` holding each index's effective record in index order
-//! (frames copied verbatim, checksums re-verified), and a `summary.json`.
+//! (frames copied verbatim, checksums re-verified), a `summary.json`, and
+//! the shards' `target.json` when they all store the same one.
 //! The merged directory is an ordinary run directory: `status` and `export`
 //! read it.
 //!
@@ -147,6 +148,10 @@ pub struct MergeReport {
     pub summary: Summary,
     /// Indices no shard has a record for.
     pub missing: u64,
+    /// True when the shards store different fidelity targets (or only some
+    /// store one): the merged directory then stores none, and `show` and
+    /// `export` need `--target` for target metrics.
+    pub targets_differ: bool,
 }
 
 /// Merges the run directories `shard_dirs` into a new run directory
@@ -361,6 +366,17 @@ fn write_merged(
     };
     summary.write(dir)?;
 
+    // The shards' target, when they agree on it (it is not part of the
+    // fingerprint, so shards may have been given different ones).
+    let targets = shard_dirs
+        .iter()
+        .map(|d| super::rundir::read_target(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let targets_differ = targets.iter().any(|t| t != &targets[0]);
+    if let (false, Some(Some(target))) = (targets_differ, targets.first()) {
+        super::rundir::write_target(dir, target)?;
+    }
+
     let mut manifest = reference.clone();
     manifest.fingerprint.shard = None;
     manifest.created = unix_now();
@@ -369,6 +385,7 @@ fn write_merged(
         manifest,
         summary,
         missing: state.pending(),
+        targets_differ,
     })
 }
 

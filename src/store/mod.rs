@@ -40,7 +40,7 @@
 //!   ([`SymlinkRefused`]) and streamed SHA-256 digests ([`sha256_file`]).
 //! * `lock.rs`: [`RunLock`] (exclusive, names its holder) and [`probe`].
 //! * `rundir.rs`: [`RunDir`] paths, [`Manifest`], [`Fingerprint`],
-//!   [`open_run`].
+//!   [`open_run`], the stored target ([`read_target`], [`write_target`]).
 //! * `summary.rs`: `summary.json` ([`Summary`], [`RunOutcome`]).
 //! * `status.rs`: [`RunStatus`], progress while a run is writing.
 //! * `export.rs`: JSONL, CSV and NPY exports ([`export`]).
@@ -63,8 +63,8 @@ mod summary;
 
 pub use atomic::{AtomicWriteError, atomic_write, sync_dir};
 pub use export::{
-    CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, export,
-    export_csv, export_jsonl, export_npy, export_to_writer, sample_json,
+    CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, Rescore, export,
+    export_csv, export_jsonl, export_npy, export_rescored, export_to_writer, sample_json,
 };
 pub use format::{FormatVersion, FormatVersionError};
 pub use fsutil::{
@@ -81,7 +81,7 @@ pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleSt
 pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
 pub use rundir::{
     FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,
-    RunDirError, SUMMARY, check_run_dir, open_run,
+    RunDirError, SUMMARY, TARGET, check_run_dir, open_run, read_target, write_target,
 };
 pub use status::{DamagedRegion, RATE_WINDOW, RunStatus, StatusError};
 pub use summary::{RunOutcome, Summary, SummaryError};

@@ -90,9 +90,9 @@ pub struct MethodMetrics {
     pub trace: f64,
     /// Tr ρ².
     pub purity: f64,
-    /// Eigenvalues of ρ, ascending.
+    /// Eigenvalues of ρ, largest first.
     pub eigenvalues: Vec<f64>,
-    /// −Tr ρ ln ρ, in nats.
+    /// Von Neumann entropy −Tr ρ log₂ ρ, in bits.
     pub von_neumann_entropy: f64,
     /// 1 − Tr ρ².
     pub linear_entropy: f64,

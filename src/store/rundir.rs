@@ -6,7 +6,14 @@
 //!   manifest.json  what run this directory belongs to (Manifest, atomic)
 //!   results.log    framed records, the source of truth (log.rs)
 //!   summary.json   written after every run, complete or not (summary.rs)
+//!   target.json    the fidelity target the run was last given, if any
 //! ```
+//!
+//! The target is not part of the [`Fingerprint`]: it does not change the
+//! density matrices, only the figures of merit measured against it, which
+//! `show` and `export` compute from the stored states. `target.json` holds
+//! its bytes as the command line wrote them ([`write_target`]); the store
+//! does not interpret them.
 //!
 //! [`open_run`] is what `qtomo run` does before starting workers: take the
 //! lock, then
@@ -46,6 +53,8 @@ pub const RESULTS_LOG: &str = "results.log";
 pub const MANIFEST: &str = "manifest.json";
 /// File name of the summary inside a run directory.
 pub const SUMMARY: &str = "summary.json";
+/// File name of the fidelity target a run was last given (`run --target`).
+pub const TARGET: &str = "target.json";
 
 /// Paths of the files of one run directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +91,11 @@ impl RunDir {
     /// `run.lock`.
     pub fn lock(&self) -> PathBuf {
         self.root.join(RUN_LOCK)
+    }
+
+    /// `target.json`.
+    pub fn target(&self) -> PathBuf {
+        self.root.join(TARGET)
     }
 }
 
@@ -228,6 +242,10 @@ pub struct Fingerprint {
     pub shard: Option<(u32, u32)>,
 }
 
+/// The file role and option under which manifests written before the
+/// target left the fingerprint recorded it; [`Fingerprint::diff`] skips it.
+const IGNORED_TARGET: &str = "target";
+
 fn shard_text(shard: Option<(u32, u32)>) -> String {
     match shard {
         Some((i, n)) => format!("{i}/{n}"),
@@ -247,8 +265,15 @@ impl Fingerprint {
     /// Empty when the fingerprints are equal (file paths are not compared).
     pub fn diff(&self, other: &Fingerprint) -> Vec<String> {
         let mut out = Vec::new();
-        let roles: std::collections::BTreeSet<&String> =
-            self.files.keys().chain(other.files.keys()).collect();
+        // The target no longer shapes results (show and export measure the
+        // stored states against any target), so the target a manifest of
+        // an older qtomo recorded is not compared either.
+        let roles: std::collections::BTreeSet<&String> = self
+            .files
+            .keys()
+            .chain(other.files.keys())
+            .filter(|role| *role != IGNORED_TARGET)
+            .collect();
         for role in roles {
             match (self.files.get(role), other.files.get(role)) {
                 (Some(a), Some(b)) if a.sha256 != b.sha256 => out.push(format!(
@@ -270,8 +295,12 @@ impl Fingerprint {
         field("basis", self.basis.clone(), other.basis.clone());
         field("dim", self.dim.to_string(), other.dim.to_string());
         field("methods", self.methods.join(","), other.methods.join(","));
-        let keys: std::collections::BTreeSet<&String> =
-            self.options.keys().chain(other.options.keys()).collect();
+        let keys: std::collections::BTreeSet<&String> = self
+            .options
+            .keys()
+            .chain(other.options.keys())
+            .filter(|key| *key != IGNORED_TARGET)
+            .collect();
         for key in keys {
             let get = |m: &BTreeMap<String, String>| {
                 m.get(key).cloned().unwrap_or_else(|| "(unset)".to_string())
@@ -447,7 +476,7 @@ pub struct OpenRun {
 
 /// The names of the metadata files of a run directory, whose temporary
 /// files (`.<name>.qtomo-tmp.<pid>.<n>`) a run may leave behind.
-const RUN_FILES: &[&str] = &[RUN_LOCK, MANIFEST, SUMMARY, RESULTS_LOG];
+const RUN_FILES: &[&str] = &[RUN_LOCK, MANIFEST, SUMMARY, RESULTS_LOG, TARGET];
 
 /// True for a directory entry a run may leave before its manifest exists:
 /// the lock and temporary files of run metadata.
@@ -539,7 +568,7 @@ pub(crate) fn check_out_dir(root: &Path, also: &[&str]) -> Result<(), RunDirErro
 /// The manifest is replaced by the caller; nothing else is touched.
 fn remove_previous_run(dir: &RunDir) -> Result<(), RunDirError> {
     let root = dir.root();
-    for path in [dir.results_log(), dir.summary()] {
+    for path in [dir.results_log(), dir.summary(), dir.target()] {
         remove_if_exists(&path)?;
     }
     for name in ["results.jsonl", "results.csv"] {
@@ -667,6 +696,28 @@ pub fn open_run(
     })
 }
 
+/// The bytes of `dir/target.json`, the target the run was last given;
+/// `Ok(None)` when it has none. Never follows a symbolic link.
+pub fn read_target(dir: &Path) -> Result<Option<Vec<u8>>, RunDirError> {
+    let path = dir.join(TARGET);
+    match super::fsutil::read_nofollow(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RunDirError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Replaces `dir/target.json` with `bytes` atomically (a run given
+/// `--target`; the caller holds the run lock).
+pub fn write_target(dir: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
+    atomic_write(&dir.join(TARGET), bytes)?;
+    Ok(())
+}
+
 fn remove_if_exists(path: &Path) -> Result<(), RunDirError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -709,18 +760,35 @@ pub(crate) mod tests {
         assert!(a.diff(&a).is_empty());
         let mut b = a.clone();
         b.basis = "james16".into();
-        b.options.insert("target".into(), "bell".into());
+        b.options.insert("columns".into(), "positional".into());
         b.options.insert("retries".into(), "5".into());
         b.shard = Some((1, 4));
         assert_eq!(
             a.diff(&b),
             vec![
                 "basis: pauli -> james16",
+                "option columns: (unset) -> positional",
                 "option retries: 3 -> 5",
-                "option target: (unset) -> bell",
                 "shard: none -> 1/4",
             ]
         );
+    }
+
+    /// Manifests of older runs recorded the target; it is not compared.
+    #[test]
+    fn diff_ignores_a_recorded_target() {
+        let a = fingerprint();
+        let mut b = a.clone();
+        b.options.insert("target".into(), "bell-phi+".into());
+        b.files.insert(
+            "target".into(),
+            FileDigest {
+                path: "sigma.npy".into(),
+                sha256: "cd34".repeat(16),
+            },
+        );
+        assert!(a.diff(&b).is_empty(), "{:?}", a.diff(&b));
+        assert!(b.diff(&a).is_empty());
     }
 
     #[test]

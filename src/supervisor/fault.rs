@@ -102,7 +102,9 @@ impl Faults {
                 Some((i, k)) => {
                     by_index.insert(i, k);
                 }
-                None => crate::say!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}"),
+                None => {
+                    crate::say_warn!("qtomo worker: ignoring malformed {FAULT_ENV} entry {item:?}")
+                }
             }
         }
         Self {

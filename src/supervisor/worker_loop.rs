@@ -140,7 +140,7 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
             loop {
                 std::thread::sleep(SYNC_INTERVAL);
                 if let Err(e) = sync_file.sync_data() {
-                    crate::say!("qtomo worker: syncing the results log failed: {e}");
+                    crate::say_error!("qtomo worker: syncing the results log failed: {e}");
                 }
             }
         })

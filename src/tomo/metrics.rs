@@ -200,6 +200,28 @@ pub fn trace_distance(
     Ok(0.5 * vals.iter().map(|v| v.abs()).sum::<f64>())
 }
 
+/// Fidelity and trace distance of the state with coordinates `rho` to
+/// `target`, as [`compute`] reports them: for figures of merit computed
+/// after the run, from stored states, against any target. √ρ (an
+/// eigendecomposition) is only formed for a mixed target.
+pub fn target_metrics(
+    target: &Target,
+    rho: &[f64],
+    eigen: &mut EigenWorkspace,
+) -> Result<(f64, f64), TomoError> {
+    let d = eigen.dim();
+    let f = match target {
+        // ⟨ψ|ρ|ψ⟩ needs no √ρ; `fidelity` reads only its size.
+        Target::Pure(_) => fidelity(target, rho, &Mat::<c64>::zeros(d, d))?,
+        Target::Mixed { .. } => {
+            let (vals, vecs) = eigen.decompose_coords(rho)?;
+            let sqrt_rho = weighted_outer(vals, vecs, f64::sqrt);
+            fidelity(target, rho, &sqrt_rho)?
+        }
+    };
+    Ok((f, trace_distance(target, rho, eigen)?))
+}
+
 /// Wootters concurrence from √ρ and ρ̃ = (σ_y⊗σ_y) ρ* (σ_y⊗σ_y).
 fn concurrence(
     sqrt_rho: &Mat<c64>,
@@ -229,4 +251,41 @@ fn negativity(rho: &[f64], eigen: &mut EigenWorkspace) -> Result<f64, TomoError>
     });
     let (vals, _) = eigen.decompose_matrix(pt.as_ref())?;
     Ok(vals.iter().filter(|&&v| v < 0.0).map(|v| -v).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tomo::states::{hilbert_schmidt_mixed, pure_coords};
+    use crate::tomo::{builtin_set, hermitian};
+    use rand::SeedableRng;
+
+    /// After the run, from the stored state, the same numbers as during it.
+    #[test]
+    fn target_metrics_match_compute_for_pure_and_mixed_targets() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+        let set = builtin_set("pauli", Some(2), None).expect("set");
+        let view = set.view();
+        let counts = vec![10.0; set.len()];
+        let mut eigen = EigenWorkspace::new(4);
+        let sigma = hilbert_schmidt_mixed(4, &mut rng);
+        let mixed = Target::from_matrix(hermitian::matrix_from_coords(&sigma).as_ref())
+            .expect("mixed target");
+        let pure = Target::named("bell-phi+", 4).expect("pure target");
+        for _ in 0..20 {
+            let rho = hilbert_schmidt_mixed(4, &mut rng);
+            for target in [&pure, &mixed] {
+                let m = compute(view, &counts, &rho, Some(target), &mut eigen).expect("metrics");
+                let (f, t) = target_metrics(target, &rho, &mut eigen).expect("target metrics");
+                let tol = f64::EPSILON * 8.0 * 4.0;
+                let (f0, t0) = (m.fidelity.expect("F"), m.trace_distance.expect("T"));
+                assert!((f - f0).abs() <= tol, "{f} vs {f0}");
+                assert!((t - t0).abs() <= tol, "{t} vs {t0}");
+            }
+        }
+        // A state is at distance 0 and fidelity 1 from itself.
+        let psi = crate::tomo::states::named_state("bell-phi+", 4).expect("state");
+        let (f, t) = target_metrics(&pure, &pure_coords(&psi), &mut eigen).expect("metrics");
+        assert!((f - 1.0).abs() < 1e-12 && t.abs() < 1e-12, "{f} {t}");
+    }
 }

@@ -145,8 +145,11 @@ fn changed_basis_file_is_refused_naming_it() {
     run_cmd(&sb, input, "r", &["--basis", "kets.csv", "--fresh"]).ok();
 }
 
+/// The target is no part of the fingerprint (issue 13): a changed target
+/// file is no new run. The resume needs no --fresh, recomputes nothing,
+/// and every sample is then measured against the new target.
 #[test]
-fn changed_target_file_is_refused_naming_it() {
+fn a_changed_target_file_resumes_and_replaces_the_stored_target() {
     use ndarray_npy::WriteNpyExt;
     let sb = Sandbox::new();
     simulate(&sb, "in.csv", 6);
@@ -155,12 +158,37 @@ fn changed_target_file_is_refused_naming_it() {
         let file = std::fs::File::create(sb.join("t.npy")).expect("create t.npy");
         rho.write_npy(file).expect("write t.npy");
     };
+    let fidelities = |out: &str| -> Vec<f64> {
+        export(&sb, "r", out)
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_slice(l).expect("JSONL");
+                v["methods"]["mle"]["fidelity"].as_f64().expect("fidelity")
+            })
+            .collect()
+    };
     write_target([0.5, 0.0, 0.0, 0.5]);
     run_cmd(&sb, "in.csv", "r", &["--target", "t.npy"]).ok();
+    let before = fidelities("a.jsonl");
+    let log = std::fs::metadata(sb.join("r/results.log"))
+        .expect("log")
+        .len();
     write_target([0.25, 0.25, 0.25, 0.25]);
-    let refused = run_cmd(&sb, "in.csv", "r", &["--target", "t.npy"]).expect_code(2);
-    refused.stderr_has(&["target file t.npy changed"]);
-    run_cmd(&sb, "in.csv", "r", &["--target", "t.npy", "--fresh"]).ok();
+    run_cmd(&sb, "in.csv", "r", &["--target", "t.npy"]).ok();
+    assert_eq!(
+        std::fs::metadata(sb.join("r/results.log"))
+            .expect("log")
+            .len(),
+        log,
+        "nothing recomputed"
+    );
+    let after = fidelities("b.jsonl");
+    assert_eq!(after.len(), before.len());
+    assert!(
+        before.iter().zip(&after).all(|(a, b)| (a - b).abs() > 1e-6),
+        "measured against the new target: {before:?} -> {after:?}"
+    );
 }
 
 /// `qtomo status DIR --json`, parsed.
@@ -222,10 +250,11 @@ fn a_flipped_bit_mid_log_is_reported_and_a_resume_repairs_it() {
     sb.qtomo(["status", "r"])
         .ok()
         .stdout_has(&["damaged region"]);
-    // Exporting does not pretend the damaged samples are done.
+    // Exporting does not pretend the damaged samples are done (exit 2, as
+    // any export of an unfinished run without --partial).
     sb.qtomo(["export", "r", "--format", "jsonl", "--out", "early.jsonl"])
-        .expect_code(1)
-        .stderr_has(&["no record for sample 17"]);
+        .expect_code(2)
+        .stderr_has(&["no record for sample 17", "--partial"]);
 
     let resumed = sb
         .qtomo(["run", "in.csv", "--out", "r", "--workers", "0"])

@@ -3,6 +3,7 @@
 mod certified;
 mod chaos;
 mod cli;
+mod contract;
 mod disk_full;
 mod integrity;
 mod real_data;

@@ -90,6 +90,7 @@ impl Sandbox {
 pub struct QtomoCmd {
     cwd: PathBuf,
     args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
     timeout: Duration,
 }
 
@@ -99,6 +100,7 @@ impl QtomoCmd {
         Self {
             cwd: cwd.to_path_buf(),
             args: Vec::new(),
+            env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -117,6 +119,14 @@ impl QtomoCmd {
     {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets an environment variable for the process (after the scrubbing
+    /// of [`SCRUBBED_ENV`], so it can set one of those too).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
         self
     }
 
@@ -153,6 +163,9 @@ impl QtomoCmd {
             .stderr(Stdio::piped());
         for var in SCRUBBED_ENV {
             cmd.env_remove(var);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {line}: {e}"));
         let stdout = child.stdout.take();
