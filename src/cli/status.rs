@@ -41,8 +41,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     )?;
     writeln!(
         out,
-        "progress:      {}/{} done, {} failed, {} pending ({pct:.1}%)",
-        s.done, s.total, s.failed, s.pending
+        "progress:      {}/{} finished ({} ok, {} failed), {} pending ({pct:.1}%)",
+        s.done + s.failed,
+        s.total,
+        s.done,
+        s.failed,
+        s.pending
     )?;
     match (s.running, s.holder_pid) {
         (true, Some(pid)) => writeln!(out, "running:       yes, supervisor pid {pid}")?,

@@ -637,7 +637,7 @@ fn status_json_parses_with_done_equal_to_total() {
     sandbox
         .qtomo(["status", "r"])
         .ok()
-        .stdout_has(&["5/5 done", "last summary:  complete,"]);
+        .stdout_has(&["5/5 finished (5 ok, 0 failed)", "last summary:  complete,"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -988,3 +988,40 @@ fn the_closing_hint_names_the_program_as_it_was_called() {
             env!("CARGO_BIN_EXE_qtomo")
         )]);
 }
+
+/// A run whose samples all failed reads as finished, not as "0 done"; and
+/// running a finished run again, with nothing left to compute, leaves the
+/// summary of the run that did the work (its elapsed time, rate and
+/// workers) instead of overwriting it with an empty one.
+#[test]
+fn status_counts_failed_samples_as_finished_and_a_rerun_keeps_the_summary() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "zeros.csv",
+        "sample,X:0,X:1,Y:0,Y:1,Z:0,Z:1\na,0,0,0,0,0,0\nb,0,0,0,0,0,0\n",
+    );
+    simulate(&sandbox, "data.csv", 1, 5);
+    sandbox
+        .qtomo(["run", "zeros.csv", "--out", "z", "--workers", "1"])
+        .expect_code(3);
+    sandbox
+        .qtomo(["status", "z"])
+        .ok()
+        .stdout_has(&["2/2 finished (0 ok, 2 failed), 0 pending (100.0%)"]);
+    sandbox
+        .qtomo(["run", "data.csv", "--out", "r", "--workers", "1"])
+        .ok();
+    let summary = |dir: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(sandbox.join(dir).join("summary.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    for (dir, input, code) in [("r", "data.csv", 0), ("z", "zeros.csv", 3)] {
+        let first = summary(dir);
+        assert_eq!(first["workers"], 1, "{first}");
+        sandbox
+            .qtomo(["run", input, "--out", dir, "--workers", "1"])
+            .expect_code(code)
+            .stderr_has(&["nothing to compute"]);
+        assert_eq!(summary(dir), first, "the rerun rewrote {dir}/summary.json");
+    }
+}

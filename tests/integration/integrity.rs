@@ -523,7 +523,7 @@ fn status_survives_a_damaged_summary_and_counts_a_shard_against_its_range() {
     assert_eq!(st["pending"], 0, "{st}");
     sb.write("s1/summary.json", "{\"status\": \"compl");
     let text = sb.qtomo(["status", "s1"]).ok();
-    text.stdout_has(&["summary.json is damaged", "10/10 done"]);
+    text.stdout_has(&["summary.json is damaged", "10/10 finished"]);
     let st = status_json(&sb, "s1");
     assert!(st["summary_error"].is_string(), "{st}");
 }
