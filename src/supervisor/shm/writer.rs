@@ -88,6 +88,9 @@ pub struct SegmentWriter {
     allocate: bool,
     /// Hole punching works on this file system.
     punch: bool,
+    /// A section move failed half-way (no memory left): its data is lost,
+    /// and every later call fails.
+    broken: bool,
 }
 
 fn mmap_err(source: std::io::Error) -> ShmError {
@@ -126,6 +129,7 @@ impl SegmentWriter {
             slots: Vec::new(),
             allocate: true,
             punch: true,
+            broken: false,
         })
     }
 
@@ -138,6 +142,7 @@ impl SegmentWriter {
         kind: SectionKind,
         capacity: usize,
     ) -> Result<SectionId, ShmError> {
+        self.check_usable()?;
         check_name(name)?;
         if self.slots.iter().any(|s| s.name == name) {
             return Err(ShmError::DuplicateSection {
@@ -159,6 +164,23 @@ impl SegmentWriter {
             allocated: 0,
         });
         Ok(SectionId(self.slots.len() - 1))
+    }
+
+    /// Makes sure section `id` has room for `capacity` bytes in all
+    /// (address space only), so that it is not moved while it fills up to
+    /// that.
+    pub fn reserve_total(&mut self, id: SectionId, capacity: usize) -> Result<(), ShmError> {
+        self.check_usable()?;
+        let s = self
+            .slots
+            .get(id.0)
+            .ok_or_else(|| ShmError::NoSuchSection {
+                name: format!("#{}", id.0),
+            })?;
+        if capacity > s.cap {
+            self.grow(id.0, capacity)?;
+        }
+        Ok(())
     }
 
     /// Adds a complete `f64` section.
@@ -214,7 +236,7 @@ impl SegmentWriter {
         let s = &self.slots[id.0];
         let bytes = &mut self.map[s.offset..s.offset + s.len];
         let ptr = bytes.as_mut_ptr();
-        if ptr.align_offset(align_of::<f64>()) != 0 || s.len % size_of::<f64>() != 0 {
+        if ptr.align_offset(align_of::<f64>()) != 0 || !s.len.is_multiple_of(size_of::<f64>()) {
             return Err(ShmError::Misaligned {
                 name: s.name.clone(),
             });
@@ -228,6 +250,7 @@ impl SegmentWriter {
     }
 
     fn expect_kind(&self, id: SectionId, kind: SectionKind) -> Result<(), ShmError> {
+        self.check_usable()?;
         let s = self
             .slots
             .get(id.0)
@@ -239,6 +262,16 @@ impl SegmentWriter {
                 name: s.name.clone(),
                 expected: kind,
                 found: s.kind,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<(), ShmError> {
+        if self.broken {
+            return Err(ShmError::BadSectionEntry {
+                entry: 0,
+                reason: "a section was lost when the segment could not grow",
             });
         }
         Ok(())
@@ -281,7 +314,10 @@ impl SegmentWriter {
         } else {
             let to = self.map.len();
             self.set_size(to.checked_add(cap).ok_or(ShmError::TooLarge)?)?;
-            self.move_slot(i, to)?;
+            if let Err(e) = self.move_slot(i, to) {
+                self.broken = true;
+                return Err(e);
+            }
         }
         self.slots[i].cap = cap;
         Ok(())
@@ -391,7 +427,13 @@ impl SegmentWriter {
         };
         if size >= self.map.len() {
             truncate(&self.rw)?;
-            remap(&mut self.map)
+            if let Err(e) = remap(&mut self.map) {
+                // Back to the mapped length (address space may be limited,
+                // RLIMIT_AS); the writer stays usable.
+                let _ = to_off(self.map.len()).map(|old| nix::unistd::ftruncate(&self.rw, old));
+                return Err(e);
+            }
+            Ok(())
         } else {
             remap(&mut self.map)?;
             truncate(&self.rw)
@@ -402,6 +444,7 @@ impl SegmentWriter {
     /// the header, section table and checksum, cuts the object to its
     /// length, closes the writable descriptor and maps it read-only.
     pub fn finish(mut self) -> Result<Segment, ShmError> {
+        self.check_usable()?;
         let n = self.slots.len();
         let header_len = FIXED_HEADER_LEN + ENTRY_LEN * n;
         let mut order: Vec<usize> = (0..n).collect();
