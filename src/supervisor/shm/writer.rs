@@ -385,7 +385,9 @@ impl SegmentWriter {
             to_off(len)?,
         ) {
             Ok(()) => Ok(()),
-            Err(Errno::EOPNOTSUPP | Errno::ENOSYS) => {
+            // Not supported here, or refused by a seccomp filter that
+            // answers EPERM: pages are then allocated as they are written.
+            Err(Errno::EOPNOTSUPP | Errno::ENOSYS | Errno::EPERM) => {
                 self.allocate = false;
                 Ok(())
             }
