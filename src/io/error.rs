@@ -390,8 +390,9 @@ pub enum InputError {
 
     /// The samples could not be stored as they were read (the shared
     /// memory they go to could not grow: `/dev/shm` full, a memory limit).
-    /// Not a fault of the input: see [`InputError::is_storage`].
-    #[error("{}: cannot hold the samples in memory: {source}", path.display())]
+    /// Not a fault of the input: see [`InputError::is_storage`]. The
+    /// reason is the error's source (shown by `{:#}` and error chains).
+    #[error("{}: cannot hold the samples in memory", path.display())]
     Storage {
         /// The input path.
         path: PathBuf,

@@ -196,7 +196,7 @@ pub(crate) fn read_npy<R: Read, S: SampleSink>(
     let fortran = header.layout == Layout::Fortran;
     let mut left = total;
     while left > 0 {
-        let want = (left * size).min(buf.len());
+        let want = left.saturating_mul(size).min(buf.len());
         let chunk = &mut buf[..want];
         reader.read_exact(chunk).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {

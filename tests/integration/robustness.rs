@@ -468,6 +468,70 @@ fn sigterm_while_reading_a_large_csv_exits_75() {
     assert_nothing_left(pid as i32, &[]);
 }
 
+/// A /dev/shm too small for the input (a container's 64 MB default, here
+/// 4 MB in a private mount namespace) is an error naming the OS error,
+/// exit 1, nothing written; it used to be a SIGBUS (exit 135) after the run
+/// directory was created. Skipped where a private tmpfs cannot be mounted
+/// (not root, no mount namespaces).
+#[test]
+fn a_full_dev_shm_names_the_os_error_and_writes_nothing() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs -o size=4m tmpfs /dev/shm"])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|st| st.success()) {
+        eprintln!("skipped: cannot mount a private /dev/shm here");
+        return;
+    }
+    let sb = super::util::Sandbox::new();
+    {
+        let file = std::fs::File::create(sb.join("in.csv")).expect("create in.csv");
+        let mut w = std::io::BufWriter::new(file);
+        writeln!(w, "sample,X:0,X:1,Y:0,Y:1,Z:0,Z:1").expect("header");
+        // 6 MB of counts, more than the 4 MB /dev/shm.
+        for i in 0..125_000u32 {
+            writeln!(w, "s{i},1,2,3,4,5,6").expect("row");
+        }
+        w.flush().expect("flush");
+    }
+    let mut child = Command::new("unshare")
+        .current_dir(sb.path())
+        .args(["-m", "sh", "-c"])
+        .arg(r#"mount -t tmpfs -o size=4m tmpfs /dev/shm && exec "$0" run in.csv --out out --workers 1"#)
+        .arg(env!("CARGO_BIN_EXE_qtomo"))
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("QTOMO_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn unshare");
+    // unshare and sh exec into qtomo: one pid to bound and kill.
+    let guard = KillOnDrop(child.id() as i32);
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "qtomo did not exit within {BOUND:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(guard);
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
+    }
+    assert_eq!(status.code(), Some(1), "{status:?}: {err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("in.csv"), "{err}");
+    assert!(!sb.join("out").exists(), "{err}");
+}
+
 /// `contrib/qtomo@.service`, pointed at the built binary, passes
 /// `systemd-analyze verify` and rates at most 3.0 in `systemd-analyze
 /// security --offline=true` (as CI checks). Skipped where systemd-analyze
