@@ -6,9 +6,9 @@
 //! exits 2 and leaves no output directory behind. The input is read straight
 //! into the shared-memory segment the workers map ([`SegmentSink`]): the
 //! counts are never held twice, so the supervisor's peak memory while
-//! reading is about what it holds while the workers run. Then the run directory is
-//! opened (lock, fingerprint, resume), the pending samples are executed, and
-//! summary.json is written whatever happened.
+//! reading is about what it holds while the workers run. Then the run
+//! directory is opened (lock, fingerprint, resume), the pending samples are
+//! executed, and summary.json is written whatever happened.
 
 use crate::cli::duration::{parse_duration, parse_positive_duration};
 use crate::cli::error::CliError;
@@ -513,7 +513,7 @@ fn run_with(
     } else {
         execute_pool(
             &plan,
-            pending.clone(),
+            pending,
             &open.dir.results_log(),
             &mut progress,
             signals,
