@@ -34,12 +34,26 @@ impl SampleIdTable {
     {
         let mut table = Self::default();
         for id in ids {
-            table.text.push_str(id.as_ref());
-            table
-                .ends
-                .extend_from_slice(&(table.text.len() as u64).to_le_bytes());
+            table.push(id.as_ref());
         }
         table
+    }
+
+    /// Appends one id.
+    pub fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends
+            .extend_from_slice(&(self.text.len() as u64).to_le_bytes());
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.ends.len() / END_BYTES
+    }
+
+    /// True when there are no ids.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 
     /// A borrowed view of the table.
@@ -59,6 +73,22 @@ impl SampleIdTable {
     pub fn end_bytes(&self) -> &[u8] {
         &self.ends
     }
+}
+
+/// Id `index` of a table given as its two byte strings (text, end
+/// offsets), without checking the rest of the table: for a table being
+/// written, whose ids are looked up one at a time. `None` when there is no
+/// such id or its bytes are not a valid UTF-8 string.
+pub fn id_at<'a>(text: &'a [u8], ends: &[u8], index: usize) -> Option<&'a str> {
+    let end_of = |i: usize| -> Option<usize> {
+        let word = ends.get(i.checked_mul(END_BYTES)?..(i + 1).checked_mul(END_BYTES)?)?;
+        usize::try_from(u64::from_le_bytes(word.try_into().ok()?)).ok()
+    };
+    let start = match index.checked_sub(1) {
+        None => 0,
+        Some(previous) => end_of(previous)?,
+    };
+    std::str::from_utf8(text.get(start..end_of(index)?)?).ok()
 }
 
 /// Why two byte strings are not a valid id table.
@@ -180,6 +210,24 @@ mod tests {
             }
             prop_assert_eq!(view.get(ids.len()), None);
         }
+    }
+
+    #[test]
+    fn looks_up_one_id_at_a_time() {
+        let mut table = SampleIdTable::default();
+        for id in ["s0", "é", "", "sample-3"] {
+            table.push(id);
+        }
+        assert_eq!(table.len(), 4);
+        let (text, ends) = (table.text_bytes(), table.end_bytes());
+        let got: Vec<_> = (0..5).map(|i| id_at(text, ends, i)).collect();
+        assert_eq!(
+            got,
+            [Some("s0"), Some("é"), Some(""), Some("sample-3"), None]
+        );
+        // An end inside 'é' is no id, not a panic.
+        let bad: Vec<u8> = [2u64, 3].iter().flat_map(|e| e.to_le_bytes()).collect();
+        assert_eq!(id_at(text, &bad, 1), None);
     }
 
     #[test]

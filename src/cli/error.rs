@@ -8,7 +8,8 @@ use thiserror::Error;
 /// (an `anyhow::Error` without one of these inside) exits 1.
 #[derive(Debug, Error)]
 pub enum CliError {
-    /// Bad input data or arguments: exit 2, nothing written.
+    /// Bad input data or arguments: exit 2, nothing written (exit 1 for
+    /// [`InputError::Storage`](crate::io::InputError::Storage)).
     #[error(transparent)]
     Input(#[from] crate::io::InputError),
     /// A numerical-core error caused by the arguments (bad basis, target).
@@ -28,9 +29,13 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The exit code for this error.
+    /// The exit code for this error: 2, except for an input that was fine
+    /// but could not be held in memory (exit 1, like other I/O errors).
     pub fn exit_code(&self) -> u8 {
-        exit_codes::USAGE
+        match self {
+            CliError::Input(e) if e.is_storage() => exit_codes::FATAL,
+            _ => exit_codes::USAGE,
+        }
     }
 }
 

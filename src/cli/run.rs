@@ -3,24 +3,29 @@
 //! Two stages (as in ripgrep's LowArgs/HiArgs): [`RunArgs`] holds what clap
 //! parsed, with no I/O; [`RunArgs::into_plan`] reads and checks everything
 //! (basis, input, target, shard) *before* anything is written, so a bad input
-//! exits 2 and leaves no output directory behind. Then the run directory is
-//! opened (lock, fingerprint, resume), the pending samples are executed, and
-//! summary.json is written whatever happened.
+//! exits 2 and leaves no output directory behind. The input is read straight
+//! into the shared-memory segment the workers map ([`SegmentSink`]): the
+//! counts are never held twice, so the supervisor's peak memory while
+//! reading is about what it holds while the workers run. Then the run
+//! directory is opened (lock, fingerprint, resume), the pending samples are
+//! executed, and summary.json is written whatever happened.
 
 use crate::cli::duration::{parse_duration, parse_positive_duration};
 use crate::cli::error::CliError;
 use crate::cli::progress::Progress;
 use crate::cli::shard::{self, Shard};
+use crate::cli::worker::{SegmentSink, counts_and_ids};
 use crate::cli::{basis, exit_codes};
-use crate::io::{ColumnMode, InputFormat, InputOptions, SampleBatch};
+use crate::io::{ColumnMode, InputError, InputFormat, InputOptions, SampleSink};
 use crate::job::{Job, MleOptions, Plan};
-use crate::sample_ids::{SampleIdTable, SampleIds};
+use crate::sample_ids::SampleIds;
 use crate::store::{
     self, Fingerprint, LogWriter, OpenMode, ResumeState, RunOutcome, Summary, SyncPolicy,
 };
 use crate::supervisor::notify::Notifier;
 use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool_with_signals};
 use crate::supervisor::process::RUNNING_EXECUTABLE;
+use crate::supervisor::shm::Segment;
 use crate::supervisor::signals::{SignalEvent, SignalHandler, SignalHandlerKind};
 use crate::supervisor::state::{PoolEvent, PoolStatus};
 use crate::tomo::{MeasurementSet, Method};
@@ -126,12 +131,12 @@ pub struct RunPlan {
     pub args: RunArgs,
     /// The measurement set.
     pub set: MeasurementSet,
-    /// The input counts.
-    pub batch: SampleBatch,
+    /// The shared segment: matrices, input counts, sample ids, plan.
+    pub segment: Segment,
+    /// The number of input samples.
+    pub n_samples: usize,
     /// What each worker computes.
     pub plan: Plan,
-    /// The sample ids (moved out of `batch`).
-    pub ids: SampleIdTable,
     /// The shard, if any.
     pub shard: Option<Shard>,
     /// The run's fingerprint.
@@ -143,7 +148,8 @@ pub struct RunPlan {
 }
 
 impl RunArgs {
-    /// Reads and checks every input; writes nothing.
+    /// Reads and checks every input; writes nothing (the input goes to an
+    /// unnamed shared-memory segment, freed with the plan or on an error).
     pub fn into_plan(self) -> Result<RunPlan, CliError> {
         if self.method.is_empty() {
             return Err(CliError::Usage(
@@ -200,7 +206,12 @@ impl RunArgs {
                 Columns::Positional => ColumnMode::Positional,
             },
         };
-        let mut batch = crate::io::read_samples(&self.input, set.labels(), &opts)?;
+        let storage = |source| InputError::Storage {
+            path: self.input.clone(),
+            source,
+        };
+        let mut sink = SegmentSink::new(&set).map_err(|e| storage(e.into()))?;
+        crate::io::read_samples_into(&self.input, set.labels(), &opts, &mut sink)?;
         let target = self
             .target
             .as_deref()
@@ -228,10 +239,10 @@ impl RunArgs {
                 max_iters: self.max_iters,
             },
             target: target.clone(),
-            samples: batch.n_samples as u64,
+            samples: sink.len() as u64,
         };
-        // One packed copy of the ids instead of a String per sample.
-        let ids = SampleIdTable::new(std::mem::take(&mut batch.ids));
+        let n_samples = sink.len();
+        let segment = sink.finish(&plan).map_err(storage)?;
         let mut options = BTreeMap::new();
         options.insert("tol".into(), format!("{:e}", self.tol));
         options.insert("max_iters".into(), self.max_iters.to_string());
@@ -264,9 +275,9 @@ impl RunArgs {
         Ok(RunPlan {
             args: self,
             set,
-            batch,
+            segment,
+            n_samples,
             plan,
-            ids,
             shard,
             fingerprint,
             workers,
@@ -385,12 +396,12 @@ fn run_with(
     signals: &mut SignalHandler,
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
-    let Some(mut plan) = plan_interruptibly(args, signals, notifier)? else {
+    let Some(plan) = plan_interruptibly(args, signals, notifier)? else {
         crate::say_warn!("interrupted while reading the input; nothing was written");
         return Ok(exit_codes::INTERRUPTED);
     };
     let start = Instant::now();
-    let total = plan.batch.n_samples as u64;
+    let total = plan.n_samples as u64;
     let mode = if plan.args.fresh {
         OpenMode::Fresh
     } else {
@@ -470,8 +481,8 @@ fn run_with(
         )
     } else {
         execute_pool(
-            &mut plan,
-            pending.clone(),
+            &plan,
+            pending,
             &open.dir.results_log(),
             &mut progress,
             signals,
@@ -582,8 +593,8 @@ fn execute_in_process(
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<Ending> {
     let view = plan.set.view();
-    let mut job = Job::new(&plan.plan, view, &plan.batch.counts, plan.ids.ids())
-        .context("preparing the job")?;
+    let (counts, ids) = counts_and_ids(plan.segment.view())?;
+    let mut job = Job::new(&plan.plan, view, counts, ids).context("preparing the job")?;
     let mut writer =
         LogWriter::open(log, SyncPolicy::default()).context("opening the results log")?;
     if let Some(n) = notifier {
@@ -661,20 +672,18 @@ impl PoolObserver for PoolProgress<'_> {
     }
 }
 
-/// Runs the pending samples over a pool of worker processes sharing one
-/// read-only segment; returns how it ended, the peak worker count and the
-/// number of worker restarts. The counts move into the segment: the
-/// supervisor's heap copy is freed, so memory does not double.
+/// Runs the pending samples over a pool of worker processes sharing the
+/// plan's read-only segment; returns how it ended, the peak worker count
+/// and the number of worker restarts.
 fn execute_pool(
-    plan: &mut RunPlan,
+    plan: &RunPlan,
     pending: Vec<u64>,
     log: &Path,
     progress: &mut Progress,
     signals: &mut SignalHandler,
 ) -> anyhow::Result<(Ending, usize, u32)> {
-    let segment =
-        crate::cli::worker::build_segment(&plan.set, &plan.batch.counts, &plan.plan, &plan.ids)?;
-    plan.batch.counts = Vec::new();
+    let segment = &plan.segment;
+    let (_, ids) = counts_and_ids(segment.view())?;
     // Workers exec the running image, not the file at its path: a binary
     // upgraded on disk mid-run must not compute half of a run's records.
     let exe = std::env::current_exe().context("locating the qtomo executable for workers")?;
@@ -697,11 +706,8 @@ fn execute_pool(
     if let Some(interval) = crate::supervisor::fault::heartbeat_override() {
         cfg.heartbeat_interval = interval;
     }
-    let mut observer = PoolProgress {
-        progress,
-        ids: plan.ids.ids(),
-    };
-    let outcome = run_pool_with_signals(&cfg, &segment, pending, log, &mut observer, signals)
+    let mut observer = PoolProgress { progress, ids };
+    let outcome = run_pool_with_signals(&cfg, segment, pending, log, &mut observer, signals)
         .context("running the worker pool")?;
     let ending = match outcome.status {
         PoolStatus::Complete => Ending::Complete,

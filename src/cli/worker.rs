@@ -6,13 +6,22 @@
 //! the segment read-only (verifying magic, version and checksum), decodes
 //! the plan, binds a [`Job`] to the mapped matrices and counts, and serves
 //! chunks until told to stop.
+//!
+//! Both sides of the segment contract live here: the section names, the
+//! supervisor's [`SegmentSink`] (the input read straight into the segment)
+//! and [`build_segment`] (from data already in memory), and the worker's
+//! reading of it.
 
 use anyhow::Context;
 
+use crate::io::{SampleSink, SinkError};
 use crate::job::{Job, Plan};
 use crate::sample_ids::{SampleIdTable, SampleIds};
 use crate::store::SampleRecord;
-use crate::supervisor::shm::{SEGMENT_FD_ENV, Segment, SegmentBuilder, SegmentView};
+use crate::supervisor::shm::{
+    SEGMENT_FD_ENV, SectionId, SectionKind, Segment, SegmentBuilder, SegmentView, SegmentWriter,
+    ShmError,
+};
 use crate::supervisor::worker_loop::{
     EXIT_LOG_FAILED, RESULTS_LOG_ENV, SampleCompute, WorkerError, serve_worker,
 };
@@ -60,6 +69,123 @@ pub fn build_segment(
         .context("building the shared-memory segment")
 }
 
+/// The segment of `qtomo run`, filled while the input is read: the
+/// reader hands each sample to this sink, which appends its counts and id
+/// to the segment's sections directly, so the supervisor never holds the
+/// counts (or the ids) anywhere else. [`finish`](Self::finish) adds the
+/// plan and seals the same layout [`build_segment`] writes.
+#[derive(Debug)]
+pub struct SegmentSink {
+    writer: SegmentWriter,
+    counts: SectionId,
+    ids_text: SectionId,
+    ids_ends: SectionId,
+    n_outcomes: usize,
+    samples: usize,
+    /// End offset of the last id in the id text.
+    text_end: u64,
+}
+
+/// Room reserved for the growing sections before the input's size is
+/// known (they grow as needed).
+const INITIAL_ROOM: usize = 1 << 20;
+
+impl SegmentSink {
+    /// A segment holding `set`'s matrices, ready for samples of its
+    /// outcomes.
+    pub fn new(set: &MeasurementSet) -> Result<Self, ShmError> {
+        let mut writer = SegmentWriter::new()?;
+        writer.add_f64(sections::A, set.a())?;
+        writer.add_f64(sections::PINV, set.pinv())?;
+        if !set.info().is_grouped() {
+            writer.add_f64(sections::MLE_ROWS, set.mle_rows())?;
+        }
+        let counts = writer.reserve(sections::COUNTS, SectionKind::F64, INITIAL_ROOM)?;
+        let ids_ends = writer.reserve(sections::IDS_ENDS, SectionKind::Bytes, INITIAL_ROOM)?;
+        let ids_text = writer.reserve(sections::IDS_TEXT, SectionKind::Bytes, INITIAL_ROOM)?;
+        Ok(Self {
+            writer,
+            counts,
+            ids_text,
+            ids_ends,
+            n_outcomes: set.labels().len(),
+            samples: 0,
+            text_end: 0,
+        })
+    }
+
+    /// Adds the encoded plan and seals the segment for the workers.
+    pub fn finish(mut self, plan: &Plan) -> Result<Segment, SinkError> {
+        let plan_bytes = postcard::to_stdvec(plan)?;
+        self.writer.add_bytes(sections::PLAN, &plan_bytes)?;
+        Ok(self.writer.finish()?)
+    }
+}
+
+impl SampleSink for SegmentSink {
+    fn expect(&mut self, samples: usize, id_bytes: usize) -> Result<(), SinkError> {
+        // Address space only. A bound the process cannot map (RLIMIT_AS)
+        // is not an error: the sections grow as samples come instead.
+        let counts = samples
+            .saturating_mul(self.n_outcomes)
+            .saturating_mul(size_of::<f64>());
+        let _ = self.writer.reserve_total(self.counts, counts);
+        let _ = self
+            .writer
+            .reserve_total(self.ids_ends, samples.saturating_mul(size_of::<u64>()));
+        let _ = self.writer.reserve_total(self.ids_text, id_bytes);
+        Ok(())
+    }
+
+    fn push(&mut self, id: Option<&str>, counts: &[f64]) -> Result<(), SinkError> {
+        if counts.len() != self.n_outcomes {
+            return Err(format!(
+                "a sample of {} counts for {} outcomes",
+                counts.len(),
+                self.n_outcomes
+            )
+            .into());
+        }
+        let mut buf = [0u8; 20];
+        let id = id.unwrap_or_else(|| crate::io::decimal(self.samples, &mut buf));
+        self.writer.push_bytes(self.ids_text, id.as_bytes())?;
+        self.text_end += id.len() as u64;
+        self.writer
+            .push_bytes(self.ids_ends, &self.text_end.to_le_bytes())?;
+        self.writer.push_f64(self.counts, counts)?;
+        self.samples += 1;
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.samples
+    }
+
+    fn id(&self, index: usize) -> Option<&str> {
+        crate::sample_ids::id_at(
+            self.writer.bytes(self.ids_text),
+            self.writer.bytes(self.ids_ends),
+            index,
+        )
+    }
+
+    fn counts_mut(&mut self) -> Result<&mut [f64], SinkError> {
+        Ok(self.writer.f64_mut(self.counts)?)
+    }
+}
+
+/// The counts and sample ids in a segment built by [`build_segment`] or
+/// [`SegmentSink`].
+pub fn counts_and_ids(seg: &SegmentView) -> anyhow::Result<(&[f64], SampleIds<'_>)> {
+    let counts = seg.f64_section(sections::COUNTS)?;
+    let ids = SampleIds::from_parts(
+        seg.bytes_section(sections::IDS_TEXT)?,
+        seg.bytes_section(sections::IDS_ENDS)?,
+    )
+    .context("reading the sample ids from the shared segment")?;
+    Ok((counts, ids))
+}
+
 struct Compute<'a>(Job<'a>);
 
 impl SampleCompute for Compute<'_> {
@@ -85,13 +211,8 @@ pub fn run() -> anyhow::Result<u8> {
         Ok(rows) => rows,
         Err(_) => a,
     };
-    let counts = seg.f64_section(sections::COUNTS)?;
+    let (counts, ids) = counts_and_ids(&seg)?;
     let view = SetView::new(&plan.set, a, pinv, mle_rows).context("binding the shared matrices")?;
-    let ids = SampleIds::from_parts(
-        seg.bytes_section(sections::IDS_TEXT)?,
-        seg.bytes_section(sections::IDS_ENDS)?,
-    )
-    .context("reading the sample ids from the shared segment")?;
     let job = Job::new(&plan, view, counts, ids).context("preparing the job")?;
     match serve_worker(&mut Compute(job), std::path::Path::new(&log)) {
         Ok(()) => Ok(0),
@@ -104,5 +225,93 @@ pub fn run() -> anyhow::Result<u8> {
             Ok(EXIT_LOG_FAILED as u8)
         }
         Err(e) => Err(anyhow::Error::new(e).context("serving the supervisor")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{InputOptions, read_samples, read_samples_into};
+    use crate::job::MleOptions;
+    use std::io::Write;
+
+    fn plan_for(set: &MeasurementSet, samples: usize) -> Plan {
+        Plan {
+            set: set.info().clone(),
+            methods: vec!["linear".into()],
+            mle: MleOptions::default(),
+            target: None,
+            samples: samples as u64,
+        }
+    }
+
+    /// Reads `path` into a segment and checks it holds what
+    /// `read_samples` returns, in the layout the workers read.
+    fn same_as_read_samples(path: &std::path::Path, set: &MeasurementSet) {
+        let want = read_samples(path, set.labels(), &InputOptions::default()).expect("read");
+        let mut sink = SegmentSink::new(set).expect("sink");
+        read_samples_into(path, set.labels(), &InputOptions::default(), &mut sink)
+            .expect("read into the segment");
+        let seg = sink.finish(&plan_for(set, want.n_samples)).expect("finish");
+        let view = seg.view();
+        let (counts, ids) = counts_and_ids(view).expect("sections");
+        assert_eq!(counts, &want.counts[..]);
+        assert_eq!(ids.len(), want.ids.len());
+        assert!((0..ids.len()).all(|i| ids.get(i) == Some(want.ids[i].as_str())));
+        assert_eq!(view.f64_section(sections::A).expect("A"), set.a());
+        let plan: Plan = postcard::from_bytes(view.bytes_section(sections::PLAN).expect("plan"))
+            .expect("plan decodes");
+        assert_eq!(plan.samples, want.n_samples as u64);
+    }
+
+    #[test]
+    fn the_input_read_into_the_segment_is_the_input() {
+        let set = crate::tomo::builtin_set("pauli", Some(1), None).expect("set");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut csv = String::from("Z:1,sample,X:0,X:1,Y:0,Y:1,Z:0\n");
+        for i in 0..5000 {
+            csv.push_str(&format!("{},id-{i},{i},1,2.5,0,{}\n", i % 7, i % 3));
+        }
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, csv).expect("write");
+        same_as_read_samples(&path, &set);
+
+        let counts: Vec<f64> = (0..6000).map(|i| f64::from(i % 11)).collect();
+        let path = dir.path().join("in.npy");
+        crate::io::write_samples_npy(&path, 1000, 6, &counts).expect("write npy");
+        same_as_read_samples(&path, &set);
+    }
+
+    /// From a pipe the size is unknown: the sections start small and grow
+    /// as the samples come.
+    #[test]
+    fn a_pipe_of_unknown_size_grows_the_segment() {
+        let set = crate::tomo::builtin_set("pauli", Some(1), None).expect("set");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("in.csv");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let n = 60_000;
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&fifo)
+                    .expect("open fifo");
+                writeln!(f, "X:0,X:1,Y:0,Y:1,Z:0,Z:1").expect("header");
+                for i in 0..n {
+                    writeln!(f, "{i},1,2,3,4,5").expect("row");
+                }
+            })
+        };
+        let mut sink = SegmentSink::new(&set).expect("sink");
+        read_samples_into(&fifo, set.labels(), &InputOptions::default(), &mut sink)
+            .expect("read the pipe");
+        writer.join().expect("writer");
+        let seg = sink.finish(&plan_for(&set, n)).expect("finish");
+        let (counts, ids) = counts_and_ids(seg.view()).expect("sections");
+        assert_eq!(counts.len(), n * 6);
+        assert_eq!(ids.get(n - 1), Some("59999"));
+        assert_eq!(counts[(n - 1) * 6], 59_999.0);
     }
 }

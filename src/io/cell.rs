@@ -117,6 +117,29 @@ pub(crate) fn parse_text(
     Ok(text)
 }
 
+/// As [`parse_text`], borrowing the cell instead of copying it.
+pub(crate) fn parse_text_ref<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    expected: &'static str,
+    at: impl Fn() -> Location,
+) -> Result<&'a str, InputError> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(InputError::InvalidUtf8 {
+            path: path.to_path_buf(),
+            at: at(),
+        });
+    };
+    if text.is_empty() {
+        return Err(InputError::EmptyField {
+            path: path.to_path_buf(),
+            at: at(),
+            expected,
+        });
+    }
+    Ok(text)
+}
+
 /// Decodes a cell as UTF-8 (possibly empty).
 pub(crate) fn decode(
     path: &Path,

@@ -388,6 +388,19 @@ pub enum InputError {
         at: Location,
     },
 
+    /// The samples could not be stored as they were read (the shared
+    /// memory they go to could not grow: `/dev/shm` full, a memory limit).
+    /// Not a fault of the input: see [`InputError::is_storage`]. The
+    /// reason is the error's source (shown by `{:#}` and error chains).
+    #[error("{}: cannot hold the samples in memory", path.display())]
+    Storage {
+        /// The input path.
+        path: PathBuf,
+        /// Why the sink refused them.
+        #[source]
+        source: super::sink::SinkError,
+    },
+
     /// The file has a header but no samples.
     #[error("{}: no samples: expected at least one {what} after the header", path.display())]
     NoSamples {
@@ -496,6 +509,7 @@ impl InputError {
             | InputError::EmptyField { path, .. }
             | InputError::InvalidUtf8 { path, .. }
             | InputError::DuplicateId { path, .. }
+            | InputError::Storage { path, .. }
             | InputError::NoSamples { path, .. }
             | InputError::NoKets { path }
             | InputError::Npy { path, .. }
@@ -505,6 +519,12 @@ impl InputError {
             | InputError::KetColumns { path, .. }
             | InputError::ZeroNormKet { path, .. } => path,
         }
+    }
+
+    /// True when the input was fine but could not be stored
+    /// ([`InputError::Storage`]): a resource problem, not an input error.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, InputError::Storage { .. })
     }
 
     /// Where in the file the error is, when it is about one place.

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::error::InputError;
+use super::sink::{SampleSink, VecSink};
 use super::source::{NPY_MAGIC, open_input};
 use super::{csv_input, npy_input};
 
@@ -95,6 +96,25 @@ pub fn read_samples(
     expected_labels: &[String],
     opts: &InputOptions,
 ) -> Result<SampleBatch, InputError> {
+    let mut sink = VecSink::new(expected_labels.len());
+    read_samples_into(path, expected_labels, opts, &mut sink)?;
+    Ok(sink.into_batch())
+}
+
+/// Reads the sample counts of `path` as [`read_samples`] does, handing
+/// each sample to `sink` as soon as it is read and checked instead of
+/// collecting them, so that they can go straight to where they will be
+/// used (the shared segment of `qtomo run`).
+///
+/// On an error the sink may hold the samples before it; the caller drops
+/// them. A sink that cannot take a sample ends the read with
+/// [`InputError::Storage`].
+pub fn read_samples_into<S: SampleSink>(
+    path: &Path,
+    expected_labels: &[String],
+    opts: &InputOptions,
+    sink: &mut S,
+) -> Result<(), InputError> {
     let source = open_input(path, "one row per sample")?;
     let format = match opts.format {
         InputFormat::Auto => {
@@ -110,9 +130,9 @@ pub fn read_samples(
         explicit => explicit,
     };
     match format {
-        InputFormat::Npy => npy_input::read_npy(path, source.reader, expected_labels, opts),
+        InputFormat::Npy => npy_input::read_npy(path, source.reader, expected_labels, opts, sink),
         InputFormat::Csv | InputFormat::Auto => {
-            csv_input::read_csv(path, source.reader, expected_labels, opts)
+            csv_input::read_csv(path, source.reader, source.len, expected_labels, opts, sink)
         }
     }
 }

@@ -13,8 +13,10 @@
 //!
 //! * `error` — [`InputError`], [`OutputError`], [`Location`] and the label
 //!   diff carried by a header mismatch.
-//! * `input` — [`read_samples`], [`InputOptions`], [`SampleBatch`]; picks
-//!   the format.
+//! * `input` — [`read_samples`], [`read_samples_into`], [`InputOptions`],
+//!   [`SampleBatch`]; picks the format.
+//! * `sink` — [`SampleSink`]: where a reader puts each sample as soon as it
+//!   is checked (a vector, or the shared segment of `qtomo run`).
 //! * `source` — opening a file: not found / directory / empty checks, format
 //!   sniffing bytes.
 //! * `csv_text` — CSV tokenizing shared by the sample and ket readers.
@@ -34,16 +36,21 @@ mod kets;
 mod labels;
 mod npy_input;
 mod output;
+mod sink;
 mod source;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::{InputError, LabelDiff, Location, OutputError, UnexpectedLabel};
-pub use input::{ColumnMode, InputFormat, InputOptions, SampleBatch, read_samples};
+pub use input::{
+    ColumnMode, InputFormat, InputOptions, SampleBatch, read_samples, read_samples_into,
+};
 pub use kets::{KetTable, ZERO_NORM_SQR, read_kets_csv};
 pub use npy_input::{check_npy_size, npy_column_count};
 pub use output::{write_samples_csv, write_samples_csv_to, write_samples_npy};
+pub(crate) use sink::decimal;
+pub use sink::{SampleSink, SinkError};
 pub(crate) use source::open_input;
 
 pub use csv_text::{DELIMITERS, sniff_delimiter};

@@ -1,38 +1,147 @@
 //! Reading sample counts from a NumPy `.npy` array: N×M (samples × outcomes,
 //! or M×N when transposed), or a 1-D array of M counts for one sample.
 //! float64 is the native type; other real dtypes (float32, signed and
-//! unsigned integers) are converted.
+//! unsigned integers, either byte order) are converted.
+//!
+//! The header is checked against the file's size first, so a header that
+//! lies about the shape is an error, not an allocation of what it claims.
+//! The data is then streamed, a buffer at a time, straight into the
+//! [`SampleSink`]: each element is converted, checked and put in place
+//! (C or Fortran order, transposed or not); the array itself is never held.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use ndarray::{ArrayD, Axis, Ix2};
-use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
+use ndarray_npy::ReadNpyError;
+use ndarray_npy::npy::header::{Header, Layout};
 
 use super::cell::check_count;
 use super::error::{InputError, Location};
-use super::input::{InputOptions, SampleBatch};
+use super::input::InputOptions;
+use super::sink::{SampleSink, decimal_bytes};
 
-/// Reads an NPY sample file (see [`super::read_samples`]). Columns are
-/// always positional; ids are the 0-based row numbers.
-pub(crate) fn read_npy<R: Read>(
+/// Bytes read from the file at a time.
+const READ_BUFFER: usize = 1 << 16;
+
+/// An element type this reader converts to f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Element {
+    F8,
+    F4,
+    I1,
+    I2,
+    I4,
+    I8,
+    U1,
+    U2,
+    U4,
+    U8,
+}
+
+/// An element type and byte order, from a `descr` such as `'<f8'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dtype {
+    element: Element,
+    big_endian: bool,
+}
+
+impl Dtype {
+    /// The dtype a `descr` string (quotes included or not) names, if it is
+    /// a real number type this reader converts.
+    fn parse(descr: &str) -> Option<Self> {
+        let code = descr.trim_matches(|c| c == '\'' || c == '"');
+        let (order, code) = match code.as_bytes().first() {
+            Some(b'<' | b'>' | b'|' | b'=') => code.split_at(1),
+            _ => ("", code),
+        };
+        let element = match code {
+            "f8" => Element::F8,
+            "f4" => Element::F4,
+            "i1" | "b" => Element::I1,
+            "i2" => Element::I2,
+            "i4" => Element::I4,
+            "i8" => Element::I8,
+            "u1" | "B" => Element::U1,
+            "u2" => Element::U2,
+            "u4" => Element::U4,
+            "u8" => Element::U8,
+            _ => return None,
+        };
+        let big_endian = match order {
+            ">" => true,
+            "=" => cfg!(target_endian = "big"),
+            _ => false,
+        };
+        Some(Self {
+            element,
+            big_endian,
+        })
+    }
+
+    /// Bytes per element.
+    fn size(self) -> usize {
+        match self.element {
+            Element::I1 | Element::U1 => 1,
+            Element::I2 | Element::U2 => 2,
+            Element::F4 | Element::I4 | Element::U4 => 4,
+            Element::F8 | Element::I8 | Element::U8 => 8,
+        }
+    }
+
+    /// The element in `bytes` (exactly [`size`](Self::size) of them) as f64.
+    /// Counts beyond 2^53 lose precision, as they would in NumPy.
+    fn value(self, bytes: &[u8]) -> f64 {
+        fn word<const N: usize>(bytes: &[u8], big: bool) -> [u8; N] {
+            let mut w = [0u8; N];
+            w.copy_from_slice(bytes);
+            if big {
+                w.reverse();
+            }
+            w
+        }
+        let big = self.big_endian;
+        match self.element {
+            Element::F8 => f64::from_le_bytes(word(bytes, big)),
+            Element::F4 => f64::from(f32::from_le_bytes(word(bytes, big))),
+            Element::I1 => f64::from(i8::from_le_bytes(word(bytes, big))),
+            Element::I2 => f64::from(i16::from_le_bytes(word(bytes, big))),
+            Element::I4 => f64::from(i32::from_le_bytes(word(bytes, big))),
+            Element::I8 => i64::from_le_bytes(word(bytes, big)) as f64,
+            Element::U1 => f64::from(u8::from_le_bytes(word(bytes, big))),
+            Element::U2 => f64::from(u16::from_le_bytes(word(bytes, big))),
+            Element::U4 => f64::from(u32::from_le_bytes(word(bytes, big))),
+            Element::U8 => u64::from_le_bytes(word(bytes, big)) as f64,
+        }
+    }
+}
+
+/// Reads an NPY sample file (see [`super::read_samples`]) into `sink`,
+/// which must be empty. Columns are always positional; ids are the
+/// 0-based row numbers.
+pub(crate) fn read_npy<R: Read, S: SampleSink>(
     path: &Path,
-    reader: R,
+    mut reader: R,
     expected: &[String],
     opts: &InputOptions,
-) -> Result<SampleBatch, InputError> {
+    sink: &mut S,
+) -> Result<(), InputError> {
     check_npy_size(path)?;
-    let array = match ArrayD::<f64>::read_npy(reader) {
-        Ok(a) => a,
-        Err(ReadNpyError::WrongDescriptor(descr)) => read_converted(path, &descr.to_string())?,
-        Err(source) => return Err(npy_error(path, source)),
+    let header =
+        Header::from_reader(&mut reader).map_err(|e| npy_error(path, ReadNpyError::from(e)))?;
+    let descr = header.type_descriptor.to_string();
+    let Some(dtype) = Dtype::parse(&descr) else {
+        return Err(InputError::NpyDtype {
+            path: path.to_path_buf(),
+            dtype: descr,
+        });
     };
     let m = expected.len();
-    let shape = array.shape().to_vec();
-    let matrix = match array.ndim() {
-        1 => array.insert_axis(Axis(0)),
-        2 => array,
+    let shape = header.shape.clone();
+    // The array as stored: rows × columns.
+    let (rows, columns) = match shape.as_slice() {
+        [c] => (1, *c),
+        [r, c] => (*r, *c),
         _ => {
             return Err(InputError::NpyShape {
                 path: path.to_path_buf(),
@@ -41,19 +150,12 @@ pub(crate) fn read_npy<R: Read>(
             });
         }
     };
-    let matrix = matrix
-        .into_dimensionality::<Ix2>()
-        .map_err(|_| InputError::NpyShape {
-            path: path.to_path_buf(),
-            shape: shape.clone(),
-            n_outcomes: m,
-        })?;
-    let matrix = if opts.transposed && shape.len() == 2 {
-        matrix.reversed_axes()
+    let transposed = opts.transposed && shape.len() == 2;
+    let (n, found_m) = if transposed {
+        (columns, rows)
     } else {
-        matrix
+        (rows, columns)
     };
-    let (n, found_m) = matrix.dim();
     if found_m != m {
         return Err(InputError::WrongOutcomeCount {
             path: path.to_path_buf(),
@@ -73,25 +175,71 @@ pub(crate) fn read_npy<R: Read>(
             what: "array row",
         });
     }
-    let mut counts = Vec::with_capacity(n * m);
-    for ((r, c), &v) in matrix.indexed_iter() {
-        let at = || {
-            // Report the element as stored in the file.
-            let (row, column) = if opts.transposed { (c, r) } else { (r, c) };
-            Location::Element {
+    let total = n
+        .checked_mul(m)
+        .ok_or_else(|| npy_error(path, ReadNpyError::LengthOverflow))?;
+    let storage = |source| InputError::Storage {
+        path: path.to_path_buf(),
+        source,
+    };
+    sink.expect(n, decimal_bytes(n)).map_err(storage)?;
+    let zeros = vec![0.0; m];
+    for _ in 0..n {
+        sink.push(None, &zeros).map_err(storage)?;
+    }
+    let counts = sink.counts_mut().map_err(storage)?;
+
+    let size = dtype.size();
+    let mut buf = vec![0u8; READ_BUFFER / size * size];
+    // The element about to be read, as stored (row, column).
+    let (mut row, mut column) = (0usize, 0usize);
+    let fortran = header.layout == Layout::Fortran;
+    let mut left = total;
+    while left > 0 {
+        let want = left.saturating_mul(size).min(buf.len());
+        let chunk = &mut buf[..want];
+        reader.read_exact(chunk).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                npy_error(path, ReadNpyError::MissingData)
+            } else {
+                npy_error(path, ReadNpyError::Io(e))
+            }
+        })?;
+        for bytes in chunk.chunks_exact(size) {
+            let (sample, outcome) = if transposed {
+                (column, row)
+            } else {
+                (row, column)
+            };
+            let at = || Location::Element {
                 row: row as u64 + 1,
                 column: column as u64 + 1,
-                name: Some(format!("label '{}'", expected[c])),
+                name: Some(format!("label '{}'", expected[outcome])),
+            };
+            counts[sample * m + outcome] = check_count(path, dtype.value(bytes), at)?;
+            if fortran {
+                row += 1;
+                if row == rows {
+                    row = 0;
+                    column += 1;
+                }
+            } else {
+                column += 1;
+                if column == columns {
+                    column = 0;
+                    row += 1;
+                }
             }
-        };
-        counts.push(check_count(path, v, at)?);
+        }
+        left -= want / size;
     }
-    Ok(SampleBatch {
-        ids: (0..n).map(|i| i.to_string()).collect(),
-        counts,
-        n_samples: n,
-        n_outcomes: m,
-    })
+    let extra = std::io::copy(&mut reader, &mut std::io::sink())
+        .map_err(|e| npy_error(path, ReadNpyError::Io(e)))?;
+    if extra > 0 {
+        let extra = usize::try_from(extra).unwrap_or(usize::MAX);
+        return Err(npy_error(path, ReadNpyError::ExtraBytes(extra)));
+    }
+    Ok(())
 }
 
 fn npy_error(path: &Path, source: ReadNpyError) -> InputError {
@@ -105,40 +253,6 @@ fn npy_error(path: &Path, source: ReadNpyError) -> InputError {
             source,
         },
     }
-}
-
-/// Rereads the file as the real dtype `descr` names and converts to f64.
-fn read_converted(path: &Path, descr: &str) -> Result<ArrayD<f64>, InputError> {
-    let code = descr.trim_matches(|c| c == '\'' || c == '"');
-    let code = code.trim_start_matches(['<', '>', '|', '=']);
-    match code {
-        "f4" => read_as::<f32>(path, f64::from),
-        "i1" | "b" => read_as::<i8>(path, f64::from),
-        "i2" => read_as::<i16>(path, f64::from),
-        "i4" => read_as::<i32>(path, f64::from),
-        // Counts beyond 2^53 lose precision, as they would in NumPy.
-        "i8" => read_as::<i64>(path, |v| v as f64),
-        "u1" | "B" => read_as::<u8>(path, f64::from),
-        "u2" => read_as::<u16>(path, f64::from),
-        "u4" => read_as::<u32>(path, f64::from),
-        "u8" => read_as::<u64>(path, |v| v as f64),
-        _ => Err(InputError::NpyDtype {
-            path: path.to_path_buf(),
-            dtype: descr.to_owned(),
-        }),
-    }
-}
-
-fn read_as<T: ReadableElement + Copy>(
-    path: &Path,
-    convert: impl Fn(T) -> f64,
-) -> Result<ArrayD<f64>, InputError> {
-    let file = File::open(path).map_err(|source| InputError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let array = ArrayD::<T>::read_npy(BufReader::new(file)).map_err(|e| npy_error(path, e))?;
-    Ok(array.mapv(convert))
 }
 
 /// What an NPY file's header says, next to what the file holds.

@@ -16,6 +16,8 @@ pub(crate) struct Source {
     pub reader: BufReader<Chain<Cursor<Vec<u8>>, File>>,
     /// Up to the first six bytes, for format sniffing.
     pub head: Vec<u8>,
+    /// The file's length, when it is a regular file (not a pipe).
+    pub len: Option<u64>,
 }
 
 /// Opens `path` for reading after checking that it exists, is not a
@@ -54,5 +56,6 @@ pub(crate) fn open_input(path: &Path, what: &'static str) -> Result<Source, Inpu
     }
     // Replay the sniffed bytes instead of seeking, so pipes work too.
     let reader = BufReader::with_capacity(1 << 16, Cursor::new(head.clone()).chain(file));
-    Ok(Source { reader, head })
+    let len = meta.is_file().then_some(meta.len());
+    Ok(Source { reader, head, len })
 }

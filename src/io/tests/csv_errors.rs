@@ -243,3 +243,52 @@ fn errors_write_nothing() {
     let after: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
     assert_eq!(before.len(), after.len());
 }
+
+/// The first problem in file order is the one reported: a duplicate id
+/// before a bad cell, the bad cell before a duplicate after it. Lines stay
+/// right across blank lines.
+#[test]
+fn a_duplicate_id_and_a_bad_cell_are_reported_in_file_order() {
+    let (_d, path, r) = read_csv_text(
+        "sample,A,B,C\nx,1,2,3\n\n\ny,1,2,3\nx,4,5,6\nz,1,bad,3\n",
+        &abc(),
+    );
+    let err = r.expect_err("dup first");
+    let InputError::DuplicateId { first, at, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!((first.line(), at.line()), (Some(2), Some(6)));
+    assert_message(&err, &path, &[":6:1", "line 2"]);
+
+    let (_d, _path, r) = read_csv_text("sample,A,B,C\nx,1,2,3\ny,1,bad,3\nx,4,5,6\n", &abc());
+    let err = r.expect_err("bad cell first");
+    assert!(matches!(err, InputError::NotANumber { .. }), "{err:?}");
+
+    // On the same row: the id (column 1) comes before the bad count.
+    let (_d, path, r) = read_csv_text("sample,A,B,C\nx,1,2,3\nx,1,bad,3\n", &abc());
+    let err = r.expect_err("dup on the bad row");
+    assert!(matches!(err, InputError::DuplicateId { .. }), "{err:?}");
+    assert_message(&err, &path, &[":3:1", "line 2"]);
+    // The bad count before the id column on that row.
+    let (_d, _path, r) = read_csv_text("A,B,C,sample\n1,2,3,x\n1,bad,3,x\n", &abc());
+    let err = r.expect_err("bad cell before the id");
+    assert!(matches!(err, InputError::NotANumber { .. }), "{err:?}");
+}
+
+/// In a transposed file the first empty or repeated id in the header is
+/// the one reported.
+#[test]
+fn transposed_header_ids_report_the_first_problem() {
+    let opts = InputOptions {
+        transposed: true,
+        ..InputOptions::default()
+    };
+    let (_d, path, r) = read_csv_with("label,s1,,s1\nA,1,2,3\n", &abc(), &opts);
+    let err = r.expect_err("empty first");
+    assert!(matches!(err, InputError::EmptyField { .. }), "{err:?}");
+    assert_message(&err, &path, &[":1:3"]);
+    let (_d, path, r) = read_csv_with("label,s1,s1,\nA,1,2,3\n", &abc(), &opts);
+    let err = r.expect_err("dup first");
+    assert!(matches!(err, InputError::DuplicateId { .. }), "{err:?}");
+    assert_message(&err, &path, &[":1:3", "line 1, column 2"]);
+}

@@ -196,3 +196,51 @@ fn a_header_that_lies_about_the_shape_is_an_error_not_an_abort() {
     let err = read_samples(&path, &abc(), &InputOptions::default()).expect_err("header len");
     assert!(matches!(err, InputError::NpyHeader { .. }), "{err:?}");
 }
+
+/// Big-endian and small integer dtypes, Fortran order and a transposed
+/// array together: every element lands where NumPy would put it.
+#[test]
+fn byte_orders_dtypes_and_layouts_combine() {
+    let dir = tmp();
+    // Logical (outcomes × samples) = [[1, 2], [3, 4], [5, 6]], stored in
+    // Fortran order as big-endian int16: 1, 3, 5, 2, 4, 6.
+    let data: Vec<u8> = [1i16, 3, 5, 2, 4, 6]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let header = "{'descr': '>i2', 'fortran_order': True, 'shape': (3, 2), }";
+    let path = write(&dir, "be.npy", &npy_with_header(header, &data));
+    let opts = InputOptions {
+        transposed: true,
+        ..InputOptions::default()
+    };
+    let b = read_samples(&path, &abc(), &opts).expect("read");
+    assert_eq!(b.ids, ["0", "1"]);
+    assert_eq!(b.counts, [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    // A bad element is located as stored in the file.
+    let data: Vec<u8> = [1i16, 3, 5, 2, -4, 6]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let path = write(&dir, "neg.npy", &npy_with_header(header, &data));
+    let err = read_samples(&path, &abc(), &opts).expect_err("negative");
+    assert_eq!(
+        err.location(),
+        Some(&Location::Element {
+            row: 2,
+            column: 2,
+            name: Some("label 'B'".into())
+        })
+    );
+}
+
+/// Bytes after the data are an error, as NumPy's own reader says.
+#[test]
+fn extra_bytes_after_the_data_are_an_error() {
+    let dir = tmp();
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 3), }";
+    let path = write(&dir, "extra.npy", &npy_with_header(header, &[0u8; 25]));
+    let err = read_samples(&path, &abc(), &InputOptions::default()).expect_err("extra");
+    assert!(matches!(err, InputError::Npy { .. }), "{err:?}");
+    assert_message(&err, &path, &["1 extra bytes"]);
+}

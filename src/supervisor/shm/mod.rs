@@ -1,10 +1,12 @@
 //! A read-only POSIX shared-memory segment of named sections, shared by the
 //! supervisor with its workers.
 //!
-//! The supervisor builds the segment once with [`SegmentBuilder`]; workers map
-//! it read-only with [`SegmentView`]. The segment has no name on the file
-//! system once [`SegmentBuilder::build`] returns: it is `shm_unlink`ed as soon
-//! as its descriptors are held, so nothing under `/dev/shm` survives any exit
+//! The supervisor builds the segment once with [`SegmentBuilder`] (from data
+//! it holds) or [`SegmentWriter`] (filled in place while the input is read,
+//! so that the counts are never held twice); workers map it read-only with
+//! [`SegmentView`]. The segment has no name on the file system: it is
+//! `shm_unlink`ed as soon as its descriptors are held, before anything is
+//! written to it, so nothing under `/dev/shm` survives any exit
 //! path of the supervisor, SIGKILL included. It lives exactly as long as some
 //! process holds a descriptor or a mapping of it. (The only window is between
 //! two consecutive syscalls, `shm_open` and `shm_unlink`, before the object is
@@ -12,7 +14,8 @@
 //!
 //! The segment handed to workers is a separate `O_RDONLY` descriptor opened
 //! before the unlink, so a worker cannot map it writable even by mistake; the
-//! read-write descriptor used to fill the segment is closed inside `build`.
+//! read-write descriptor used to fill the segment is closed inside `build`
+//! (or [`SegmentWriter::finish`]).
 //!
 //! # Layout
 //!
@@ -52,6 +55,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod writer;
+
+pub use writer::{MAX_WRITER_SECTIONS, SectionId, SegmentWriter};
 
 use memmap2::{Mmap, MmapOptions};
 use nix::errno::Errno;
@@ -298,9 +305,7 @@ impl<'a> SegmentBuilder<'a> {
     fn validate(&self) -> Result<(), ShmError> {
         let mut seen = HashSet::new();
         for (name, _) in &self.sections {
-            if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
-                return Err(ShmError::InvalidName { name: name.clone() });
-            }
+            check_name(name)?;
             if !seen.insert(name.as_str()) {
                 return Err(ShmError::DuplicateSection { name: name.clone() });
             }
@@ -347,18 +352,10 @@ impl<'a> SegmentBuilder<'a> {
         }
         let header_len = FIXED_HEADER_LEN + ENTRY_LEN * self.sections.len();
         out[..header_len].fill(0);
-        out[0..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out[12..16].copy_from_slice(&(self.sections.len() as u32).to_le_bytes());
-        out[16..24].copy_from_slice(&(total as u64).to_le_bytes());
-        out[28..32].copy_from_slice(&(header_len as u32).to_le_bytes());
+        write_header(out, self.sections.len(), total, header_len)?;
         let mut prev_end = header_len;
         for (i, ((name, data), p)) in self.sections.iter().zip(&placed).enumerate() {
-            let e = FIXED_HEADER_LEN + i * ENTRY_LEN;
-            out[e..e + name.len()].copy_from_slice(name.as_bytes());
-            out[e + 40..e + 48].copy_from_slice(&(p.offset as u64).to_le_bytes());
-            out[e + 48..e + 56].copy_from_slice(&(p.len as u64).to_le_bytes());
-            out[e + 56..e + 60].copy_from_slice(&data.kind().code().to_le_bytes());
+            write_entry(out, i, name, p.offset, p.len, data.kind());
             // Padding between sections is zeroed so the checksum is stable.
             out[prev_end..p.offset].fill(0);
             data.write_to(&mut out[p.offset..p.offset + p.len]);
@@ -396,6 +393,44 @@ impl<'a> SegmentBuilder<'a> {
         let view = SegmentView::open_fd(ro.as_fd())?;
         Ok(Segment { name, fd: ro, view })
     }
+}
+
+/// Refuses a section name that is empty, too long or contains a NUL.
+fn check_name(name: &str) -> Result<(), ShmError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
+        return Err(ShmError::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the fixed header (checksum field left zero) into `out`, whose
+/// first `header_len` bytes are zero.
+fn write_header(
+    out: &mut [u8],
+    count: usize,
+    total: usize,
+    header_len: usize,
+) -> Result<(), ShmError> {
+    let count = u32::try_from(count).map_err(|_| ShmError::TooLarge)?;
+    let header_len = u32::try_from(header_len).map_err(|_| ShmError::TooLarge)?;
+    out[0..8].copy_from_slice(&MAGIC);
+    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&count.to_le_bytes());
+    out[16..24].copy_from_slice(&(total as u64).to_le_bytes());
+    out[28..32].copy_from_slice(&header_len.to_le_bytes());
+    Ok(())
+}
+
+/// Writes section table entry `i` into `out` (name checked, NUL padding
+/// already zero).
+fn write_entry(out: &mut [u8], i: usize, name: &str, offset: usize, len: usize, kind: SectionKind) {
+    let e = FIXED_HEADER_LEN + i * ENTRY_LEN;
+    out[e..e + name.len()].copy_from_slice(name.as_bytes());
+    out[e + 40..e + 48].copy_from_slice(&(offset as u64).to_le_bytes());
+    out[e + 48..e + 56].copy_from_slice(&(len as u64).to_le_bytes());
+    out[e + 56..e + 60].copy_from_slice(&kind.code().to_le_bytes());
 }
 
 fn align_up(x: usize) -> Option<usize> {
@@ -566,7 +601,8 @@ impl SegmentView {
         }
         // SAFETY: the mapping is read-only. The segment is filled completely
         // before any view of it exists and its only writable descriptor is
-        // closed at the end of `SegmentBuilder::build`; the object has no
+        // closed at the end of `SegmentBuilder::build` and
+        // `SegmentWriter::finish`, before any view is opened; the object has no
         // name, so no other process can open it for writing. The contents
         // therefore do not change while this mapping lives.
         let map = unsafe { MmapOptions::new().len(len).map(&fd) }.map_err(|e| ShmError::Os {
