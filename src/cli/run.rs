@@ -465,7 +465,8 @@ fn run_with(
         cond = plan.set.cond(),
         "run started"
     );
-    let mut progress = Progress::new(pending.len() as u64, quiet);
+    let planned = pending.len();
+    let mut progress = Progress::new(planned as u64, quiet);
     let (ending, workers, restarts) = if plan.workers == 0 || pending.is_empty() {
         (
             execute_in_process(
@@ -509,6 +510,26 @@ fn run_with(
         (Ending::Complete, true) => RunOutcome::Complete,
     };
     let elapsed = start.elapsed().as_secs_f64();
+    // Nothing was computed: the summary of the run that did the work (its
+    // time, rate, workers) stays, if it says the same.
+    let nothing_to_compute = planned == 0 && matches!(ending, Ending::Complete);
+    if nothing_to_compute
+        && status == RunOutcome::Complete
+        && let Ok(Some(previous)) = Summary::read(&plan.args.out)
+        && previous.status == RunOutcome::Complete
+        && previous.total == range.end - range.start
+        && previous.failed_indices == failed_indices
+    {
+        crate::say_warn!(
+            "nothing to compute: every sample already has a record; summary.json left as it was ({})",
+            plan.args.out.display()
+        );
+        return Ok(if failed_indices.is_empty() {
+            exit_codes::OK
+        } else {
+            exit_codes::FAILED_SAMPLES
+        });
+    }
     let summary = Summary {
         status,
         total: range.end - range.start,
