@@ -1,0 +1,143 @@
+//! The CSV export: one row per sample and method, scalar metrics only.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::*;
+
+/// Columns of the CSV export, in order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "index",
+    "id",
+    "status",
+    "error",
+    "method",
+    "dim",
+    "trace",
+    "purity",
+    "von_neumann_entropy",
+    "linear_entropy",
+    "min_eigenvalue",
+    "max_eigenvalue",
+    "log_likelihood",
+    "gap_bound",
+    "gap_floor",
+    "iterations",
+    "converged",
+    "chi2",
+    "fidelity",
+    "trace_distance",
+    "concurrence",
+    "negativity",
+    "log_negativity",
+    "physical",
+];
+
+#[derive(Serialize, Default)]
+struct CsvRow<'a> {
+    index: u64,
+    id: Option<&'a str>,
+    status: &'a str,
+    error: Option<&'a str>,
+    method: Option<&'a str>,
+    dim: Option<u32>,
+    trace: Option<f64>,
+    purity: Option<f64>,
+    von_neumann_entropy: Option<f64>,
+    linear_entropy: Option<f64>,
+    min_eigenvalue: Option<f64>,
+    max_eigenvalue: Option<f64>,
+    log_likelihood: Option<f64>,
+    gap_bound: Option<f64>,
+    gap_floor: Option<f64>,
+    iterations: Option<u32>,
+    converged: Option<bool>,
+    chi2: Option<f64>,
+    fidelity: Option<f64>,
+    trace_distance: Option<f64>,
+    concurrence: Option<f64>,
+    negativity: Option<f64>,
+    log_negativity: Option<f64>,
+    physical: Option<bool>,
+}
+
+/// Writes the CSV export of the run in `dir` to the file `out`.
+pub fn export_csv(
+    dir: &Path,
+    out: &Path,
+    missing: MissingPolicy,
+) -> Result<ExportStats, ExportError> {
+    csv_to_file(Source::open(dir, missing, None)?, out)
+}
+
+pub(super) fn csv_to_file(mut source: Source<'_>, out: &Path) -> Result<ExportStats, ExportError> {
+    let (temp, file) = TempOut::create(out)?;
+    let mut buffered = BufWriter::with_capacity(1 << 20, file);
+    let stats = write_csv(&mut source, &mut buffered, out)?;
+    temp.commit(finish_writer(buffered, out)?)?;
+    Ok(stats)
+}
+
+/// Writes every row of `source` as CSV (header first) to `out_w`.
+pub(super) fn write_csv(
+    source: &mut Source<'_>,
+    out_w: &mut impl Write,
+    out: &Path,
+) -> Result<ExportStats, ExportError> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out_w);
+    let csv_err = |source| ExportError::Csv {
+        path: out.to_path_buf(),
+        source,
+    };
+    w.write_record(CSV_COLUMNS).map_err(csv_err)?;
+    let stats = source.for_each_row(|row| {
+        let base = CsvRow {
+            index: row.index(),
+            id: row.id(),
+            status: row.status(),
+            error: row.error(),
+            ..CsvRow::default()
+        };
+        if row.methods().is_empty() {
+            return w.serialize(&base).map_err(csv_err);
+        }
+        for m in row.methods() {
+            let k = &m.metrics;
+            let min = k.eigenvalues.iter().copied().reduce(f64::min);
+            let max = k.eigenvalues.iter().copied().reduce(f64::max);
+            w.serialize(CsvRow {
+                method: Some(&m.method),
+                dim: Some(m.dim),
+                trace: Some(k.trace),
+                purity: Some(k.purity),
+                von_neumann_entropy: Some(k.von_neumann_entropy),
+                linear_entropy: Some(k.linear_entropy),
+                min_eigenvalue: min,
+                max_eigenvalue: max,
+                log_likelihood: k.log_likelihood,
+                gap_bound: k.gap_bound,
+                gap_floor: k.gap_floor,
+                iterations: k.iterations,
+                converged: k.converged,
+                chi2: k.chi2,
+                fidelity: k.fidelity,
+                trace_distance: k.trace_distance,
+                concurrence: k.concurrence,
+                negativity: k.negativity,
+                log_negativity: k.log_negativity,
+                physical: Some(k.physical),
+                ..base
+            })
+            .map_err(csv_err)?;
+        }
+        Ok(())
+    })?;
+    w.flush().map_err(|source| ExportError::Io {
+        action: "write",
+        path: out.to_path_buf(),
+        source,
+    })?;
+    Ok(stats)
+}
