@@ -33,9 +33,11 @@ use nix::errno::Errno;
 use nix::fcntl::{FallocateFlags, fallocate};
 use nix::libc::off_t;
 
+use super::layout::{align_up, check_name, checksum, write_entry, write_header};
+use super::segment::NamedObject;
 use super::{
-    CHECKSUM_OFFSET, ENTRY_LEN, FIXED_HEADER_LEN, NamedObject, SectionKind, Segment, SegmentView,
-    ShmError, align_up, check_name, checksum, os_err, write_entry, write_header,
+    CHECKSUM_OFFSET, ENTRY_LEN, FIXED_HEADER_LEN, SectionKind, Segment, SegmentView, ShmError,
+    os_err,
 };
 
 /// Where sections start while they are written: a multiple of every page
@@ -484,7 +486,7 @@ impl SegmentWriter {
         // The writable descriptor is closed here; only `ro` remains.
         drop(rw);
         let view = SegmentView::open_fd(ro.as_fd())?;
-        Ok(Segment { name, fd: ro, view })
+        Ok(Segment::sealed(name, ro, view))
     }
 }
 
