@@ -272,11 +272,11 @@ fn log_format_json_makes_every_stderr_line_a_json_object() {
 /// A run that fails during the run (restart intensity exceeded, exit 1)
 /// with worker processes still logs only JSON lines.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn log_format_json_holds_for_a_failing_pool_run() {
-    if !crate::supervisor::fault_injection() {
-        eprintln!("skipped: build with --features fault-injection");
-        return;
-    }
     let sandbox = Sandbox::new();
     simulate(&sandbox, "data.csv", 1, 6);
     let out = sandbox
@@ -871,7 +871,7 @@ fn strip_ansi(s: &str) -> String {
 #[test]
 fn log_lines_do_not_mangle_the_progress_bar() {
     use std::io::Read;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
     let sandbox = Sandbox::new();
     simulate(&sandbox, "data.csv", 3, 400);
@@ -896,7 +896,7 @@ fn log_lines_do_not_mangle_the_progress_bar() {
         ws_ypixel: 0,
     };
     let pty = nix::pty::openpty(&size, None).expect("openpty");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qtomo"))
+    let mut child = crate::util::scrubbed_command(env!("CARGO_BIN_EXE_qtomo"))
         .args([
             "run",
             "data.csv",

@@ -7,10 +7,7 @@ mod contract;
 mod disk_full;
 mod integrity;
 mod real_data;
+mod robustness;
 mod slurm;
-#[macro_use]
 mod supervisor;
 mod util;
-
-// After `supervisor`, whose `needs_faults!` it uses.
-mod robustness;

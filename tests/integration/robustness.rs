@@ -44,8 +44,11 @@ fn signal_all(pids: &[i32], sig: Signal) {
 /// and the sample timeout kills no worker: the run completes with no
 /// restart, and the supervisor says it noticed the pause.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn stopping_the_whole_tree_restarts_no_worker() {
-    needs_faults!();
     let fx = Fixture::new(300);
     let mut sup = fx.start(
         &["--workers", "2", "--sample-timeout", "2s"],
@@ -74,8 +77,11 @@ fn stopping_the_whole_tree_restarts_no_worker() {
 
 /// One stopped worker, while the supervisor runs on, is still a hang.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn a_single_stopped_worker_is_still_killed_as_hung() {
-    needs_faults!();
     let fx = Fixture::new(200);
     let mut sup = fx.start(
         &["--workers", "2"],
@@ -111,8 +117,11 @@ fn hangup_ignored_here() -> bool {
 /// Closing the terminal (SIGHUP) drains like SIGTERM: exit 75, an
 /// interrupted summary, and the rerun completes.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn sighup_drains_exits_75_and_rerun_completes() {
-    needs_faults!();
     if hangup_ignored_here() {
         eprintln!("skipped: this test process ignores SIGHUP (nohup), so would qtomo");
         return;
@@ -150,8 +159,11 @@ fn sighup_drains_exits_75_and_rerun_completes() {
 /// supervisor first. No worker is restarted, the run completes, and
 /// nothing is left behind.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn four_workers_stopped_for_ten_seconds_complete_with_no_restart() {
-    needs_faults!();
     let fx = Fixture::new(1200);
     let mut sup = fx.start(&["--workers", "4"], &[("QTOMO_FAULT", "delay:20")]);
     sup.wait_for("four workers", BOUND, || sup.workers().len() == 4);
@@ -196,8 +208,11 @@ fn peak_and_resident(pid: i32) -> (u64, u64) {
 /// within 1.2× of its size once they run (1.0× measured; 1.6× when the
 /// counts and ids were parsed into the heap and then copied).
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn reading_the_input_keeps_the_supervisor_peak_near_its_steady_size() {
-    needs_faults!();
     // 200,000 two-qubit samples with ids: 55 MiB of counts.
     let fx = Fixture::new(200_000);
     let mut sup = fx.start(
@@ -226,8 +241,11 @@ fn reading_the_input_keeps_the_supervisor_peak_near_its_steady_size() {
 
 /// SIGQUIT drains too, and a second one stops at once; SIGUSR2 drains.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn sigquit_twice_stops_at_once_and_sigusr2_drains() {
-    needs_faults!();
     let fx = Fixture::new(100);
     let mut sup = fx.start(
         &["--workers", "2", "--grace", "60s"],
@@ -262,14 +280,17 @@ fn sigquit_twice_stops_at_once_and_sigusr2_drains() {
 /// reader goes away after the first line. The run still completes with
 /// exit 0 and a complete summary that counts the dropped log writes.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn a_closed_stderr_pipe_neither_panics_nor_stops_the_run() {
     use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    needs_faults!();
+    use std::process::Stdio;
     let fx = Fixture::new(200);
     let (reader, writer) = std::io::pipe().expect("pipe");
     let writer2 = writer.try_clone().expect("dup pipe");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qtomo"))
+    let mut child = crate::util::scrubbed_command(env!("CARGO_BIN_EXE_qtomo"))
         .current_dir(fx.dir.path())
         .args(["run", "in.csv", "--out", "out", "--workers", "2"])
         // Long enough that the pool is still running when the reader goes.
@@ -310,15 +331,18 @@ fn a_closed_stderr_pipe_neither_panics_nor_stops_the_run() {
 /// Literally `qtomo run … 2>&1 | head -1` in a shell: qtomo's own exit
 /// status (bash's PIPESTATUS) is 0 and summary.json is complete.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn run_piped_into_head_exits_0_with_a_complete_summary() {
     use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    needs_faults!();
+    use std::process::Stdio;
     let fx = Fixture::new(200);
     let script = r#"set -o pipefail
 "$0" run in.csv --out out --workers 2 2>&1 | head -1 > first-line.txt
 echo "${PIPESTATUS[0]}" > qtomo-status.txt"#;
-    let mut shell = Command::new("bash")
+    let mut shell = crate::util::scrubbed_command("bash")
         .current_dir(fx.dir.path())
         .arg("-c")
         .arg(script)
@@ -496,7 +520,7 @@ fn a_full_dev_shm_names_the_os_error_and_writes_nothing() {
         }
         w.flush().expect("flush");
     }
-    let mut child = Command::new("unshare")
+    let mut child = crate::util::scrubbed_command("unshare")
         .current_dir(sb.path())
         .args(["-m", "sh", "-c"])
         .arg(r#"mount -t tmpfs -o size=4m tmpfs /dev/shm && exec "$0" run in.csv --out out --workers 1"#)
@@ -587,7 +611,7 @@ fn systemd_hears_the_ingest_the_error_and_the_end() {
     let sock_path = sb.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
     sock.set_nonblocking(true).expect("nonblocking");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qtomo"))
+    let out = crate::util::scrubbed_command(env!("CARGO_BIN_EXE_qtomo"))
         .current_dir(sb.path())
         .args(["run", "bad.csv", "--out", "out", "--qubits", "1"])
         .env("NOTIFY_SOCKET", &sock_path)

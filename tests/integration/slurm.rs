@@ -4,31 +4,17 @@
 //! Debian's slurm-wlm and munge installed) the end-to-end test on a real
 //! one-node Slurm cluster, `tests/slurm/run-slurm-test.sh`.
 
+use crate::util::scrubbed_command;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 const QTOMO: &str = env!("CARGO_BIN_EXE_qtomo");
 
-/// Scheduler variables the test process might have inherited (e.g. when the
-/// test suite itself runs inside a Slurm job); removed from every child.
-const SCHEDULER_VARS: &[&str] = &[
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_COUNT",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_MAX",
-    "SLURM_ARRAY_TASK_STEP",
-    "SLURM_ARRAY_JOB_ID",
-    "JOB_COMPLETION_INDEX",
-];
-
 fn qtomo(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(QTOMO);
+    let mut cmd = scrubbed_command(QTOMO);
     cmd.arg("-q").args(args);
-    for var in SCHEDULER_VARS {
-        cmd.env_remove(var);
-    }
     cmd.envs(env.iter().copied());
     cmd.output().expect("qtomo starts")
 }
@@ -286,14 +272,11 @@ fn slurm_cluster_end_to_end() {
     const TIMEOUT: Duration = Duration::from_secs(600);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm/run-slurm-test.sh");
     let start = Instant::now();
-    let mut cmd = Command::new("bash");
+    let mut cmd = scrubbed_command("bash");
     cmd.arg(&script)
         .env("QTOMO", QTOMO)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    for var in SCHEDULER_VARS {
-        cmd.env_remove(var);
-    }
     // Own process group, so a timeout can stop the script and everything under it.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().expect("bash starts");

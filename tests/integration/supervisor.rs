@@ -9,28 +9,15 @@
 //!
 //! See: issue 3 (multi-process runtime).
 
-use super::util::children_of;
+use super::util::{children_of, scrubbed_command};
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const QTOMO: &str = env!("CARGO_BIN_EXE_qtomo");
-
-pub(super) fn fault_injection() -> bool {
-    cfg!(feature = "fault-injection")
-}
-
-macro_rules! needs_faults {
-    () => {
-        if !$crate::supervisor::fault_injection() {
-            eprintln!("skipped: build with --features fault-injection");
-            return;
-        }
-    };
-}
 
 /// A temp dir with simulated input.
 pub(super) struct Fixture {
@@ -41,7 +28,7 @@ pub(super) struct Fixture {
 impl Fixture {
     pub(super) fn new(samples: u64) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(QTOMO)
+        let out = scrubbed_command(QTOMO)
             .current_dir(dir.path())
             .args([
                 "simulate", "--basis", "pauli", "--qubits", "2", "--shots", "1000",
@@ -68,14 +55,10 @@ impl Fixture {
         let n = std::fs::read_dir(self.dir.path()).map_or(0, |d| d.count());
         let stderr_path = self.path(&format!("stderr-{n}.txt"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut cmd = Command::new(program);
+        let mut cmd = scrubbed_command(program);
         cmd.current_dir(self.dir.path())
             .args(["run", "in.csv", "--out", "out"])
             .args(args)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("QTOMO_FAULT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -118,7 +101,7 @@ impl Fixture {
 
     fn export_with(&self, extra: &[&str]) -> BTreeMap<u64, serde_json::Value> {
         let path = self.path("export.jsonl");
-        let out = Command::new(QTOMO)
+        let out = scrubbed_command(QTOMO)
             .current_dir(self.dir.path())
             .args(["export", "out", "--format", "jsonl", "--out"])
             .arg(&path)
@@ -300,9 +283,12 @@ fn clean_run_with_two_workers() {
 /// must still run the supervisor's own build, or one run's records would
 /// come from two versions of the numerics.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn a_worker_restarted_after_the_binary_is_replaced_runs_the_original() {
     use std::os::unix::fs::PermissionsExt;
-    needs_faults!();
     let fx = Fixture::new(40);
     std::fs::create_dir(fx.path("bin")).expect("mkdir bin");
     let program = fx.path("bin/qtomo");
@@ -336,8 +322,11 @@ fn a_worker_restarted_after_the_binary_is_replaced_runs_the_original() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn worker_killed_mid_batch_is_replaced_and_batch_completes() {
-    needs_faults!();
     let fx = Fixture::new(200);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:10")]);
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
@@ -363,8 +352,11 @@ fn worker_killed_mid_batch_is_replaced_and_batch_completes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn poison_sample_fails_after_retries_and_the_rest_complete() {
-    needs_faults!();
     let fx = Fixture::new(40);
     let (st, err) = fx.run(
         &["--workers", "2", "--retries", "2"],
@@ -382,8 +374,11 @@ fn poison_sample_fails_after_retries_and_the_rest_complete() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn hung_sample_times_out_and_worker_is_replaced() {
-    needs_faults!();
     let fx = Fixture::new(20);
     let (st, err) = fx.run(
         &["--workers", "2", "--retries", "0", "--sample-timeout", "1s"],
@@ -401,8 +396,11 @@ fn hung_sample_times_out_and_worker_is_replaced() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn memory_hog_is_recycled() {
-    needs_faults!();
     let fx = Fixture::new(20);
     let (st, err) = fx.run(
         &[
@@ -424,8 +422,11 @@ fn memory_hog_is_recycled() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn restart_intensity_exceeded_aborts_with_exit_1() {
-    needs_faults!();
     let fx = Fixture::new(30);
     let crashes: Vec<String> = (0..30).map(|i| format!("crash:{i}")).collect();
     let (st, err) = fx.run(
@@ -451,8 +452,11 @@ fn restart_intensity_exceeded_aborts_with_exit_1() {
 /// environment) is noticed when it exits, not after the spawn timeout, is
 /// named as such, and counts towards the restart intensity like a crash.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn workers_dying_before_their_handshake_trip_the_restart_intensity() {
-    needs_faults!();
     let fx = Fixture::new(10);
     let (st, err) = fx.run(
         &[
@@ -482,8 +486,11 @@ fn workers_dying_before_their_handshake_trip_the_restart_intensity() {
 /// released it; the bound below is shorter than that, and far longer than
 /// a drain with no sample in flight takes.
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn a_worker_hanging_before_its_handshake_does_not_hold_up_a_sigterm() {
-    needs_faults!();
     let fx = Fixture::new(10);
     let mut sup = fx.start(&["--workers", "1"], &[("QTOMO_FAULT", "hang-on-start")]);
     sup.wait_for("the worker process", BOUND, || sup.workers().len() == 1);
@@ -499,8 +506,11 @@ fn a_worker_hanging_before_its_handshake_does_not_hold_up_a_sigterm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn sigterm_drains_exits_75_and_rerun_completes() {
-    needs_faults!();
     let fx = Fixture::new(200);
     let mut sup = fx.start(
         &["--workers", "2", "--grace", "10s"],
@@ -533,8 +543,11 @@ fn sigterm_drains_exits_75_and_rerun_completes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn double_sigint_stops_at_once_with_a_consistent_log() {
-    needs_faults!();
     let fx = Fixture::new(100);
     let mut sup = fx.start(
         &["--workers", "2", "--grace", "60s"],
@@ -564,8 +577,11 @@ fn double_sigint_stops_at_once_with_a_consistent_log() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn supervisor_sigkill_takes_workers_and_segment_with_it() {
-    needs_faults!();
     let fx = Fixture::new(200);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:20")]);
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
@@ -590,8 +606,11 @@ fn supervisor_sigkill_takes_workers_and_segment_with_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn ttin_ttou_usr1_resize_pool_and_log_status() {
-    needs_faults!();
     let fx = Fixture::new(400);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:20")]);
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
@@ -617,8 +636,11 @@ fn ttin_ttou_usr1_resize_pool_and_log_status() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn systemd_notifications_reach_a_real_socket() {
-    needs_faults!();
     let fx = Fixture::new(100);
     let sock_path = fx.path("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
@@ -682,8 +704,11 @@ fn pss(pid: i32) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
 fn memory_does_not_grow_with_the_number_of_workers() {
-    needs_faults!();
     // 150k samples × 36 counts × 8 bytes ≈ 41 MiB of counts in the segment.
     let fx = Fixture::new(150_000);
     let counts_bytes = fx.samples * 36 * 8;

@@ -29,12 +29,27 @@ const SCRUBBED_ENV: &[&str] = &[
     "SLURM_ARRAY_TASK_MIN",
     "SLURM_ARRAY_TASK_MAX",
     "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_JOB_ID",
     "JOB_COMPLETION_INDEX",
     "NOTIFY_SOCKET",
     "WATCHDOG_PID",
     "WATCHDOG_USEC",
     "QTOMO_LOG",
+    "QTOMO_FAULT",
 ];
+
+/// A command for `program` (the qtomo binary, a copy of it, a script that
+/// runs it) with the
+/// [`SCRUBBED_ENV`] variables removed: every test starts qtomo this way, so
+/// none depends on the scheduler, service manager or faults of the
+/// environment the suite runs in.
+pub fn scrubbed_command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
 
 /// The shipped example data, `examples/data/<name>`.
 pub fn example_data(name: &str) -> PathBuf {
@@ -155,15 +170,12 @@ impl QtomoCmd {
     pub fn spawn(self) -> Running {
         let line = self.command_line();
         println!("*** executing in {}: {line}", self.cwd.display());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qtomo"));
+        let mut cmd = scrubbed_command(env!("CARGO_BIN_EXE_qtomo"));
         cmd.args(&self.args)
             .current_dir(&self.cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
