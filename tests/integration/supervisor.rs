@@ -89,6 +89,25 @@ impl Fixture {
         (st, s.stderr())
     }
 
+    /// Whole frames in `out/results.log` so far (records made durable),
+    /// counted from the frame lengths: what tests wait for before they
+    /// signal or kill, instead of sleeping a guessed time.
+    pub(super) fn records(&self) -> usize {
+        let Ok(bytes) = std::fs::read(self.path("out/results.log")) else {
+            return 0;
+        };
+        let (mut at, mut frames) = (12, 0);
+        while at + 8 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+            if at + 8 + len > bytes.len() {
+                break;
+            }
+            frames += 1;
+            at += 8 + len;
+        }
+        frames
+    }
+
     pub(super) fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("out/summary.json")).expect("summary.json");
         serde_json::from_str(&text).expect("summary is JSON")
@@ -330,7 +349,7 @@ fn worker_killed_mid_batch_is_replaced_and_batch_completes() {
     let fx = Fixture::new(200);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:10")]);
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    std::thread::sleep(Duration::from_millis(300));
+    sup.wait_for("some records", BOUND, || fx.records() >= 4);
     let victim = sup.workers()[0];
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim),
@@ -517,7 +536,7 @@ fn sigterm_drains_exits_75_and_rerun_completes() {
         &[("QTOMO_FAULT", "delay:20")],
     );
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    std::thread::sleep(Duration::from_millis(400));
+    sup.wait_for("some records", BOUND, || fx.records() >= 4);
     sup.signal(nix::sys::signal::Signal::SIGTERM);
     let st = sup.wait(BOUND);
     let err = sup.stderr();
@@ -554,7 +573,8 @@ fn double_sigint_stops_at_once_with_a_consistent_log() {
         &[("QTOMO_FAULT", "delay:500")],
     );
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    std::thread::sleep(Duration::from_millis(700));
+    // Each worker is in the middle of its next 500 ms sample.
+    sup.wait_for("a record", BOUND, || fx.records() >= 1);
     let workers = sup.workers();
     sup.signal(nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(50));
@@ -585,7 +605,7 @@ fn supervisor_sigkill_takes_workers_and_segment_with_it() {
     let fx = Fixture::new(200);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:20")]);
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    std::thread::sleep(Duration::from_millis(300));
+    sup.wait_for("some records", BOUND, || fx.records() >= 4);
     let pid = sup.pid();
     let workers = sup.workers();
     sup.signal(nix::sys::signal::Signal::SIGKILL);
