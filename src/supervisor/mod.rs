@@ -16,6 +16,7 @@
 //! * [`signals`]: SIGINT/TERM/HUP/QUIT/USR2/ALRM/USR1/TTIN/TTOU as
 //!   [`signals::SignalEvent`]s on a pollable self-pipe; shutdown escalation.
 //! * [`ipc`]: supervisor ↔ worker messages and the ipc-channel handshake.
+//! * [`inherit`]: the worker's side of an inherited descriptor.
 //! * [`procmem`]: a worker's anonymous memory from `/proc`; size parsing.
 //! * [`notify`]: systemd `Type=notify` and watchdog messages.
 //! * [`backoff`]: capped exponential restart delays (pure).
@@ -29,6 +30,7 @@
 pub mod backoff;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod inherit;
 pub mod intensity;
 pub mod ipc;
 pub mod notify;

@@ -29,7 +29,9 @@
 //! * [`Progress`]: one reading.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::supervisor::inherit::take_inherited_fd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::MmapMut;
@@ -153,22 +155,7 @@ impl ScoreboardWriter {
             var: var.to_owned(),
             reason,
         };
-        let value = std::env::var(var).map_err(|e| bad(e.to_string()))?;
-        let raw: RawFd = value
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("{value:?} is not a descriptor number")))?;
-        if raw < 3 {
-            return Err(bad(format!("descriptor {raw} is a standard stream")));
-        }
-        // SAFETY: F_GETFD only reads the flags of `raw`; an unknown number
-        // yields EBADF and touches nothing.
-        if unsafe { nix::libc::fcntl(raw, nix::libc::F_GETFD) } < 0 {
-            return Err(bad(format!("descriptor {raw} is not open")));
-        }
-        // SAFETY: `raw` is open (checked) and was passed to this process by
-        // its parent for exactly this purpose; the worker calls this once.
-        let file = unsafe { File::from_raw_fd(raw) };
+        let file = File::from(take_inherited_fd(var).map_err(bad)?);
         let len = file
             .metadata()
             .map_err(|source| ScoreboardError::Os {

@@ -2,13 +2,13 @@
 //! ([`Segment`]), its descriptors for children, and read-only mappings
 //! ([`SegmentView`]).
 
-use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{Mmap, MmapOptions};
+
+use crate::supervisor::inherit::take_inherited_fd;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
@@ -140,10 +140,6 @@ impl AsRawFd for Segment {
     }
 }
 
-/// Descriptor numbers already claimed by [`SegmentView::open_inherited`] in
-/// this process, so that a number is never turned into two owners.
-static CLAIMED: Mutex<Option<HashSet<RawFd>>> = Mutex::new(None);
-
 /// A verified, read-only mapping of a segment.
 #[derive(Debug)]
 pub struct SegmentView {
@@ -181,36 +177,10 @@ impl SegmentView {
     /// is taken over, mapped, and closed; calling this twice for the same
     /// number in one process is an error.
     pub fn open_inherited(var: &str) -> Result<Self, ShmError> {
-        let bad = |reason: String| ShmError::Inherited {
+        let owned = take_inherited_fd(var).map_err(|reason| ShmError::Inherited {
             var: var.to_owned(),
             reason,
-        };
-        let value = std::env::var(var).map_err(|e| bad(e.to_string()))?;
-        let raw: RawFd = value
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("{value:?} is not a descriptor number")))?;
-        if raw < 3 {
-            return Err(bad(format!("descriptor {raw} is a standard stream")));
-        }
-        // SAFETY: F_GETFD only reads the descriptor flags of `raw`; an
-        // unknown number yields EBADF and touches nothing.
-        let flags = unsafe { nix::libc::fcntl(raw, nix::libc::F_GETFD) };
-        if flags < 0 {
-            return Err(bad(format!("descriptor {raw} is not open")));
-        }
-        {
-            let mut claimed = CLAIMED
-                .lock()
-                .map_err(|_| bad("descriptor registry poisoned".to_owned()))?;
-            if !claimed.get_or_insert_with(HashSet::new).insert(raw) {
-                return Err(bad(format!("descriptor {raw} was already taken over")));
-            }
-        }
-        // SAFETY: `raw` is open (checked above), it was passed to this
-        // process for this purpose by its parent, and the registry above
-        // guarantees it is turned into an owner only once in this process.
-        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+        })?;
         Self::open_fd(owned.as_fd())
     }
 
