@@ -30,6 +30,7 @@
 //! without ever holding an exclusive lock: it takes shared locks for the
 //! instant of the check and releases them at once.
 
+use crate::store::PathIoError;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
@@ -73,16 +74,8 @@ pub enum LockError {
         path: PathBuf,
     },
     /// The lock file could not be opened, locked or written.
-    #[error("could not {action} lock file {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The lock file.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
 }
 
 fn holder_text(pid: &Option<u32>) -> String {
@@ -125,11 +118,11 @@ fn lock_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Lo
         if is_symlink_refusal(&source) {
             LockError::Symlink { path }
         } else {
-            LockError::Io {
+            LockError::Io(PathIoError {
                 action,
                 path,
                 source,
-            }
+            })
         }
     }
 }
@@ -275,10 +268,12 @@ pub fn probe(dir: &Path) -> Result<LockProbe, LockError> {
     let path = dir.join(RUN_LOCK);
     let err = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
-        move |source| LockError::Io {
-            action,
-            path,
-            source,
+        move |source| {
+            LockError::Io(PathIoError {
+                action,
+                path,
+                source,
+            })
         }
     };
     let dir_held = match File::open(dir) {

@@ -19,6 +19,7 @@
 //! by the next merge into the same place). An output directory that
 //! already has a manifest is refused.
 
+use crate::store::PathIoError;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,16 +110,8 @@ pub enum MergeError {
     #[error(transparent)]
     Commit(#[from] AtomicWriteError),
     /// A file operation failed.
-    #[error("could not {action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
 }
 
 impl MergeError {
@@ -240,30 +233,38 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
     // temporary name and renamed into place complete, so a merge that
     // fails or is killed never leaves a half output behind.
     let parent = super::atomic::parent_dir(out_dir).to_path_buf();
-    fs::create_dir_all(&parent).map_err(|source| MergeError::Io {
-        action: "create directory",
-        path: parent.clone(),
-        source,
+    fs::create_dir_all(&parent).map_err(|source| {
+        MergeError::Io(PathIoError {
+            action: "create directory",
+            path: parent.clone(),
+            source,
+        })
     })?;
     remove_stale_merge_dirs(out_dir);
     let tmp_dir = temp_path_for(out_dir);
-    fs::create_dir(&tmp_dir).map_err(|source| MergeError::Io {
-        action: "create directory",
-        path: tmp_dir.clone(),
-        source,
+    fs::create_dir(&tmp_dir).map_err(|source| {
+        MergeError::Io(PathIoError {
+            action: "create directory",
+            path: tmp_dir.clone(),
+            source,
+        })
     })?;
     let built =
         write_merged(&tmp_dir, shard_dirs, &manifests, &owner, &indexes).and_then(|report| {
             replace_leftovers(out_dir)?;
-            fs::rename(&tmp_dir, out_dir).map_err(|source| MergeError::Io {
-                action: "move the merged directory into place at",
-                path: out_dir.to_path_buf(),
-                source,
+            fs::rename(&tmp_dir, out_dir).map_err(|source| {
+                MergeError::Io(PathIoError {
+                    action: "move the merged directory into place at",
+                    path: out_dir.to_path_buf(),
+                    source,
+                })
             })?;
-            super::atomic::sync_dir(&parent).map_err(|source| MergeError::Io {
-                action: "fsync directory",
-                path: parent.clone(),
-                source,
+            super::atomic::sync_dir(&parent).map_err(|source| {
+                MergeError::Io(PathIoError {
+                    action: "fsync directory",
+                    path: parent.clone(),
+                    source,
+                })
             })?;
             Ok(report)
         });
@@ -292,11 +293,11 @@ fn write_merged(
             match super::fsutil::open_read_nofollow(&path) {
                 Ok(f) => Ok((Some(f), path)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((None, path)),
-                Err(source) => Err(MergeError::Io {
+                Err(source) => Err(MergeError::Io(PathIoError {
                     action: "open",
                     path,
                     source,
-                }),
+                })),
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -395,10 +396,12 @@ fn write_merged(
 fn replace_leftovers(out_dir: &Path) -> Result<(), MergeError> {
     let io_err = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
-        move |source| MergeError::Io {
-            action,
-            path,
-            source,
+        move |source| {
+            MergeError::Io(PathIoError {
+                action,
+                path,
+                source,
+            })
         }
     };
     let entries = match fs::read_dir(out_dir) {

@@ -55,6 +55,7 @@ mod fsutil;
 mod lock;
 mod log;
 mod merge;
+mod path_io;
 mod record;
 mod resume;
 mod rundir;
@@ -77,6 +78,7 @@ pub use log::{
     truncate_torn_tail,
 };
 pub use merge::{MergeError, MergeReport, merge};
+pub use path_io::PathIoError;
 pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};
 pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
 pub use rundir::{

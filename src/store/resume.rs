@@ -16,6 +16,7 @@
 //! races, where the ok result is still a valid result). Export and merge use
 //! the same rule.
 
+use crate::store::PathIoError;
 use std::io;
 use std::path::Path;
 
@@ -147,7 +148,9 @@ impl ResumeState {
     pub fn from_log(path: &Path, total: u64) -> Result<ResumeScan, ResumeError> {
         let mut reader = match LogReader::open(path) {
             Ok(reader) => reader,
-            Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(LogError::Io(PathIoError { source, .. }))
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 return Ok(ResumeScan {
                     state: ResumeState::new(total),
                     valid_len: 0,
@@ -266,7 +269,9 @@ impl RecordIndex {
         };
         let mut reader = match LogReader::open(path) {
             Ok(reader) => reader,
-            Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(LogError::Io(PathIoError { source, .. }))
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 return Ok(index);
             }
             Err(e) => return Err(e.into()),

@@ -15,6 +15,7 @@
 //! `pending / rate`. When no run is active the rate is the last summary's
 //! `samples_per_s` and there is no ETA.
 
+use crate::store::PathIoError;
 use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::io;
@@ -57,16 +58,8 @@ pub enum StatusError {
     #[error(transparent)]
     Summary(#[from] SummaryError),
     /// The log's metadata could not be read.
-    #[error("could not {action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
 }
 
 impl StatusError {
@@ -175,10 +168,12 @@ impl RunStatus {
                         defect: r.defect.to_string(),
                     })
                     .collect();
-                let meta = fs::symlink_metadata(&log_path).map_err(|source| StatusError::Io {
-                    action: "stat",
-                    path: log_path.clone(),
-                    source,
+                let meta = fs::symlink_metadata(&log_path).map_err(|source| {
+                    StatusError::Io(PathIoError {
+                        action: "stat",
+                        path: log_path.clone(),
+                        source,
+                    })
                 })?;
                 log_bytes = meta.len();
                 last_write_unix_s = meta
@@ -187,7 +182,8 @@ impl RunStatus {
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map(|d| d.as_secs());
             }
-            Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(LogError::Io(PathIoError { source, .. }))
+                if source.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
         // A shard directory covers only its range of the input.

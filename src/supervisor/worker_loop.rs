@@ -22,6 +22,7 @@
 //! [`SampleCompute`] (what the caller provides), [`serve_worker`],
 //! [`WorkerError`], and the environment variables the pool sets.
 
+use crate::store::PathIoError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,11 +129,11 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
     // the store's default policy), and dropping the writer syncs at exit.
     let mut log = LogWriter::open(log_path, SyncPolicy::OnFlush).map_err(log_err)?;
     let sync_file = crate::store::open_read_nofollow(log_path).map_err(|source| {
-        log_err(LogError::Io {
+        log_err(LogError::Io(PathIoError {
             action: "open for syncing",
             path: log_path.to_path_buf(),
             source,
-        })
+        }))
     })?;
     std::thread::Builder::new()
         .name("qtomo-worker-sync".into())

@@ -1,5 +1,6 @@
 //! The CSV export: one row per sample and method, scalar metrics only.
 
+use crate::store::PathIoError;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -134,10 +135,12 @@ pub(super) fn write_csv(
         }
         Ok(())
     })?;
-    w.flush().map_err(|source| ExportError::Io {
-        action: "write",
-        path: out.to_path_buf(),
-        source,
+    w.flush().map_err(|source| {
+        ExportError::Io(PathIoError {
+            action: "write",
+            path: out.to_path_buf(),
+            source,
+        })
     })?;
     Ok(stats)
 }

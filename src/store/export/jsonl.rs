@@ -1,5 +1,6 @@
 //! The JSONL export: one JSON object per sample.
 
+use crate::store::PathIoError;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -131,10 +132,12 @@ pub(super) fn write_jsonl(
             path: out.to_path_buf(),
             source,
         })?;
-        w.write_all(b"\n").map_err(|source| ExportError::Io {
-            action: "write",
-            path: out.to_path_buf(),
-            source,
+        w.write_all(b"\n").map_err(|source| {
+            ExportError::Io(PathIoError {
+                action: "write",
+                path: out.to_path_buf(),
+                source,
+            })
         })
     })
 }

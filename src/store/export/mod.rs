@@ -45,6 +45,7 @@ mod npy;
 #[cfg(test)]
 mod tests;
 
+use crate::store::PathIoError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -146,16 +147,8 @@ pub enum ExportError {
         what: String,
     },
     /// An output file could not be written.
-    #[error("could not {action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The output file.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
     /// A JSONL line could not be written.
     #[error("could not write JSON lines to {path}")]
     Json {
@@ -300,11 +293,11 @@ impl<'r> Source<'r> {
             Ok(f) => Some(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => {
-                return Err(ExportError::Io {
+                return Err(ExportError::Io(PathIoError {
                     action: "open",
                     path: log_path,
                     source,
-                });
+                }));
             }
         };
         Ok(Source {
@@ -415,10 +408,12 @@ pub fn export_rescored(
 /// `npy/rho_*.npy`, `npy/index.csv`), whatever format is exported now.
 fn remove_stale_default_exports(dir: &Path) -> Result<(), ExportError> {
     let err = |path: PathBuf| {
-        move |source| ExportError::Io {
-            action: "remove stale temporary files in",
-            path,
-            source,
+        move |source| {
+            ExportError::Io(PathIoError {
+                action: "remove stale temporary files in",
+                path,
+                source,
+            })
         }
     };
     remove_stale_temps_where(dir, |t| t == "results.jsonl" || t == "results.csv")
@@ -446,10 +441,12 @@ impl TempOut {
     /// files for `dest` that earlier exports left when they were killed.
     fn create(dest: &Path) -> Result<(TempOut, File), ExportError> {
         if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
-            remove_stale_temps(parent_dir(dest), name).map_err(|source| ExportError::Io {
-                action: "remove stale temporary files of",
-                path: dest.to_path_buf(),
-                source,
+            remove_stale_temps(parent_dir(dest), name).map_err(|source| {
+                ExportError::Io(PathIoError {
+                    action: "remove stale temporary files of",
+                    path: dest.to_path_buf(),
+                    source,
+                })
             })?;
         }
         let tmp = temp_path_for(dest);
@@ -457,10 +454,12 @@ impl TempOut {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|source| ExportError::Io {
-                action: "create",
-                path: dest.to_path_buf(),
-                source,
+            .map_err(|source| {
+                ExportError::Io(PathIoError {
+                    action: "create",
+                    path: dest.to_path_buf(),
+                    source,
+                })
             })?;
         Ok((
             TempOut {
@@ -473,10 +472,12 @@ impl TempOut {
     }
 
     fn commit(mut self, file: File) -> Result<(), ExportError> {
-        file.sync_all().map_err(|source| ExportError::Io {
-            action: "fsync",
-            path: self.dest.clone(),
-            source,
+        file.sync_all().map_err(|source| {
+            ExportError::Io(PathIoError {
+                action: "fsync",
+                path: self.dest.clone(),
+                source,
+            })
         })?;
         drop(file);
         commit_rename(&self.tmp, &self.dest)?;
@@ -494,10 +495,12 @@ impl Drop for TempOut {
 }
 
 fn finish_writer(w: BufWriter<File>, path: &Path) -> Result<File, ExportError> {
-    w.into_inner().map_err(|e| ExportError::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source: e.into_error(),
+    w.into_inner().map_err(|e| {
+        ExportError::Io(PathIoError {
+            action: "write",
+            path: path.to_path_buf(),
+            source: e.into_error(),
+        })
     })
 }
 
@@ -526,10 +529,12 @@ pub fn export_to_writer(
         ExportFormat::Csv => write_csv(&mut source, &mut *out, name)?,
         _ => write_jsonl(&mut source, &mut *out, name)?,
     };
-    out.flush().map_err(|source| ExportError::Io {
-        action: "write",
-        path: name.to_path_buf(),
-        source,
+    out.flush().map_err(|source| {
+        ExportError::Io(PathIoError {
+            action: "write",
+            path: name.to_path_buf(),
+            source,
+        })
     })?;
     Ok(stats)
 }

@@ -1,5 +1,6 @@
 //! The NPY export: one complex128 array per method, and `index.csv`.
 
+use crate::store::PathIoError;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -23,10 +24,12 @@ pub(super) fn npy_to_dir(
     mut source: Source<'_>,
     out_dir: &Path,
 ) -> Result<ExportStats, ExportError> {
-    fs::create_dir_all(out_dir).map_err(|source| ExportError::Io {
-        action: "create directory",
-        path: out_dir.to_path_buf(),
-        source,
+    fs::create_dir_all(out_dir).map_err(|source| {
+        ExportError::Io(PathIoError {
+            action: "create directory",
+            path: out_dir.to_path_buf(),
+            source,
+        })
     })?;
     let total = source.manifest.total;
     let dim = source.manifest.dim;
@@ -108,10 +111,12 @@ pub(super) fn npy_to_dir(
                 }
                 None => &nan,
             };
-            out.w.write_all(chunk).map_err(|source| ExportError::Io {
-                action: "write",
-                path: out.path.clone(),
-                source,
+            out.w.write_all(chunk).map_err(|source| {
+                ExportError::Io(PathIoError {
+                    action: "write",
+                    path: out.path.clone(),
+                    source,
+                })
             })?;
         }
         Ok(())
@@ -120,10 +125,12 @@ pub(super) fn npy_to_dir(
         let file = finish_writer(out.w, &out.path)?;
         out.temp.commit(file)?;
     }
-    let inner = index_csv.into_inner().map_err(|e| ExportError::Io {
-        action: "write",
-        path: index_path.clone(),
-        source: e.into_error(),
+    let inner = index_csv.into_inner().map_err(|e| {
+        ExportError::Io(PathIoError {
+            action: "write",
+            path: index_path.clone(),
+            source: e.into_error(),
+        })
     })?;
     index_temp.commit(finish_writer(inner, &index_path)?)?;
     Ok(stats)

@@ -75,6 +75,7 @@ mod repair;
 mod tests;
 mod writer;
 
+use crate::store::PathIoError;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -104,16 +105,8 @@ pub const MAX_PAYLOAD_LEN: u32 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// An I/O operation on the log failed.
-    #[error("could not {action} results log {path}")]
-    Io {
-        /// What was being done ("open", "append to", "lock", ...).
-        action: &'static str,
-        /// The log file.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
     /// The file does not start with [`LOG_MAGIC`].
     #[error("{path} is not a qtomo results log: expected magic bytes \"QTOMOLOG\" at offset 0")]
     BadMagic {
@@ -223,10 +216,12 @@ pub enum LogError {
 
 impl LogError {
     fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LogError + 'a {
-        move |source| LogError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
+        move |source| {
+            LogError::Io(PathIoError {
+                action,
+                path: path.to_path_buf(),
+                source,
+            })
         }
     }
 }

@@ -2,6 +2,7 @@
 //! file is still as a scan found it: cutting a torn tail, and rewriting the
 //! log without its damaged regions.
 
+use crate::store::PathIoError;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -61,11 +62,11 @@ pub fn remove_damage(
         copied?;
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            LogError::Io {
+            LogError::Io(PathIoError {
                 action: "replace",
                 path: path.to_path_buf(),
                 source: e,
-            }
+            })
         })?;
         sync_dir(parent_dir(path)).map_err(LogError::io("fsync the directory of", path))
     })();

@@ -1,6 +1,7 @@
 //! [`LogWriter`]: appends whole frames under an exclusive `flock`, truncating
 //! a partial frame away on failure, and syncs by [`SyncPolicy`].
 
+use crate::store::PathIoError;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -174,11 +175,11 @@ impl LogWriter {
                     // Do not leave a partial frame in front of other
                     // writers' frames; best effort, the write error wins.
                     let _ = self.file.set_len(good_len);
-                    return Err(LogError::Io {
+                    return Err(LogError::Io(PathIoError {
                         action: "append to",
                         path: path.clone(),
                         source,
-                    });
+                    }));
                 }
                 good_len += chunk.len() as u64;
             }

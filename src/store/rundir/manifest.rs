@@ -2,6 +2,7 @@
 //! options, and the [`Manifest`] that records it.
 
 use super::*;
+use crate::store::PathIoError;
 
 /// The content digest of one file that shapes a run's results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,11 +196,11 @@ impl Manifest {
                 return Ok(None);
             }
             Err(source) => {
-                return Err(RunDirError::Io {
+                return Err(RunDirError::Io(PathIoError {
                     action: "read",
                     path,
                     source,
-                });
+                }));
             }
         };
         let manifest: Manifest =

@@ -38,6 +38,7 @@ mod manifest;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use crate::store::PathIoError;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -112,16 +113,8 @@ impl RunDir {
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
     /// A file or directory operation failed.
-    #[error("could not {action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
     /// The run lock is held or could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -203,7 +196,9 @@ impl RunDirError {
             | RunDirError::OrphanLog { .. }
             | RunDirError::NotARunDir { .. }
             | RunDirError::BadManifest { .. } => true,
-            RunDirError::Io { source, .. } => super::fsutil::is_symlink_refusal(source),
+            RunDirError::Io(PathIoError { source, .. }) => {
+                super::fsutil::is_symlink_refusal(source)
+            }
             RunDirError::Lock(LockError::Symlink { .. }) => true,
             _ => false,
         }
@@ -291,25 +286,29 @@ pub(crate) fn check_out_dir(root: &Path, also: &[&str]) -> Result<(), RunDirErro
             };
         }
         Err(source) => {
-            return Err(RunDirError::Io {
+            return Err(RunDirError::Io(PathIoError {
                 action: "inspect",
                 path: root.to_path_buf(),
                 source,
-            });
+            }));
         }
     }
-    let entries = fs::read_dir(root).map_err(|source| RunDirError::Io {
-        action: "list",
-        path: root.to_path_buf(),
-        source,
+    let entries = fs::read_dir(root).map_err(|source| {
+        RunDirError::Io(PathIoError {
+            action: "list",
+            path: root.to_path_buf(),
+            source,
+        })
     })?;
     let mut foreign = Vec::new();
     let mut has_manifest = false;
     for entry in entries {
-        let entry = entry.map_err(|source| RunDirError::Io {
-            action: "list",
-            path: root.to_path_buf(),
-            source,
+        let entry = entry.map_err(|source| {
+            RunDirError::Io(PathIoError {
+                action: "list",
+                path: root.to_path_buf(),
+                source,
+            })
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == MANIFEST {
@@ -355,10 +354,12 @@ fn remove_previous_run(dir: &RunDir) -> Result<(), RunDirError> {
     let npy = root.join("npy");
     match fs::symlink_metadata(&npy) {
         Ok(meta) if meta.is_dir() => {
-            let entries = fs::read_dir(&npy).map_err(|source| RunDirError::Io {
-                action: "list",
-                path: npy.clone(),
-                source,
+            let entries = fs::read_dir(&npy).map_err(|source| {
+                RunDirError::Io(PathIoError {
+                    action: "list",
+                    path: npy.clone(),
+                    source,
+                })
             })?;
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -382,10 +383,12 @@ fn remove_previous_run(dir: &RunDir) -> Result<(), RunDirError> {
 fn remove_stale(root: &Path, name: &str) -> Result<(), RunDirError> {
     super::atomic::remove_stale_temps(root, name)
         .map(|_| ())
-        .map_err(|source| RunDirError::Io {
-            action: "remove stale temporary files in",
-            path: root.to_path_buf(),
-            source,
+        .map_err(|source| {
+            RunDirError::Io(PathIoError {
+                action: "remove stale temporary files in",
+                path: root.to_path_buf(),
+                source,
+            })
         })
 }
 
@@ -398,10 +401,12 @@ pub fn open_run(
     mode: OpenMode,
 ) -> Result<OpenRun, RunDirError> {
     check_run_dir(root)?;
-    fs::create_dir_all(root).map_err(|source| RunDirError::Io {
-        action: "create run directory",
-        path: root.to_path_buf(),
-        source,
+    fs::create_dir_all(root).map_err(|source| {
+        RunDirError::Io(PathIoError {
+            action: "create run directory",
+            path: root.to_path_buf(),
+            source,
+        })
     })?;
     let dir = RunDir::new(root);
     let lock = RunLock::acquire(root)?;
@@ -414,10 +419,12 @@ pub fn open_run(
     let (manifest, opened) = match (existing, mode) {
         (_, OpenMode::Fresh) => {
             remove_previous_run(&dir)?;
-            sync_dir(root).map_err(|source| RunDirError::Io {
-                action: "fsync",
-                path: root.to_path_buf(),
-                source,
+            sync_dir(root).map_err(|source| {
+                RunDirError::Io(PathIoError {
+                    action: "fsync",
+                    path: root.to_path_buf(),
+                    source,
+                })
             })?;
             requested.write(root)?;
             (requested, Opened::Fresh)
@@ -480,11 +487,11 @@ pub fn read_target(dir: &Path) -> Result<Option<Vec<u8>>, RunDirError> {
     match super::fsutil::read_nofollow(&path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(RunDirError::Io {
+        Err(source) => Err(RunDirError::Io(PathIoError {
             action: "read",
             path,
             source,
-        }),
+        })),
     }
 }
 
@@ -499,10 +506,10 @@ fn remove_if_exists(path: &Path) -> Result<(), RunDirError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(RunDirError::Io {
+        Err(source) => Err(RunDirError::Io(PathIoError {
             action: "remove",
             path: path.to_path_buf(),
             source,
-        }),
+        })),
     }
 }
