@@ -4,7 +4,22 @@ use crate::cli::error::CliError;
 use crate::cli::probe::Probe;
 use crate::tomo::sets::pauli::MAX_QUBITS;
 use crate::tomo::{MeasurementSet, builtin_set};
+use clap::Args;
 use std::path::Path;
+
+/// The measurement set options shared by `run` and `simulate`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SetArgs {
+    /// Measurement set: pauli, qudit, james16, or a kets CSV file.
+    #[arg(long, default_value = "pauli")]
+    pub basis: String,
+    /// Number of qubits (pauli; when omitted, run infers it from the input's columns and simulate uses 2).
+    #[arg(long)]
+    pub qubits: Option<usize>,
+    /// Dimension (qudit).
+    #[arg(long)]
+    pub dim: Option<usize>,
+}
 
 /// Builds the set named by `basis` (pauli, qudit, james16, or a kets CSV
 /// file). For `pauli` without `--qubits`, the number of qubits is inferred

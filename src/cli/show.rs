@@ -18,7 +18,7 @@ pub struct ShowArgs {
     #[arg(long)]
     pub sample: u64,
     /// Show only this method (mle, pls or linear; one the run computed).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::method::parser())]
     pub method: Option<Method>,
     /// Print the sample as one JSON object, with the fields of a line of
     /// `export --format jsonl` (index, id, status, error, methods).

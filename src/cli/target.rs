@@ -15,7 +15,7 @@
 //! against one target, whichever target its records were computed with.
 
 use crate::cli::error::CliError;
-use crate::job::TargetSpec;
+use crate::run::job::TargetSpec;
 use crate::store::MethodResult;
 use crate::tomo::{EigenWorkspace, Target};
 use anyhow::Context;
@@ -81,7 +81,7 @@ pub fn for_reading(dir: &Path, given: Option<&str>, dim: usize) -> anyhow::Resul
 /// distance against `target` (dimension `dim`) from its density matrix.
 pub fn rescorer(target: Target, dim: usize) -> impl FnMut(&mut MethodResult) {
     let mut eigen = EigenWorkspace::new(dim);
-    move |m| crate::job::rescore_target(m, &target, &mut eigen)
+    move |m| crate::run::job::rescore_target(m, &target, &mut eigen)
 }
 
 /// Reads `--target T` for states of dimension `d`: a named state, or the

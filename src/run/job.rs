@@ -1,15 +1,21 @@
 //! The unit of work: one sample's counts in, one [`SampleRecord`] out.
 //!
+//! This is the one binder of the layers: the numerics of [`crate::tomo`]
+//! on one side, the stored form of [`crate::store`] on the other.
+//!
 //! A [`Plan`] is everything a worker needs besides the large arrays: the
 //! measurement set's metadata, the methods, MLE options, the fidelity target
 //! and the number of samples. It is small and serialisable, so the
 //! supervisor puts it into the shared-memory segment next to A, A⁺, the
 //! counts and the sample ids, and every worker builds the same [`Job`] from
-//! it. The in-process executor and the worker processes call the same
-//! [`Job::compute`], so a sample's result does not depend on where it ran.
+//! it (`run::segment::bind_job`). The in-process executor and the worker
+//! processes call the same [`Job::compute`], so a sample's result does not
+//! depend on where it ran; it is also the one place that sets a record's
+//! attempt number and `worker_pid`.
 
 use crate::sample_ids::SampleIds;
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
+use crate::supervisor::worker_loop::SampleCompute;
 use crate::tomo::{
     EigenWorkspace, Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target,
     TomoError, hermitian,
@@ -179,6 +185,7 @@ impl<'a> Job<'a> {
 
     /// Reconstructs sample `index` (attempt number `attempt`, from 1). A
     /// sample the numerics reject becomes a failed record, never a panic.
+    /// The record carries `attempt` and this process's id (`worker_pid`).
     pub fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
         let start = Instant::now();
         let m = self.view.len();
@@ -215,6 +222,12 @@ impl<'a> Job<'a> {
             elapsed_us: start.elapsed().as_micros() as u64,
             methods,
         }
+    }
+}
+
+impl SampleCompute for Job<'_> {
+    fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
+        Job::compute(self, index, attempt)
     }
 }
 
