@@ -24,7 +24,7 @@ pub(crate) struct SetArgs {
 /// Builds the set named by `basis` (pauli, qudit, james16, or a kets CSV
 /// file). For `pauli` without `--qubits`, the number of qubits is inferred
 /// from `n_columns` (the input's count columns, 6^n for n qubits).
-pub fn resolve(
+pub(crate) fn resolve(
     basis: &str,
     qubits: Option<usize>,
     dim: Option<usize>,
@@ -81,7 +81,7 @@ pub fn resolve(
 /// Refuses `--qubits` with a basis other than `pauli` and `--dim` with one
 /// other than `qudit`: the basis fixes its own size, and the option would
 /// be silently ignored.
-pub fn check_size_options(
+pub(crate) fn check_size_options(
     basis: &str,
     qubits: Option<usize>,
     dim: Option<usize>,
@@ -105,7 +105,7 @@ pub fn check_size_options(
 
 /// Whether a `--basis` or `--target` value that is no built-in name was
 /// meant as a file: it has a directory part or an extension.
-pub fn looks_like_path(value: &str) -> bool {
+pub(crate) fn looks_like_path(value: &str) -> bool {
     let path = Path::new(value);
     path.extension().is_some() || path.components().count() > 1
 }
@@ -120,7 +120,7 @@ pub fn looks_like_path(value: &str) -> bool {
 ///   labels are all Pauli labels of n qubits (the reader then names the
 ///   missing and unexpected ones); otherwise an error that suggests the
 ///   basis the header's labels (or the number of columns) fit.
-pub fn pauli_qubits(
+pub(crate) fn pauli_qubits(
     input: &Path,
     given: Option<usize>,
     transposed: bool,

@@ -3,12 +3,12 @@
 //! Each subcommand lives in its own file with its clap arguments, its help
 //! text (with an example) and its `run` function. [`run()`] is the whole
 //! program: it parses, sets up logging, dispatches, and turns the outcome
-//! into an exit code from [`exit_codes`] in one place.
+//! into an exit code from `exit_codes.rs` in one place.
 //!
 //! # Layout
 //! - `simulate.rs`, `run.rs`, `status.rs`, `export.rs`, `merge.rs`,
 //!   `show.rs`, `bases.rs`, `completions.rs`: one subcommand each.
-//! - `basis.rs`: `--basis` (with `--qubits`, `--dim`: [`basis::SetArgs`],
+//! - `basis.rs`: `--basis` (with `--qubits`, `--dim`: `SetArgs`,
 //!   flattened into `run` and `simulate`) to a measurement set;
 //!   `method.rs`: `--method` values; `probe.rs`: a quick look at
 //!   an input's columns (to infer `--qubits` and suggest a basis);

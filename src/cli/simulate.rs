@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[command(
     after_help = "Example:\n  qtomo simulate --basis pauli --qubits 2 --samples 1000 --shots 1000 --state random-mixed --seed 1 --out data.csv --truth truth.npy"
 )]
-pub struct SimulateArgs {
+pub(crate) struct SimulateArgs {
     // --basis, --qubits, --dim (shared with run).
     #[command(flatten)]
     pub set: basis::SetArgs,
@@ -58,7 +58,7 @@ fn check_size_options(args: &SimulateArgs) -> Result<(), CliError> {
 }
 
 /// Runs `qtomo simulate`.
-pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let kind: StateKind = args.state.parse().map_err(CliError::from)?;
     if args.samples == 0 {
         return Err(CliError::Usage("--samples must be at least 1".into()).into());

@@ -10,8 +10,10 @@
 //! counts and the sample ids, and every worker builds the same [`Job`] from
 //! it (`run::segment::bind_job`). The in-process executor and the worker
 //! processes call the same [`Job::compute`], so a sample's result does not
-//! depend on where it ran; it is also the one place that sets a record's
-//! attempt number and `worker_pid`.
+//! depend on where it ran; it is also the one place that sets a computed
+//! record's attempt number and `worker_pid` (the only other records are the
+//! failed ones the supervisor writes for a sample that crashed or hung its
+//! workers, stamped with the attempts made and the supervisor's pid).
 
 use crate::sample_ids::SampleIds;
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
@@ -232,7 +234,7 @@ impl SampleCompute for Job<'_> {
 }
 
 /// Converts one estimate into the stored form.
-pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
+pub(crate) fn method_result(e: &Estimate, d: usize) -> MethodResult {
     let rho = hermitian::matrix_from_coords(&e.rho);
     let mut rho_re = Vec::with_capacity(d * d);
     let mut rho_im = Vec::with_capacity(d * d);
@@ -276,7 +278,7 @@ pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
 /// directory stores). `eigen` must be for the result's dimension; a
 /// result of another dimension, or one the eigensolver cannot take, gets
 /// no target metrics (`None`) rather than wrong ones.
-pub fn rescore_target(m: &mut MethodResult, target: &Target, eigen: &mut EigenWorkspace) {
+pub(crate) fn rescore_target(m: &mut MethodResult, target: &Target, eigen: &mut EigenWorkspace) {
     let d = m.dim as usize;
     let values = (target.dim() == d
         && eigen.dim() == d

@@ -2,7 +2,7 @@
 //!
 //! The supervisor writes, and every worker reads, one read-only segment
 //! ([`crate::supervisor::shm`] provides the header, checksum and OS calls;
-//! this file decides what goes into it). Its named [`sections`]:
+//! this file decides what goes into it). Its named `sections`:
 //!
 //! | section | kind | holds |
 //! |---|---|---|
