@@ -234,6 +234,7 @@ pub(crate) fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     result
 }
 
+/// [`run`] within its session.
 fn run_with(args: RunArgs, quiet: bool, session: &mut Session) -> anyhow::Result<u8> {
     let Some(plan) = session.plan(move || args.into_plan())? else {
         crate::say_warn!("interrupted while reading the input; nothing was written");

@@ -141,7 +141,9 @@ fn log_failed(e: store::LogError) -> Outcome {
 /// The pool's observer: forwards its events to the progress display and
 /// names samples for the failed records the supervisor writes.
 struct PoolProgress<'a> {
+    /// The bar or status lines.
     progress: &'a mut Progress,
+    /// The sample ids, from the segment.
     ids: SampleIds<'a>,
 }
 

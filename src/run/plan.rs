@@ -40,6 +40,7 @@ pub(crate) enum PlanError {
 
 /// The input, read into a new segment, before the plan seals it.
 pub(crate) struct Ingest {
+    /// The segment being filled.
     sink: SegmentSink,
 }
 
