@@ -310,6 +310,29 @@ mod tests {
     }
 
     #[test]
+    fn run_and_simulate_share_the_set_options() {
+        let set_of = |args: &[&str]| match Cli::try_parse_from(args).expect("parses").command {
+            Command::Run(a) => a.set,
+            Command::Simulate(a) => a.set,
+            _ => panic!("not run or simulate"),
+        };
+        let run = set_of(&[
+            "qtomo", "run", "in.csv", "--out", "d", "--basis", "qudit", "--dim", "3",
+        ]);
+        let sim = set_of(&[
+            "qtomo", "simulate", "--out", "x.csv", "--basis", "qudit", "--dim", "3",
+        ]);
+        for set in [run, sim] {
+            assert_eq!(
+                (set.basis.as_str(), set.qubits, set.dim),
+                ("qudit", None, Some(3))
+            );
+        }
+        let default = set_of(&["qtomo", "run", "in.csv", "--out", "d"]);
+        assert_eq!((default.basis.as_str(), default.qubits), ("pauli", None));
+    }
+
+    #[test]
     fn run_flags_parse() {
         let cli = Cli::try_parse_from([
             "qtomo",

@@ -277,6 +277,36 @@ mod tests {
         assert_eq!(plan.samples, want.n_samples as u64);
     }
 
+    /// Both sides of the contract: a job bound to a segment (as a worker
+    /// binds it) computes what a job bound to the set in memory computes,
+    /// and stamps the attempt and this process's id.
+    #[test]
+    fn a_job_bound_to_the_segment_computes_what_the_set_in_memory_does() {
+        for (name, qubits, dim) in [("pauli", Some(1), None), ("qudit", None, Some(3))] {
+            let set = crate::tomo::builtin_set(name, qubits, dim).expect("set");
+            let m = set.len();
+            let counts: Vec<f64> = (0..3 * m).map(|i| f64::from((i % 7) as u8) + 1.0).collect();
+            let ids = SampleIdTable::new(["a", "b", "c"]);
+            let mut plan = plan_for(&set, 3);
+            plan.methods = vec!["mle".into(), "pls".into(), "linear".into()];
+            let seg = build_segment(&set, &counts, &plan, &ids).expect("segment");
+            let decoded = decode_plan(seg.view()).expect("plan decodes");
+            assert_eq!(decoded, plan);
+            let mut from_segment = bind_job(seg.view(), &decoded).expect("bind");
+            let (_, seg_ids) = counts_and_ids(seg.view()).expect("sections");
+            let mut in_memory = Job::new(&plan, set.view(), &counts, seg_ids).expect("job");
+            for i in 0..3 {
+                let mut a = from_segment.compute(i, 2);
+                let mut b = in_memory.compute(i, 2);
+                assert_eq!((a.attempts, a.worker_pid), (2, std::process::id()));
+                assert_eq!(a.id, ["a", "b", "c"][i as usize]);
+                a.elapsed_us = 0;
+                b.elapsed_us = 0;
+                assert_eq!(a, b, "{name} sample {i}");
+            }
+        }
+    }
+
     #[test]
     fn the_input_read_into_the_segment_is_the_input() {
         let set = crate::tomo::builtin_set("pauli", Some(1), None).expect("set");
