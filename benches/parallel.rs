@@ -28,7 +28,7 @@
 
 use std::time::{Duration, Instant};
 
-use qtomo::job::{Job, MleOptions, Plan};
+use qtomo::run::job::{Job, MleOptions, Plan};
 use qtomo::sample_ids::SampleIdTable;
 use qtomo::supervisor::pool::{NoopObserver, PoolConfig, run_pool};
 use qtomo::supervisor::signals::SignalHandlerKind;
@@ -142,7 +142,7 @@ fn pooled(
 ) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("results.log");
-    let segment = qtomo::cli::worker::build_segment(set, counts, plan, ids).expect("segment");
+    let segment = qtomo::run::segment::build_segment(set, counts, plan, ids).expect("segment");
     let mut cfg = PoolConfig::new(env!("CARGO_BIN_EXE_qtomo").into(), vec!["__worker".into()]);
     cfg.workers = workers;
     cfg.signals = SignalHandlerKind::Noop;

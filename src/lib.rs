@@ -1,7 +1,7 @@
 //! qtomo library.
 pub mod cli;
 pub mod io;
-pub mod job;
+pub mod run;
 pub mod sample_ids;
 pub mod stderr;
 pub mod store;

@@ -7,7 +7,7 @@ use std::io::Write;
 /// Arguments of `qtomo bases`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo bases --qubits 2")]
-pub struct BasesArgs {
+pub(crate) struct BasesArgs {
     /// List the labels of pauli with this many qubits (1 to 6; default 1), one per line.
     #[arg(long, value_parser = parse_qubits)]
     pub qubits: Option<usize>,
@@ -64,7 +64,7 @@ fn parse_in(s: &str, min: usize, max: usize, what: &str, unit: &str) -> Result<u
 }
 
 /// Runs `qtomo bases`.
-pub fn run(args: BasesArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: BasesArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
     // Both are in range: clap checked them (parse_qubits, parse_dim).
     let n = args.qubits.unwrap_or(1);

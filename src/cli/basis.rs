@@ -4,12 +4,27 @@ use crate::cli::error::CliError;
 use crate::cli::probe::Probe;
 use crate::tomo::sets::pauli::MAX_QUBITS;
 use crate::tomo::{MeasurementSet, builtin_set};
+use clap::Args;
 use std::path::Path;
+
+/// The measurement set options shared by `run` and `simulate`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SetArgs {
+    /// Measurement set: pauli, qudit, james16, or a kets CSV file.
+    #[arg(long, default_value = "pauli")]
+    pub basis: String,
+    /// Number of qubits (pauli; when omitted, run infers it from the input's columns and simulate uses 2).
+    #[arg(long)]
+    pub qubits: Option<usize>,
+    /// Dimension (qudit).
+    #[arg(long)]
+    pub dim: Option<usize>,
+}
 
 /// Builds the set named by `basis` (pauli, qudit, james16, or a kets CSV
 /// file). For `pauli` without `--qubits`, the number of qubits is inferred
 /// from `n_columns` (the input's count columns, 6^n for n qubits).
-pub fn resolve(
+pub(crate) fn resolve(
     basis: &str,
     qubits: Option<usize>,
     dim: Option<usize>,
@@ -66,7 +81,7 @@ pub fn resolve(
 /// Refuses `--qubits` with a basis other than `pauli` and `--dim` with one
 /// other than `qudit`: the basis fixes its own size, and the option would
 /// be silently ignored.
-pub fn check_size_options(
+pub(crate) fn check_size_options(
     basis: &str,
     qubits: Option<usize>,
     dim: Option<usize>,
@@ -90,7 +105,7 @@ pub fn check_size_options(
 
 /// Whether a `--basis` or `--target` value that is no built-in name was
 /// meant as a file: it has a directory part or an extension.
-pub fn looks_like_path(value: &str) -> bool {
+pub(crate) fn looks_like_path(value: &str) -> bool {
     let path = Path::new(value);
     path.extension().is_some() || path.components().count() > 1
 }
@@ -105,7 +120,7 @@ pub fn looks_like_path(value: &str) -> bool {
 ///   labels are all Pauli labels of n qubits (the reader then names the
 ///   missing and unexpected ones); otherwise an error that suggests the
 ///   basis the header's labels (or the number of columns) fit.
-pub fn pauli_qubits(
+pub(crate) fn pauli_qubits(
     input: &Path,
     given: Option<usize>,
     transposed: bool,

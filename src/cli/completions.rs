@@ -6,7 +6,7 @@ use clap_complete::Shell;
 /// Arguments of `qtomo completions`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo completions bash > /etc/bash_completion.d/qtomo")]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell: bash, zsh, fish, elvish or powershell.
     pub shell: Shell,
 }
@@ -16,7 +16,7 @@ pub struct CompletionsArgs {
 /// The script is generated into memory first: `clap_complete::generate`
 /// panics when a write fails, while a write error returned from here is
 /// handled like any other (a closed pipe, as in `| head`, exits 0).
-pub fn run(args: CompletionsArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: CompletionsArgs) -> anyhow::Result<u8> {
     use std::io::Write;
     let mut cmd = crate::cli::Cli::command();
     let mut script = Vec::new();

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 /// The longest duration accepted: 365 days.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 const HINT: &str = "expected a number with an optional unit ms, s, m or h, e.g. 90s";
 
 /// Parses a duration from 0 to [`MAX_DURATION`]; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -50,7 +50,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// As [`parse_duration`], but at least 1 ms: for timeouts and windows,
 /// where zero would make every worker time out at once.
-pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(1) {
         return Err(format!(

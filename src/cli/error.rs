@@ -7,7 +7,7 @@ use thiserror::Error;
 /// An error that ends a command with a known exit code. Everything else
 /// (an `anyhow::Error` without one of these inside) exits 1.
 #[derive(Debug, Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Bad input data or arguments: exit 2, nothing written (exit 1 for
     /// [`InputError::Storage`](crate::io::InputError::Storage)).
     #[error(transparent)]
@@ -31,7 +31,7 @@ pub enum CliError {
 impl CliError {
     /// The exit code for this error: 2, except for an input that was fine
     /// but could not be held in memory (exit 1, like other I/O errors).
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Input(e) if e.is_storage() => exit_codes::FATAL,
             _ => exit_codes::USAGE,
@@ -43,7 +43,7 @@ impl CliError {
 /// be used as asked: a parent that is missing or not a directory, no
 /// permission, a read-only file system. For an output this is a usage
 /// mistake (exit 2), not a fault of the run.
-pub fn is_unusable_path(e: &std::io::Error) -> bool {
+pub(crate) fn is_unusable_path(e: &std::io::Error) -> bool {
     use std::io::ErrorKind;
     matches!(
         e.kind(),
@@ -58,7 +58,7 @@ pub fn is_unusable_path(e: &std::io::Error) -> bool {
 /// anyhow's `{:#}`, but a cause whose text the line already holds (an OS
 /// error that a message quotes and also carries as its source) is
 /// printed once.
-pub fn chain_text(err: &anyhow::Error) -> String {
+pub(crate) fn chain_text(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();

@@ -9,12 +9,12 @@
 //! | 75 | interrupted by a signal; rerun the same command to resume (EX_TEMPFAIL) |
 
 /// Complete, every sample ok.
-pub const OK: u8 = 0;
+pub(crate) const OK: u8 = 0;
 /// Fatal error (restart intensity exceeded, I/O error).
-pub const FATAL: u8 = 1;
+pub(crate) const FATAL: u8 = 1;
 /// Usage or input error; nothing was written.
-pub const USAGE: u8 = 2;
+pub(crate) const USAGE: u8 = 2;
 /// Complete with failed samples.
-pub const FAILED_SAMPLES: u8 = 3;
+pub(crate) const FAILED_SAMPLES: u8 = 3;
 /// Interrupted by a signal; resumable (sysexits EX_TEMPFAIL).
-pub const INTERRUPTED: u8 = 75;
+pub(crate) const INTERRUPTED: u8 = 75;

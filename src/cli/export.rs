@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// One JSON object per sample, in index order.
     Jsonl,
     /// Scalar metrics, one row per sample × method.
@@ -21,7 +21,7 @@ pub enum Format {
 #[command(
     after_help = "Examples:\n  qtomo export runs/a --format jsonl\n  qtomo export runs/a --format csv --target bell-phi+ --out fidelity.csv\n  qtomo export runs/a --format npy --out runs/a/npy\n  python3 -c \"import numpy; print(numpy.load('runs/a/npy/rho_mle.npy').shape)\""
 )]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// The run directory.
     pub dir: PathBuf,
     /// Output format.
@@ -41,7 +41,7 @@ pub struct ExportArgs {
 }
 
 /// Runs `qtomo export`.
-pub fn run(args: ExportArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: ExportArgs) -> anyhow::Result<u8> {
     let (format, default) = match args.format {
         Format::Jsonl => (ExportFormat::Jsonl, "results.jsonl"),
         Format::Csv => (ExportFormat::Csv, "results.csv"),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[command(
     after_help = "Example:\n  qtomo merge runs/shard-0 runs/shard-1 runs/shard-2 runs/shard-3 --out runs/all"
 )]
-pub struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// Shard run directories.
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
@@ -20,7 +20,7 @@ pub struct MergeArgs {
 
 /// Runs `qtomo merge`. Samples missing from the shards exit 75 (finish
 /// the shards and merge again) with nothing written.
-pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: MergeArgs) -> anyhow::Result<u8> {
     let report = match crate::store::merge(&args.dirs, &args.out) {
         Err(e @ crate::store::MergeError::Incomplete { .. }) => {
             crate::stderr::error_line(

@@ -3,35 +3,39 @@
 //! Each subcommand lives in its own file with its clap arguments, its help
 //! text (with an example) and its `run` function. [`run()`] is the whole
 //! program: it parses, sets up logging, dispatches, and turns the outcome
-//! into an exit code from [`exit_codes`] in one place.
+//! into an exit code from `exit_codes.rs` in one place.
 //!
 //! # Layout
 //! - `simulate.rs`, `run.rs`, `status.rs`, `export.rs`, `merge.rs`,
 //!   `show.rs`, `bases.rs`, `completions.rs`: one subcommand each.
-//! - `basis.rs`: `--basis` to a measurement set; `probe.rs`: a quick look at
+//! - `basis.rs`: `--basis` (with `--qubits`, `--dim`: `SetArgs`,
+//!   flattened into `run` and `simulate`) to a measurement set;
+//!   `method.rs`: `--method` values; `probe.rs`: a quick look at
 //!   an input's columns (to infer `--qubits` and suggest a basis);
 //!   `shard.rs`: `--shard` and scheduler environments; `duration.rs`:
 //!   `90s`-style durations.
 //! - `target.rs`: `--target` of `run`, `show` and `export`.
-//! - `progress.rs`: bar or status lines; `error.rs` + `exit_codes.rs`.
+//! - `error.rs` + `exit_codes.rs`: errors and the exit-code table.
+//!
+//! What a run does once parsed (plan, segment, execution, summary) is
+//! [`crate::run`]; the hidden `__worker` subcommand goes straight to it.
 
-pub mod bases;
-pub mod basis;
-pub mod completions;
-pub mod duration;
-pub mod error;
-pub mod exit_codes;
-pub mod export;
-pub mod merge;
-pub mod probe;
-pub mod progress;
-pub mod run;
-pub mod shard;
-pub mod show;
-pub mod simulate;
-pub mod status;
-pub mod target;
-pub mod worker;
+mod bases;
+mod basis;
+mod completions;
+mod duration;
+mod error;
+mod exit_codes;
+mod export;
+mod merge;
+mod method;
+mod probe;
+mod run;
+mod shard;
+mod show;
+mod simulate;
+mod status;
+mod target;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -48,7 +52,7 @@ use std::process::ExitCode;
 #[command(
     after_help = "Examples:\n  qtomo run examples/bell-drift.csv --out results\n  qtomo status results\n  qtomo export results --format jsonl\n\nExit codes: 0 complete, 3 complete with failed samples, 75 interrupted (resumable), 2 usage or input error, 1 fatal."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -62,7 +66,7 @@ pub struct Cli {
 
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -71,7 +75,7 @@ pub enum LogFormat {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Write simulated counts with shot noise (reproducible from a seed).
     Simulate(simulate::SimulateArgs),
     /// Reconstruct every sample of an input into a run directory (resumable).
@@ -128,7 +132,7 @@ pub fn run() -> ExitCode {
         Command::Show(a) => show::run(a),
         Command::Bases(a) => bases::run(a),
         Command::Completions(a) => completions::run(a),
-        Command::Worker => worker::run(),
+        Command::Worker => crate::run::worker_main().map_err(anyhow::Error::new),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -149,7 +153,7 @@ pub fn run() -> ExitCode {
 /// folder that is not a run directory, an `export` of an unfinished run
 /// without `--partial`, a `merge` of overlapping shards or of different
 /// runs or into a run directory), 1 for everything else.
-pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<error::CliError>() {
             return e.exit_code();
@@ -237,7 +241,7 @@ fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 /// How to call this program again in a hint: as it was called when that
 /// was a path (`target/release/qtomo` after `cargo run`, where `qtomo` is
 /// not on `PATH`), else `qtomo`.
-pub fn program_name() -> String {
+pub(crate) fn program_name() -> String {
     std::env::args_os()
         .next()
         .map(std::path::PathBuf::from)
@@ -248,7 +252,7 @@ pub fn program_name() -> String {
 /// The arguments a pool worker is started with: the hidden subcommand,
 /// after `--log-format json` when this process logs JSON, so that a
 /// worker's own lines on the shared stderr are JSON too.
-pub fn worker_args() -> Vec<std::ffi::OsString> {
+pub(crate) fn worker_args() -> Vec<std::ffi::OsString> {
     let mut args = Vec::new();
     if crate::stderr::is_json() {
         args.extend(["--log-format".into(), "json".into()]);
@@ -303,6 +307,29 @@ mod tests {
         assert!(!req(&["run", "--log-format", "text", "json"]));
         assert!(!req(&["run", "--", "--log-format=json"]));
         assert!(!req(&["run", "json"]));
+    }
+
+    #[test]
+    fn run_and_simulate_share_the_set_options() {
+        let set_of = |args: &[&str]| match Cli::try_parse_from(args).expect("parses").command {
+            Command::Run(a) => a.set,
+            Command::Simulate(a) => a.set,
+            _ => panic!("not run or simulate"),
+        };
+        let run = set_of(&[
+            "qtomo", "run", "in.csv", "--out", "d", "--basis", "qudit", "--dim", "3",
+        ]);
+        let sim = set_of(&[
+            "qtomo", "simulate", "--out", "x.csv", "--basis", "qudit", "--dim", "3",
+        ]);
+        for set in [run, sim] {
+            assert_eq!(
+                (set.basis.as_str(), set.qubits, set.dim),
+                ("qudit", None, Some(3))
+            );
+        }
+        let default = set_of(&["qtomo", "run", "in.csv", "--out", "d"]);
+        assert_eq!((default.basis.as_str(), default.qubits), ("pauli", None));
     }
 
     #[test]

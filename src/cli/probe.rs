@@ -13,7 +13,7 @@ const SAMPLE_COLUMN: &str = "sample";
 
 /// What a quick look at an input found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
+pub(crate) struct Probe {
     /// The names of the count columns (of the label column, when
     /// transposed) of a CSV input; `None` for NPY, which has no names.
     pub names: Option<Vec<String>>,
@@ -32,7 +32,7 @@ pub struct Probe {
 /// name), else the first non-blank line of a CSV file (the first field of
 /// every line after the header, when `transposed`), split at its
 /// delimiter, without the `sample` column. `None` if it cannot be read.
-pub fn probe(path: &Path, transposed: bool) -> Option<Probe> {
+pub(crate) fn probe(path: &Path, transposed: bool) -> Option<Probe> {
     if let Some(shape) = crate::io::npy_shape(path) {
         let count = match (shape.as_slice(), transposed) {
             ([m], _) | ([_, m], false) | ([m, _], true) => *m,
@@ -86,7 +86,7 @@ pub fn probe(path: &Path, transposed: bool) -> Option<Probe> {
 
 impl Probe {
     /// `path:line` for a CSV header (the form editors jump to), else `path`.
-    pub fn site(&self, path: &Path) -> String {
+    pub(crate) fn site(&self, path: &Path) -> String {
         match self.line {
             Some(line) => format!("{}:{line}", path.display()),
             None => path.display().to_string(),
@@ -96,7 +96,7 @@ impl Probe {
 
 /// The number of qubits n when every name is a Pauli label of n qubits
 /// (`XZ:01`: n setting letters X, Y or Z, a colon, n outcome bits).
-pub fn pauli_label_qubits(names: &[String]) -> Option<usize> {
+pub(crate) fn pauli_label_qubits(names: &[String]) -> Option<usize> {
     let qubits = |name: &str| {
         let (settings, bits) = name.split_once(':')?;
         let ok = !settings.is_empty()
@@ -112,7 +112,7 @@ pub fn pauli_label_qubits(names: &[String]) -> Option<usize> {
 /// The dimension d when every name is a `qudit` label (`j`, `j+k`, `j+ik`
 /// with j < k < d): from the number of names when it is d², else from the
 /// largest level named.
-pub fn qudit_label_dim(names: &[String]) -> Option<usize> {
+pub(crate) fn qudit_label_dim(names: &[String]) -> Option<usize> {
     let level = |s: &str| s.parse::<usize>().ok();
     let top = |name: &str| -> Option<usize> {
         match name.split_once('+') {
@@ -136,7 +136,7 @@ pub fn qudit_label_dim(names: &[String]) -> Option<usize> {
 }
 
 /// Whether every name is one of the `james16` labels.
-pub fn is_james16(names: &[String]) -> bool {
+pub(crate) fn is_james16(names: &[String]) -> bool {
     !names.is_empty()
         && names
             .iter()

@@ -15,7 +15,7 @@ use std::ops::Range;
 
 /// One shard of N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// 0-based shard index.
     pub index: u32,
     /// Number of shards.
@@ -24,7 +24,7 @@ pub struct Shard {
 
 impl Shard {
     /// The index range of this shard among `total` samples.
-    pub fn range(&self, total: u64) -> Range<u64> {
+    pub(crate) fn range(&self, total: u64) -> Range<u64> {
         let (i, n) = (self.index as u128, self.count as u128);
         let t = total as u128;
         ((i * t / n) as u64)..(((i + 1) * t / n) as u64)
@@ -32,7 +32,7 @@ impl Shard {
 }
 
 /// Parses `I/N` with 0 ≤ I < N.
-pub fn parse_shard(s: &str) -> Result<Shard, String> {
+pub(crate) fn parse_shard(s: &str) -> Result<Shard, String> {
     let (i, n) = s
         .split_once('/')
         .ok_or_else(|| format!("invalid shard '{s}': expected I/N, e.g. 0/4"))?;
@@ -51,7 +51,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, String> {
 }
 
 /// The shard from the environment, if the process runs as an array task.
-pub fn shard_from_env(
+pub(crate) fn shard_from_env(
     get: impl Fn(&str) -> Option<String>,
     shard_count: Option<u32>,
 ) -> Result<Option<Shard>, String> {

@@ -11,14 +11,14 @@ use std::path::PathBuf;
 /// Arguments of `qtomo show`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo show runs/a --sample 0 --method mle")]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// The run directory.
     pub dir: PathBuf,
     /// The sample index (0-based).
     #[arg(long)]
     pub sample: u64,
     /// Show only this method (mle, pls or linear; one the run computed).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::method::parser())]
     pub method: Option<Method>,
     /// Print the sample as one JSON object, with the fields of a line of
     /// `export --format jsonl` (index, id, status, error, methods).
@@ -36,11 +36,11 @@ pub struct ShowArgs {
 
 /// The most `--precision` accepted: 17 decimals show every bit of an f64
 /// in [0, 1].
-pub const MAX_PRECISION: usize = 17;
+pub(crate) const MAX_PRECISION: usize = 17;
 
 /// Lines of `show` are kept within this many columns: wider matrices are
 /// printed in blocks of columns, long lists wrapped.
-pub const MAX_WIDTH: usize = 100;
+pub(crate) const MAX_WIDTH: usize = 100;
 
 /// `--precision`: a whole number in `0..=MAX_PRECISION`.
 fn parse_precision(s: &str) -> Result<usize, String> {
@@ -62,7 +62,7 @@ struct Precision {
 }
 
 /// Runs `qtomo show`.
-pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: ShowArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
     let Some(manifest) = Manifest::read(&args.dir)? else {
         return Err(CliError::Usage(format!(

@@ -13,16 +13,10 @@ use std::path::PathBuf;
 #[command(
     after_help = "Example:\n  qtomo simulate --basis pauli --qubits 2 --samples 1000 --shots 1000 --state random-mixed --seed 1 --out data.csv --truth truth.npy"
 )]
-pub struct SimulateArgs {
-    /// Measurement set: pauli, qudit, james16, or a kets CSV file.
-    #[arg(long, default_value = "pauli")]
-    pub basis: String,
-    /// Number of qubits (pauli).
-    #[arg(long)]
-    pub qubits: Option<usize>,
-    /// Dimension (qudit).
-    #[arg(long)]
-    pub dim: Option<usize>,
+pub(crate) struct SimulateArgs {
+    // --basis, --qubits, --dim (shared with run).
+    #[command(flatten)]
+    pub set: basis::SetArgs,
     /// Number of samples.
     #[arg(long, default_value_t = 1000)]
     pub samples: u64,
@@ -54,7 +48,7 @@ fn parse_shots(s: &str) -> Result<u64, String> {
 
 /// Refuses options that the chosen basis would silently ignore.
 fn check_size_options(args: &SimulateArgs) -> Result<(), CliError> {
-    basis::check_size_options(&args.basis, args.qubits, args.dim)?;
+    basis::check_size_options(&args.set.basis, args.set.qubits, args.set.dim)?;
     if args.truth.as_ref().is_some_and(|t| t.as_os_str() == "-") {
         return Err(CliError::Usage(
             "--truth - is not supported: the true states are an NPY file; give a path".into(),
@@ -64,16 +58,19 @@ fn check_size_options(args: &SimulateArgs) -> Result<(), CliError> {
 }
 
 /// Runs `qtomo simulate`.
-pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let kind: StateKind = args.state.parse().map_err(CliError::from)?;
     if args.samples == 0 {
         return Err(CliError::Usage("--samples must be at least 1".into()).into());
     }
     check_size_options(&args)?;
     let set = basis::resolve(
-        &args.basis,
-        args.qubits.or(Some(2)).filter(|_| args.basis == "pauli"),
-        args.dim,
+        &args.set.basis,
+        args.set
+            .qubits
+            .or(Some(2))
+            .filter(|_| args.set.basis == "pauli"),
+        args.set.dim,
         None,
     )?;
     let view = set.view();

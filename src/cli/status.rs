@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// Arguments of `qtomo status`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  qtomo status runs/a\n  qtomo status runs/a --json | jq .eta_s")]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The run directory.
     pub dir: PathBuf,
     /// Print JSON instead of text.
@@ -18,7 +18,7 @@ pub struct StatusArgs {
 }
 
 /// Runs `qtomo status`.
-pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let out = &mut std::io::stdout().lock();
     let s = RunStatus::read(&args.dir)
         .with_context(|| format!("reading run directory {}", args.dir.display()))?;

@@ -15,7 +15,7 @@
 //! against one target, whichever target its records were computed with.
 
 use crate::cli::error::CliError;
-use crate::job::TargetSpec;
+use crate::run::job::TargetSpec;
 use crate::store::MethodResult;
 use crate::tomo::{EigenWorkspace, Target};
 use anyhow::Context;
@@ -24,7 +24,7 @@ use std::path::Path;
 
 /// The contents of a run directory's `target.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredTarget {
+pub(crate) struct StoredTarget {
     /// `--target` as it was given: a state's name or the NPY file's path
     /// (for messages; the matrix itself is in `spec`).
     pub given: String,
@@ -35,7 +35,7 @@ pub struct StoredTarget {
 /// Stores `spec` (given on the command line as `given`) as the target of
 /// the run directory `dir`. Returns what was stored before, when it was a
 /// different target.
-pub fn store(dir: &Path, given: &str, spec: &TargetSpec) -> anyhow::Result<Option<String>> {
+pub(crate) fn store(dir: &Path, given: &str, spec: &TargetSpec) -> anyhow::Result<Option<String>> {
     let previous = read_stored(dir)?;
     let stored = StoredTarget {
         given: given.to_string(),
@@ -52,7 +52,7 @@ pub fn store(dir: &Path, given: &str, spec: &TargetSpec) -> anyhow::Result<Optio
 }
 
 /// The target `dir` stores, if any.
-pub fn read_stored(dir: &Path) -> anyhow::Result<Option<StoredTarget>> {
+pub(crate) fn read_stored(dir: &Path) -> anyhow::Result<Option<StoredTarget>> {
     let Some(bytes) = crate::store::read_target(dir)? else {
         return Ok(None);
     };
@@ -66,7 +66,11 @@ pub fn read_stored(dir: &Path) -> anyhow::Result<Option<StoredTarget>> {
 /// The target that `show` and `export` of the run directory `dir` (of
 /// dimension `dim`) measure against: `given` (their `--target`), else the
 /// one the directory stores, else none (the records' values stand).
-pub fn for_reading(dir: &Path, given: Option<&str>, dim: usize) -> anyhow::Result<Option<Target>> {
+pub(crate) fn for_reading(
+    dir: &Path,
+    given: Option<&str>,
+    dim: usize,
+) -> anyhow::Result<Option<Target>> {
     let spec = match given {
         Some(t) => parse(t, dim)?,
         None => match read_stored(dir)? {
@@ -79,15 +83,15 @@ pub fn for_reading(dir: &Path, given: Option<&str>, dim: usize) -> anyhow::Resul
 
 /// A function that recomputes a stored result's fidelity and trace
 /// distance against `target` (dimension `dim`) from its density matrix.
-pub fn rescorer(target: Target, dim: usize) -> impl FnMut(&mut MethodResult) {
+pub(crate) fn rescorer(target: Target, dim: usize) -> impl FnMut(&mut MethodResult) {
     let mut eigen = EigenWorkspace::new(dim);
-    move |m| crate::job::rescore_target(m, &target, &mut eigen)
+    move |m| crate::run::job::rescore_target(m, &target, &mut eigen)
 }
 
 /// Reads `--target T` for states of dimension `d`: a named state, or the
 /// NPY file `T`. A value that is neither says which names exist, or that
 /// the file does not exist when it looks like a path.
-pub fn parse(t: &str, d: usize) -> Result<TargetSpec, CliError> {
+pub(crate) fn parse(t: &str, d: usize) -> Result<TargetSpec, CliError> {
     if crate::tomo::states::NAMED_STATES.contains(&t) {
         return Ok(TargetSpec::Named(t.to_string()));
     }

@@ -4,7 +4,7 @@
 //! [`SampleSink`] at once, so the sink decides where the counts live. For
 //! [`read_samples`](super::read_samples) that is a plain vector
 //! ([`VecSink`]); for `qtomo run` it is the shared-memory segment the
-//! workers map, filled in place (`cli::worker::SegmentSink`), so a large input is
+//! workers map, filled in place (`run::segment::SegmentSink`), so a large input is
 //! never held twice.
 
 use super::input::SampleBatch;

@@ -1,7 +1,7 @@
 //! OS-level building blocks of the multi-process supervisor.
 //!
 //! Nothing here knows about tomography: the pool runs any
-//! [`worker_loop::SampleCompute`] over sample indices, and `cli::worker`
+//! [`worker_loop::SampleCompute`] over sample indices, and `run::worker`
 //! binds it to the numerics. Every block is
 //! Linux-specific and is tested against real OS objects (shared memory,
 //! signals, child processes, sockets, `/proc`).

@@ -56,8 +56,10 @@ const MAX_BUFFERED: usize = 4096;
 /// Computes one sample; implemented by the job (numerics) on top of the
 /// shared segment.
 pub trait SampleCompute {
-    /// Reconstructs sample `index`; `attempt` is 0 on the first try. A bad
-    /// sample is a record with a failed status, not an error.
+    /// Reconstructs sample `index`; `attempt` is the attempt number, 1 on
+    /// the first try. The record it returns is complete (its `attempts` and
+    /// `worker_pid` included) and is appended as it is. A bad sample is a
+    /// record with a failed status, not an error.
     fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord;
 }
 
@@ -208,15 +210,14 @@ pub fn serve_worker(job: &mut dyn SampleCompute, log_path: &Path) -> Result<(), 
         };
         let mut since_flush = Instant::now();
         for (k, &index) in indices.iter().enumerate() {
-            let attempt = attempts.get(k).copied().unwrap_or(0);
+            // The protocol counts earlier attempts; the record, attempts made.
+            let earlier = attempts.get(k).copied().unwrap_or(0);
             scoreboard.begin(index);
             #[cfg(feature = "fault-injection")]
-            faults.before_sample(index, attempt);
+            faults.before_sample(index, earlier);
             let start = Instant::now();
-            let mut record = job.compute(index, attempt);
+            let record = job.compute(index, earlier + 1);
             scoreboard.end();
-            record.attempts = attempt + 1;
-            record.worker_pid = pid;
             outcomes.push(SampleOutcome {
                 index,
                 elapsed_us: start.elapsed().as_micros() as u64,

@@ -1,15 +1,23 @@
 //! The unit of work: one sample's counts in, one [`SampleRecord`] out.
 //!
+//! This is the one binder of the layers: the numerics of [`crate::tomo`]
+//! on one side, the stored form of [`crate::store`] on the other.
+//!
 //! A [`Plan`] is everything a worker needs besides the large arrays: the
 //! measurement set's metadata, the methods, MLE options, the fidelity target
 //! and the number of samples. It is small and serialisable, so the
 //! supervisor puts it into the shared-memory segment next to A, A⁺, the
 //! counts and the sample ids, and every worker builds the same [`Job`] from
-//! it. The in-process executor and the worker processes call the same
-//! [`Job::compute`], so a sample's result does not depend on where it ran.
+//! it (`run::segment::bind_job`). The in-process executor and the worker
+//! processes call the same [`Job::compute`], so a sample's result does not
+//! depend on where it ran; it is also the one place that sets a computed
+//! record's attempt number and `worker_pid` (the only other records are the
+//! failed ones the supervisor writes for a sample that crashed or hung its
+//! workers, stamped with the attempts made and the supervisor's pid).
 
 use crate::sample_ids::SampleIds;
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
+use crate::supervisor::worker_loop::SampleCompute;
 use crate::tomo::{
     EigenWorkspace, Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target,
     TomoError, hermitian,
@@ -179,6 +187,7 @@ impl<'a> Job<'a> {
 
     /// Reconstructs sample `index` (attempt number `attempt`, from 1). A
     /// sample the numerics reject becomes a failed record, never a panic.
+    /// The record carries `attempt` and this process's id (`worker_pid`).
     pub fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
         let start = Instant::now();
         let m = self.view.len();
@@ -218,8 +227,14 @@ impl<'a> Job<'a> {
     }
 }
 
+impl SampleCompute for Job<'_> {
+    fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
+        Job::compute(self, index, attempt)
+    }
+}
+
 /// Converts one estimate into the stored form.
-pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
+pub(crate) fn method_result(e: &Estimate, d: usize) -> MethodResult {
     let rho = hermitian::matrix_from_coords(&e.rho);
     let mut rho_re = Vec::with_capacity(d * d);
     let mut rho_im = Vec::with_capacity(d * d);
@@ -263,7 +278,7 @@ pub fn method_result(e: &Estimate, d: usize) -> MethodResult {
 /// directory stores). `eigen` must be for the result's dimension; a
 /// result of another dimension, or one the eigensolver cannot take, gets
 /// no target metrics (`None`) rather than wrong ones.
-pub fn rescore_target(m: &mut MethodResult, target: &Target, eigen: &mut EigenWorkspace) {
+pub(crate) fn rescore_target(m: &mut MethodResult, target: &Target, eigen: &mut EigenWorkspace) {
     let d = m.dim as usize;
     let values = (target.dim() == d
         && eigen.dim() == d

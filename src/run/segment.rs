@@ -1,34 +1,65 @@
-//! `qtomo __worker`: the hidden subcommand a pool worker process runs.
+//! The job's shared-memory segment: both sides of the contract in one file.
 //!
-//! The supervisor ([`run_pool`](crate::supervisor::pool::run_pool)) starts
-//! this binary with the shared segment's descriptor, a scoreboard, an IPC
-//! server name and the results log path in its environment. The worker maps
-//! the segment read-only (verifying magic, version and checksum), decodes
-//! the plan, binds a [`Job`] to the mapped matrices and counts, and serves
-//! chunks until told to stop.
+//! The supervisor writes, and every worker reads, one read-only segment
+//! ([`crate::supervisor::shm`] provides the header, checksum and OS calls;
+//! this file decides what goes into it). Its named `sections`:
 //!
-//! Both sides of the segment contract live here: the section names, the
-//! supervisor's [`SegmentSink`] (the input read straight into the segment)
-//! and [`build_segment`] (from data already in memory), and the worker's
-//! reading of it.
-
-use anyhow::Context;
+//! | section | kind | holds |
+//! |---|---|---|
+//! | `a` | f64 | the projector matrix A (M × d²) |
+//! | `pinv` | f64 | its pseudo-inverse A⁺ |
+//! | `mle_rows` | f64 | MLE rows (ungrouped sets only; grouped sets use A) |
+//! | `counts` | f64 | the N × M counts |
+//! | `plan` | bytes | the postcard-encoded [`Plan`] |
+//! | `ids_text`, `ids_ends` | bytes | the sample ids ([`SampleIdTable`]) |
+//!
+//! Writing side: `SegmentSink` (`qtomo run`: the input read straight into
+//! the segment) and [`build_segment`] (from data already in memory, as the
+//! benches do). Reading side: `open_inherited` (a worker maps the
+//! segment it inherited), `decode_plan`, and `bind_job` (matrices,
+//! counts and ids bound into a [`Job`]; the in-process executor binds the
+//! supervisor's own segment the same way), with `counts_and_ids`.
 
 use crate::io::{SampleSink, SinkError};
-use crate::job::{Job, Plan};
-use crate::sample_ids::{SampleIdTable, SampleIds};
-use crate::store::SampleRecord;
+use crate::run::job::{Job, JobError, Plan};
+use crate::sample_ids::{SampleIdTable, SampleIds, SampleIdsError};
 use crate::supervisor::shm::{
     SEGMENT_FD_ENV, SectionId, SectionKind, Segment, SegmentBuilder, SegmentView, SegmentWriter,
     ShmError,
 };
-use crate::supervisor::worker_loop::{
-    EXIT_LOG_FAILED, RESULTS_LOG_ENV, SampleCompute, WorkerError, serve_worker,
-};
-use crate::tomo::{MeasurementSet, SetView};
+use crate::tomo::{MeasurementSet, SetView, TomoError};
 
-/// Segment section names shared with `cli::run`.
-pub mod sections {
+/// Why a segment could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The plan could not be encoded.
+    #[error("encoding the plan")]
+    EncodePlan(#[source] postcard::Error),
+    /// The segment could not be created.
+    #[error("building the shared-memory segment")]
+    Build(#[source] ShmError),
+    /// The inherited segment could not be mapped or failed verification.
+    #[error("mapping the shared segment")]
+    Map(#[source] ShmError),
+    /// A section is missing or has the wrong kind.
+    #[error(transparent)]
+    Section(#[from] ShmError),
+    /// The plan section does not decode.
+    #[error("decoding the plan from the shared segment")]
+    DecodePlan(#[source] postcard::Error),
+    /// The sample ids are malformed.
+    #[error("reading the sample ids from the shared segment")]
+    Ids(#[source] SampleIdsError),
+    /// The matrices do not fit the plan's measurement set.
+    #[error("binding the shared matrices")]
+    Bind(#[source] TomoError),
+    /// The plan cannot be bound to the counts and ids.
+    #[error("preparing the job")]
+    Job(#[source] JobError),
+}
+
+/// The segment's section names.
+pub(crate) mod sections {
     /// The projector matrix A.
     pub const A: &str = "a";
     /// Its pseudo-inverse.
@@ -37,7 +68,7 @@ pub mod sections {
     pub const MLE_ROWS: &str = "mle_rows";
     /// The N×M counts.
     pub const COUNTS: &str = "counts";
-    /// The postcard-encoded [`Plan`](crate::job::Plan).
+    /// The postcard-encoded [`Plan`](crate::run::job::Plan).
     pub const PLAN: &str = "plan";
     /// The sample ids' bytes, back to back ([`SampleIdTable`](crate::sample_ids::SampleIdTable)).
     pub const IDS_TEXT: &str = "ids_text";
@@ -52,8 +83,8 @@ pub fn build_segment(
     counts: &[f64],
     plan: &Plan,
     ids: &SampleIdTable,
-) -> anyhow::Result<Segment> {
-    let plan_bytes = postcard::to_stdvec(plan).context("encoding the plan")?;
+) -> Result<Segment, SegmentError> {
+    let plan_bytes = postcard::to_stdvec(plan).map_err(SegmentError::EncodePlan)?;
     let mut builder = SegmentBuilder::new()
         .section(sections::A, set.a())
         .section(sections::PINV, set.pinv())
@@ -64,9 +95,7 @@ pub fn build_segment(
     if !set.info().is_grouped() {
         builder = builder.section(sections::MLE_ROWS, set.mle_rows());
     }
-    builder
-        .build()
-        .context("building the shared-memory segment")
+    builder.build().map_err(SegmentError::Build)
 }
 
 /// The segment of `qtomo run`, filled while the input is read: the
@@ -75,7 +104,7 @@ pub fn build_segment(
 /// counts (or the ids) anywhere else. [`finish`](Self::finish) adds the
 /// plan and seals the same layout [`build_segment`] writes.
 #[derive(Debug)]
-pub struct SegmentSink {
+pub(crate) struct SegmentSink {
     writer: SegmentWriter,
     counts: SectionId,
     ids_text: SectionId,
@@ -93,7 +122,7 @@ const INITIAL_ROOM: usize = 1 << 20;
 impl SegmentSink {
     /// A segment holding `set`'s matrices, ready for samples of its
     /// outcomes.
-    pub fn new(set: &MeasurementSet) -> Result<Self, ShmError> {
+    pub(crate) fn new(set: &MeasurementSet) -> Result<Self, ShmError> {
         let mut writer = SegmentWriter::new()?;
         writer.add_f64(sections::A, set.a())?;
         writer.add_f64(sections::PINV, set.pinv())?;
@@ -115,7 +144,7 @@ impl SegmentSink {
     }
 
     /// Adds the encoded plan and seals the segment for the workers.
-    pub fn finish(mut self, plan: &Plan) -> Result<Segment, SinkError> {
+    pub(crate) fn finish(mut self, plan: &Plan) -> Result<Segment, SinkError> {
         let plan_bytes = postcard::to_stdvec(plan)?;
         self.writer.add_bytes(sections::PLAN, &plan_bytes)?;
         Ok(self.writer.finish()?)
@@ -176,63 +205,47 @@ impl SampleSink for SegmentSink {
 
 /// The counts and sample ids in a segment built by [`build_segment`] or
 /// [`SegmentSink`].
-pub fn counts_and_ids(seg: &SegmentView) -> anyhow::Result<(&[f64], SampleIds<'_>)> {
+pub(crate) fn counts_and_ids(seg: &SegmentView) -> Result<(&[f64], SampleIds<'_>), SegmentError> {
     let counts = seg.f64_section(sections::COUNTS)?;
     let ids = SampleIds::from_parts(
         seg.bytes_section(sections::IDS_TEXT)?,
         seg.bytes_section(sections::IDS_ENDS)?,
     )
-    .context("reading the sample ids from the shared segment")?;
+    .map_err(SegmentError::Ids)?;
     Ok((counts, ids))
 }
 
-struct Compute<'a>(Job<'a>);
-
-impl SampleCompute for Compute<'_> {
-    fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
-        self.0.compute(index, attempt + 1)
-    }
+/// The worker's side, first step: maps the segment this process inherited
+/// from the supervisor, read-only (verifying magic, version and checksum).
+pub(crate) fn open_inherited() -> Result<SegmentView, SegmentError> {
+    SegmentView::open_inherited(SEGMENT_FD_ENV).map_err(SegmentError::Map)
 }
 
-/// Runs the worker; returns the exit code.
-pub fn run() -> anyhow::Result<u8> {
-    crate::supervisor::process::name_process_after_arg0();
-    #[cfg(feature = "fault-injection")]
-    crate::supervisor::fault::Faults::from_env().at_start();
-    let log = std::env::var_os(RESULTS_LOG_ENV).with_context(|| {
-        format!("{RESULTS_LOG_ENV} is not set (qtomo __worker is started by qtomo run)")
-    })?;
-    let seg = SegmentView::open_inherited(SEGMENT_FD_ENV).context("mapping the shared segment")?;
-    let plan: Plan = postcard::from_bytes(seg.bytes_section(sections::PLAN)?)
-        .context("decoding the plan from the shared segment")?;
+/// Decodes the [`Plan`] a segment carries.
+pub(crate) fn decode_plan(seg: &SegmentView) -> Result<Plan, SegmentError> {
+    postcard::from_bytes(seg.bytes_section(sections::PLAN)?).map_err(SegmentError::DecodePlan)
+}
+
+/// Binds `plan` to the segment's matrices, counts and ids: the [`Job`]
+/// that computes every sample. Workers and the in-process executor both
+/// come here, so a sample's result does not depend on where it ran.
+pub(crate) fn bind_job<'a>(seg: &'a SegmentView, plan: &'a Plan) -> Result<Job<'a>, SegmentError> {
     let a = seg.f64_section(sections::A)?;
     let pinv = seg.f64_section(sections::PINV)?;
     let mle_rows = match seg.f64_section(sections::MLE_ROWS) {
         Ok(rows) => rows,
         Err(_) => a,
     };
-    let (counts, ids) = counts_and_ids(&seg)?;
-    let view = SetView::new(&plan.set, a, pinv, mle_rows).context("binding the shared matrices")?;
-    let job = Job::new(&plan, view, counts, ids).context("preparing the job")?;
-    match serve_worker(&mut Compute(job), std::path::Path::new(&log)) {
-        Ok(()) => Ok(0),
-        Err(e @ WorkerError::Log { .. }) => {
-            crate::say_error!(
-                "qtomo: worker {}: error: {:#}",
-                std::process::id(),
-                anyhow::Error::new(e)
-            );
-            Ok(EXIT_LOG_FAILED as u8)
-        }
-        Err(e) => Err(anyhow::Error::new(e).context("serving the supervisor")),
-    }
+    let (counts, ids) = counts_and_ids(seg)?;
+    let view = SetView::new(&plan.set, a, pinv, mle_rows).map_err(SegmentError::Bind)?;
+    Job::new(plan, view, counts, ids).map_err(SegmentError::Job)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::io::{InputOptions, read_samples, read_samples_into};
-    use crate::job::MleOptions;
+    use crate::run::job::MleOptions;
     use std::io::Write;
 
     fn plan_for(set: &MeasurementSet, samples: usize) -> Plan {
@@ -262,6 +275,36 @@ mod tests {
         let plan: Plan = postcard::from_bytes(view.bytes_section(sections::PLAN).expect("plan"))
             .expect("plan decodes");
         assert_eq!(plan.samples, want.n_samples as u64);
+    }
+
+    /// Both sides of the contract: a job bound to a segment (as a worker
+    /// binds it) computes what a job bound to the set in memory computes,
+    /// and stamps the attempt and this process's id.
+    #[test]
+    fn a_job_bound_to_the_segment_computes_what_the_set_in_memory_does() {
+        for (name, qubits, dim) in [("pauli", Some(1), None), ("qudit", None, Some(3))] {
+            let set = crate::tomo::builtin_set(name, qubits, dim).expect("set");
+            let m = set.len();
+            let counts: Vec<f64> = (0..3 * m).map(|i| f64::from((i % 7) as u8) + 1.0).collect();
+            let ids = SampleIdTable::new(["a", "b", "c"]);
+            let mut plan = plan_for(&set, 3);
+            plan.methods = vec!["mle".into(), "pls".into(), "linear".into()];
+            let seg = build_segment(&set, &counts, &plan, &ids).expect("segment");
+            let decoded = decode_plan(seg.view()).expect("plan decodes");
+            assert_eq!(decoded, plan);
+            let mut from_segment = bind_job(seg.view(), &decoded).expect("bind");
+            let (_, seg_ids) = counts_and_ids(seg.view()).expect("sections");
+            let mut in_memory = Job::new(&plan, set.view(), &counts, seg_ids).expect("job");
+            for i in 0..3 {
+                let mut a = from_segment.compute(i, 2);
+                let mut b = in_memory.compute(i, 2);
+                assert_eq!((a.attempts, a.worker_pid), (2, std::process::id()));
+                assert_eq!(a.id, ["a", "b", "c"][i as usize]);
+                a.elapsed_us = 0;
+                b.elapsed_us = 0;
+                assert_eq!(a, b, "{name} sample {i}");
+            }
+        }
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// How often the plain status line is written off a terminal.
-pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const LINE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Progress of one run.
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
     total: u64,
@@ -24,7 +24,7 @@ pub struct Progress {
 
 impl Progress {
     /// Starts reporting on `total` samples to run.
-    pub fn new(total: u64, quiet: bool) -> Self {
+    pub(crate) fn new(total: u64, quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template(
@@ -51,7 +51,7 @@ impl Progress {
     }
 
     /// One sample finished (ok or failed).
-    pub fn sample(&mut self, ok: bool) {
+    pub(crate) fn sample(&mut self, ok: bool) {
         self.done += 1;
         if !ok {
             self.failed += 1;
@@ -60,18 +60,18 @@ impl Progress {
     }
 
     /// Samples finished so far (ok or failed).
-    pub fn done(&self) -> u64 {
+    pub(crate) fn done(&self) -> u64 {
         self.done
     }
 
     /// A worker was restarted.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.restarts += 1;
         self.update();
     }
 
     /// The one-line status: done/total, rate, ETA, failures, restarts.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let elapsed = self.start.elapsed().as_secs_f64().max(1e-9);
         let rate = self.done as f64 / elapsed;
         let eta = if rate > 0.0 {
@@ -108,7 +108,7 @@ impl Progress {
     }
 
     /// Ends the bar; stderr is written directly again.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             crate::stderr::set_progress_bar(None);
             bar.finish_and_clear();

@@ -1,0 +1,219 @@
+//! Executing the pending samples: in this process (`--workers 0`) or over
+//! a pool of worker processes, each ending with an [`Outcome`].
+//!
+//! Both executors bind the same [`Job`](super::job::Job) to the same
+//! segment ([`super::segment::bind_job`]): in process, this process does
+//! it and appends each record itself; in the pool, every worker process
+//! does it ([`super::worker`]) and the supervisor
+//! ([`run_pool_with_signals`]) only hands out indices, watches health and
+//! records the samples that failed for good. [`PoolProgress`] is the
+//! pool's observer: it feeds the progress display and names samples.
+
+use super::error::RunError;
+use super::outcome::Outcome;
+use super::plan::RunPlan;
+use super::progress::Progress;
+use super::segment::{self, counts_and_ids};
+use crate::sample_ids::SampleIds;
+use crate::store::{self, LogWriter, SyncPolicy};
+use crate::supervisor::notify::Notifier;
+use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool_with_signals};
+use crate::supervisor::process::RUNNING_EXECUTABLE;
+use crate::supervisor::signals::{SignalEvent, SignalHandler};
+use crate::supervisor::state::PoolEvent;
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+/// How to execute: the pool's knobs from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolSettings {
+    /// Worker processes (0 = in this process).
+    pub workers: usize,
+    /// Recycle a worker whose private memory exceeds this many bytes.
+    pub max_worker_rss: Option<u64>,
+    /// A sample running longer is killed and retried.
+    pub sample_timeout: Duration,
+    /// Attempts after the first before a sample is recorded as failed.
+    pub retries: u32,
+    /// On a first shutdown signal, how long in-flight samples may finish.
+    pub grace: Duration,
+    /// More restarts than this within `restart_window` abort the run.
+    pub restart_max: usize,
+    /// Window for `restart_max`.
+    pub restart_window: Duration,
+    /// The arguments a worker process is started with (the hidden
+    /// subcommand that leads to [`super::worker::main`]).
+    pub worker_args: Vec<OsString>,
+}
+
+/// How an execution ended and what it used.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Most worker processes alive at once (0 in process).
+    pub workers: usize,
+    /// Workers replaced.
+    pub restarts: u32,
+}
+
+/// Runs `pending` (indices into the input), appending records to `log`.
+pub(crate) fn execute(
+    plan: &RunPlan,
+    pending: Vec<u64>,
+    log: &Path,
+    progress: &mut Progress,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
+) -> Result<Executed, RunError> {
+    if plan.pool.workers == 0 || pending.is_empty() {
+        let outcome = in_process(plan, &pending, log, progress, signals, notifier)?;
+        Ok(Executed {
+            outcome,
+            workers: 0,
+            restarts: 0,
+        })
+    } else {
+        in_pool(plan, pending, log, progress, signals)
+    }
+}
+
+/// Runs the pending samples sequentially in this process (`--workers 0`),
+/// stopping between samples on a shutdown signal.
+fn in_process(
+    plan: &RunPlan,
+    pending: &[u64],
+    log: &Path,
+    progress: &mut Progress,
+    signals: &mut SignalHandler,
+    notifier: Option<&Notifier>,
+) -> Result<Outcome, RunError> {
+    let mut job = segment::bind_job(plan.segment.view(), &plan.job)?;
+    let mut writer = LogWriter::open(log, SyncPolicy::default()).map_err(RunError::OpenLog)?;
+    if let Some(n) = notifier {
+        let _ = n.ready();
+    }
+    for &i in pending {
+        while let Some(ev) = signals.try_recv() {
+            match ev {
+                SignalEvent::Shutdown(sig) => {
+                    tracing::warn!(?sig, "signal received: stopping after the current sample");
+                    if let Some(n) = notifier {
+                        let _ = n.stopping();
+                    }
+                    if let Err(e) = writer.flush_sync() {
+                        return Ok(log_failed(e));
+                    }
+                    return Ok(Outcome::Interrupted);
+                }
+                SignalEvent::Status => tracing::info!("status: {}", progress.line()),
+                _ => {}
+            }
+        }
+        let record = job.compute(i, 1);
+        let ok = record.is_ok();
+        if let Some(reason) = record.status.error() {
+            tracing::warn!(index = i, id = %record.id, reason, "sample failed");
+        }
+        if let Err(e) = writer.append(&record) {
+            return Ok(log_failed(e));
+        }
+        progress.sample(ok);
+    }
+    if let Err(e) = writer.flush_sync() {
+        return Ok(log_failed(e));
+    }
+    Ok(Outcome::Complete)
+}
+
+/// The in-process run stops when the results log cannot be written (a
+/// full disk, an I/O error), naming the OS error as the pool does.
+fn log_failed(e: store::LogError) -> Outcome {
+    let reason = format!(
+        "the results log could not be written: {:#}; the log is valid: free space and rerun the same command to resume",
+        anyhow::Error::new(e)
+    );
+    tracing::error!(%reason, "aborting the run");
+    Outcome::Aborted(reason)
+}
+
+/// The pool's observer: forwards its events to the progress display and
+/// names samples for the failed records the supervisor writes.
+struct PoolProgress<'a> {
+    /// The bar or status lines.
+    progress: &'a mut Progress,
+    /// The sample ids, from the segment.
+    ids: SampleIds<'a>,
+}
+
+impl PoolObserver for PoolProgress<'_> {
+    fn sample_id(&mut self, index: u64) -> String {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.ids.get(i))
+            .map_or_else(|| index.to_string(), str::to_owned)
+    }
+
+    fn event(&mut self, event: &PoolEvent) {
+        match event {
+            PoolEvent::SampleDone { .. } => self.progress.sample(true),
+            PoolEvent::SampleFailed { index, reason } => {
+                tracing::warn!(index, reason = %reason, "sample failed");
+                self.progress.sample(false);
+            }
+            PoolEvent::WorkerRestarted { .. } => self.progress.restart(),
+            PoolEvent::Status(line) => tracing::info!("status: {line}; {}", self.progress.line()),
+            PoolEvent::WorkersReady { .. } | PoolEvent::Draining => {}
+        }
+    }
+}
+
+/// Runs the pending samples over a pool of worker processes sharing the
+/// plan's read-only segment.
+fn in_pool(
+    plan: &RunPlan,
+    pending: Vec<u64>,
+    log: &Path,
+    progress: &mut Progress,
+    signals: &mut SignalHandler,
+) -> Result<Executed, RunError> {
+    let segment = &plan.segment;
+    let (_, ids) = counts_and_ids(segment.view())?;
+    let cfg = pool_config(&plan.pool)?;
+    let mut observer = PoolProgress { progress, ids };
+    let outcome = run_pool_with_signals(&cfg, segment, pending, log, &mut observer, signals)
+        .map_err(RunError::Pool)?;
+    Ok(Executed {
+        outcome: outcome.status.into(),
+        workers: outcome.peak_workers,
+        restarts: outcome.worker_restarts,
+    })
+}
+
+/// The pool's configuration for `settings`.
+fn pool_config(settings: &PoolSettings) -> Result<PoolConfig, RunError> {
+    // Workers exec the running image, not the file at its path: a binary
+    // upgraded on disk mid-run must not compute half of a run's records.
+    let exe = std::env::current_exe().map_err(RunError::LocateExe)?;
+    let running = Path::new(RUNNING_EXECUTABLE);
+    let mut cfg = if running.exists() {
+        let mut cfg = PoolConfig::new(running.to_path_buf(), settings.worker_args.clone());
+        cfg.worker_arg0 = Some(exe.into_os_string());
+        cfg
+    } else {
+        PoolConfig::new(exe, settings.worker_args.clone())
+    };
+    cfg.workers = settings.workers;
+    cfg.max_worker_rss = settings.max_worker_rss;
+    cfg.sample_timeout = settings.sample_timeout;
+    cfg.retries = settings.retries;
+    cfg.grace = settings.grace;
+    cfg.restart_max = settings.restart_max;
+    cfg.restart_window = settings.restart_window;
+    #[cfg(feature = "fault-injection")]
+    if let Some(interval) = crate::supervisor::fault::heartbeat_override() {
+        cfg.heartbeat_interval = interval;
+    }
+    Ok(cfg)
+}

@@ -1,0 +1,207 @@
+//! From parsed options to a plan: the measurement set, the input read
+//! straight into the shared segment, the job's [`Plan`], the fingerprint.
+//! Nothing is written to the run directory here.
+//!
+//! The command line resolves `--basis` to a [`MeasurementSet`] and reads
+//! the input with [`Ingest::read`]: each sample goes into the segment the
+//! workers will map ([`super::segment`]), so the counts are never held
+//! twice and the supervisor's peak memory while reading is about what it
+//! holds while the workers run. [`RunPlan::new`] then seals the segment
+//! with the plan and fingerprints the run by the *contents* of the files
+//! that shape its results (SHA-256, streamed), never their paths.
+
+use super::execute::PoolSettings;
+use super::job::{MleOptions, Plan, TargetSpec};
+use super::segment::SegmentSink;
+use crate::io::{InputError, InputOptions, SampleSink};
+use crate::store::{self, Fingerprint};
+use crate::supervisor::shm::Segment;
+use crate::tomo::{MeasurementSet, Method};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A plan that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PlanError {
+    /// The segment could not be sealed (an input error of kind storage).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A file that shapes the results could not be read for its digest.
+    #[error("{}: cannot read: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The input, read into a new segment, before the plan seals it.
+pub(crate) struct Ingest {
+    /// The segment being filled.
+    sink: SegmentSink,
+}
+
+impl Ingest {
+    /// Reads every sample of `input`, in the order of `set`'s labels, into
+    /// a new shared-memory segment that already holds `set`'s matrices.
+    pub(crate) fn read(
+        input: &Path,
+        set: &MeasurementSet,
+        opts: &InputOptions,
+    ) -> Result<Self, InputError> {
+        let mut sink = SegmentSink::new(set).map_err(|e| InputError::Storage {
+            path: input.to_path_buf(),
+            source: e.into(),
+        })?;
+        crate::io::read_samples_into(input, set.labels(), opts, &mut sink)?;
+        Ok(Self { sink })
+    }
+
+    /// The number of samples read.
+    pub(crate) fn len(&self) -> usize {
+        self.sink.len()
+    }
+}
+
+/// What the command line decided, beyond the set and the input.
+pub(crate) struct PlanRequest {
+    /// The input file (its contents are fingerprinted).
+    pub input: PathBuf,
+    /// A custom basis file (its contents are fingerprinted), if any.
+    pub basis_file: Option<PathBuf>,
+    /// The run directory.
+    pub out: PathBuf,
+    /// Methods in the order asked for (repeats are dropped).
+    pub methods: Vec<Method>,
+    /// MLE options.
+    pub mle: MleOptions,
+    /// The fidelity target: as given (for target.json) and as a state.
+    pub target: Option<(String, TargetSpec)>,
+    /// Shard `(i, n)`, if any, with its index range of the input.
+    pub shard: Option<((u32, u32), Range<u64>)>,
+    /// Start over (`--fresh`).
+    pub fresh: bool,
+    /// Retry samples recorded as failed.
+    pub retry_failed: bool,
+    /// Options of the input reading that shape results, for the
+    /// fingerprint (`transposed`, `columns`).
+    pub input_options: Vec<(&'static str, String)>,
+    /// How to execute.
+    pub pool: PoolSettings,
+}
+
+/// Everything checked and loaded, nothing written yet.
+pub(crate) struct RunPlan {
+    /// The run directory.
+    pub out: PathBuf,
+    /// Start over (`--fresh`).
+    pub fresh: bool,
+    /// Retry samples recorded as failed.
+    pub retry_failed: bool,
+    /// `--target` as given, when one was.
+    pub target_given: Option<String>,
+    /// The measurement set.
+    pub set: MeasurementSet,
+    /// The shared segment: matrices, input counts, sample ids, plan.
+    pub segment: Segment,
+    /// The number of input samples.
+    pub n_samples: u64,
+    /// The samples this process runs (the shard's range, or all).
+    pub range: Range<u64>,
+    /// What each sample's job computes.
+    pub job: Plan,
+    /// The run's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// How to execute.
+    pub pool: PoolSettings,
+}
+
+impl RunPlan {
+    /// Seals the ingested input with the job's plan and fingerprints the
+    /// run.
+    pub(crate) fn new(
+        set: MeasurementSet,
+        ingest: Ingest,
+        request: PlanRequest,
+    ) -> Result<Self, PlanError> {
+        let mut methods: Vec<String> = Vec::new();
+        for m in &request.methods {
+            if !methods.iter().any(|x| x == m.name()) {
+                methods.push(m.name().to_string());
+            }
+        }
+        let n_samples = ingest.len() as u64;
+        let (target_given, target) = request.target.unzip();
+        let job = Plan {
+            set: set.info().clone(),
+            methods: methods.clone(),
+            mle: request.mle,
+            target,
+            samples: n_samples,
+        };
+        let segment = ingest
+            .sink
+            .finish(&job)
+            .map_err(|source| InputError::Storage {
+                path: request.input.clone(),
+                source,
+            })?;
+        let mut options = BTreeMap::new();
+        options.insert("tol".into(), format!("{:e}", request.mle.tol));
+        options.insert("max_iters".into(), request.mle.max_iters.to_string());
+        // Files are identified by their contents, never by their paths.
+        // The target is no part of the fingerprint: it changes no density
+        // matrix, and show and export measure against any target later
+        // (it is stored in the run directory instead, see cli::target).
+        let mut files = BTreeMap::new();
+        files.insert("input".to_string(), digest_file(&request.input)?);
+        if let Some(basis) = &request.basis_file {
+            files.insert("basis".to_string(), digest_file(basis)?);
+        }
+        for (key, value) in request.input_options {
+            options.insert(key.into(), value);
+        }
+        let (shard, range) = match request.shard {
+            Some((shard, range)) => (Some(shard), range),
+            None => (None, 0..n_samples),
+        };
+        let fingerprint = Fingerprint {
+            files,
+            input_sha: None,
+            basis: set.info().name.clone(),
+            dim: set.dim() as u32,
+            methods,
+            options,
+            shard,
+        };
+        Ok(Self {
+            out: request.out,
+            fresh: request.fresh,
+            retry_failed: request.retry_failed,
+            target_given,
+            set,
+            segment,
+            n_samples,
+            range,
+            job,
+            fingerprint,
+            pool: request.pool,
+        })
+    }
+}
+
+/// The content digest of a file that shapes results (SHA-256, streamed),
+/// recorded in the manifest under its role.
+fn digest_file(path: &Path) -> Result<store::FileDigest, PlanError> {
+    let sha256 = store::sha256_file(path).map_err(|source| PlanError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(store::FileDigest {
+        path: path.display().to_string(),
+        sha256,
+    })
+}
