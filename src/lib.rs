@@ -1,9 +1,15 @@
 //! qtomo library.
+//!
+//! The binary (`bin/qtomo.rs`) calls [`cli::run`]. The rest of the public
+//! surface exists for the benches and the integration tests: [`tomo`] (the
+//! numerics), [`store`] (run directories and the results log), [`run`] and
+//! [`sample_ids`] (a job bound to its data), [`supervisor`] (the pool).
+//! `io` (input readers) and `stderr` are internal.
 pub mod cli;
-pub mod io;
+pub(crate) mod io;
 pub mod run;
 pub mod sample_ids;
-pub mod stderr;
+pub(crate) mod stderr;
 pub mod store;
 pub mod supervisor;
 pub mod tomo;

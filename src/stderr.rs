@@ -187,7 +187,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
     }
 }
 
-/// `eprintln!` that never panics: see [`line()`].
+/// `eprintln!` that never panics: see `stderr::line`.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
@@ -195,7 +195,7 @@ macro_rules! say {
     };
 }
 
-/// [`say!`] at level `ERROR` (in JSON logs): see [`line_at`].
+/// [`say!`] at level `ERROR` (in JSON logs): see `stderr::line_at`.
 #[macro_export]
 macro_rules! say_error {
     ($($arg:tt)*) => {
@@ -203,7 +203,7 @@ macro_rules! say_error {
     };
 }
 
-/// [`say!`] at level `WARN` (in JSON logs): see [`line_at`].
+/// [`say!`] at level `WARN` (in JSON logs): see `stderr::line_at`.
 #[macro_export]
 macro_rules! say_warn {
     ($($arg:tt)*) => {

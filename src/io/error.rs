@@ -44,20 +44,13 @@ pub enum Location {
     },
 }
 
+#[cfg(test)]
 impl Location {
     /// The 1-based line, for text locations.
     pub fn line(&self) -> Option<u64> {
         match self {
             Location::Line { line } | Location::Cell { line, .. } => Some(*line),
             Location::File | Location::Element { .. } => None,
-        }
-    }
-
-    /// The 1-based column, for cell and element locations.
-    pub fn column(&self) -> Option<u64> {
-        match self {
-            Location::Cell { column, .. } | Location::Element { column, .. } => Some(*column),
-            Location::File | Location::Line { .. } => None,
         }
     }
 }
@@ -491,6 +484,7 @@ pub enum InputError {
 
 impl InputError {
     /// The file the error is about.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         match self {
             InputError::NotFound { path }
@@ -527,6 +521,7 @@ impl InputError {
         matches!(self, InputError::Storage { .. })
     }
 
+    #[cfg(test)]
     /// Where in the file the error is, when it is about one place.
     pub fn location(&self) -> Option<&Location> {
         match self {

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use super::error::InputError;
-use super::sink::{SampleSink, VecSink};
+use super::sink::SampleSink;
+#[cfg(test)]
+use super::sink::VecSink;
 use super::source::{NPY_MAGIC, open_input};
 use super::{csv_input, npy_input};
 
@@ -51,6 +53,7 @@ pub struct InputOptions {
 
 /// The counts of a batch of samples, columns in the order of the expected
 /// labels.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SampleBatch {
     /// One id per sample: the `sample` column, or the 0-based sample number
@@ -66,6 +69,7 @@ pub struct SampleBatch {
     pub n_outcomes: usize,
 }
 
+#[cfg(test)]
 impl SampleBatch {
     /// The counts of sample `i` (0-based), in expected-label order.
     ///
@@ -91,6 +95,7 @@ impl SampleBatch {
 /// a negative, NaN, infinite or non-numeric count, a duplicate id, no
 /// samples) it returns an [`InputError`] naming the file and, where it
 /// applies, the 1-based line and column. Never writes anything.
+#[cfg(test)]
 pub fn read_samples(
     path: &Path,
     expected_labels: &[String],

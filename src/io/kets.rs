@@ -45,6 +45,7 @@ pub struct KetTable {
     pub subsystem_dims: Vec<usize>,
 }
 
+#[cfg(test)]
 impl KetTable {
     /// The Hilbert-space dimension `d` (length of every ket).
     pub fn dim(&self) -> usize {

@@ -42,16 +42,18 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use error::{InputError, LabelDiff, Location, OutputError, UnexpectedLabel};
-pub use input::{
-    ColumnMode, InputFormat, InputOptions, SampleBatch, read_samples, read_samples_into,
-};
-pub use kets::{KetTable, ZERO_NORM_SQR, read_kets_csv};
-pub use npy_input::{check_npy_size, npy_column_count};
+#[cfg(test)]
+pub use error::Location;
+pub use error::{InputError, OutputError};
+pub use input::{ColumnMode, InputFormat, InputOptions, read_samples_into};
+#[cfg(test)]
+pub use input::{SampleBatch, read_samples};
+pub use kets::read_kets_csv;
+pub use npy_input::check_npy_size;
 pub use output::{write_samples_csv, write_samples_csv_to, write_samples_npy};
 pub(crate) use sink::decimal;
 pub use sink::{SampleSink, SinkError};
 pub(crate) use source::open_input;
 
-pub use csv_text::{DELIMITERS, sniff_delimiter};
+pub use csv_text::sniff_delimiter;
 pub use npy_input::npy_shape;

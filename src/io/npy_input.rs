@@ -368,18 +368,6 @@ pub fn check_npy_size(path: &Path) -> Result<(), InputError> {
     }
 }
 
-/// The number of count columns an NPY sample file's header declares (the
-/// second axis of a 2-D array, the only axis of a 1-D one), for inferring
-/// `--qubits`; `None` if it cannot be read.
-pub fn npy_column_count(path: &Path) -> Option<usize> {
-    let header = read_npy_header(path).ok()??;
-    let columns = match header.shape.as_slice() {
-        [m] | [_, m] => *m,
-        _ => return None,
-    };
-    usize::try_from(columns).ok()
-}
-
 /// The shape an NPY file's header declares (`[N, M]` for N samples of M
 /// counts, `[M, N]` for a transposed file), for inferring `--qubits`;
 /// `None` if the file is not NPY or its header cannot be read.

@@ -7,7 +7,9 @@
 //! workers map, filled in place (`run::segment::SegmentSink`), so a large input is
 //! never held twice.
 
+#[cfg(test)]
 use super::input::SampleBatch;
+#[cfg(test)]
 use crate::sample_ids::SampleIdTable;
 
 /// Why a sink could not take a sample (e.g. the shared-memory segment
@@ -74,7 +76,9 @@ pub(crate) fn decimal_bytes(n: usize) -> usize {
     total
 }
 
-/// A sink that keeps everything in this process's memory.
+/// A sink that keeps everything in this process's memory (for tests of
+/// the readers).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct VecSink {
     n_outcomes: usize,
@@ -82,6 +86,7 @@ pub(crate) struct VecSink {
     ids: SampleIdTable,
 }
 
+#[cfg(test)]
 impl VecSink {
     /// An empty sink for samples of `n_outcomes` counts.
     pub(crate) fn new(n_outcomes: usize) -> Self {
@@ -106,6 +111,7 @@ impl VecSink {
     }
 }
 
+#[cfg(test)]
 impl SampleSink for VecSink {
     fn expect(&mut self, _samples: usize, _id_bytes: usize) -> Result<(), SinkError> {
         // A bound can be twice the real size; a vector would commit it.

@@ -17,7 +17,7 @@
 //!   → WorkerLink { tx: tx_w, rx: rx_s }
 //!                                  ◄─────────   FromWorker::Ready{pid}  (when able to work)
 //! ToWorker::Chunk{indices, attempt} ────────►
-//!                                  ◄─────────   Started / Done / Failed / Heartbeat
+//!                                  ◄─────────   Batch / Heartbeat
 //! ToWorker::Shutdown                ────────►   exits
 //! ```
 //!
@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 pub const IPC_SERVER_ENV: &str = "QTOMO_IPC_SERVER";
 
 /// Version of the message types below; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Supervisor to worker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,25 +80,6 @@ pub enum FromWorker {
     Ready {
         /// The worker's pid.
         pid: u32,
-    },
-    /// Work on a sample began.
-    Started {
-        /// The sample index.
-        index: u64,
-    },
-    /// A sample finished and its record is durable.
-    Done {
-        /// The sample index.
-        index: u64,
-        /// Wall time spent on it, in microseconds.
-        elapsed_us: u64,
-    },
-    /// A sample failed in a way that retrying will not fix.
-    Failed {
-        /// The sample index.
-        index: u64,
-        /// Human-readable reason.
-        reason: String,
     },
     /// Several samples finished, in processing order; their records are
     /// durable. Fast samples are reported in batches like this one so that
@@ -421,15 +402,6 @@ mod tests {
     fn messages_round_trip_through_postcard() {
         let msgs = [
             FromWorker::Ready { pid: 1 },
-            FromWorker::Started { index: 2 },
-            FromWorker::Done {
-                index: 3,
-                elapsed_us: 4,
-            },
-            FromWorker::Failed {
-                index: 5,
-                reason: "all counts zero".into(),
-            },
             FromWorker::Heartbeat { pid: 6 },
             FromWorker::Batch {
                 items: vec![SampleOutcome {
@@ -512,11 +484,13 @@ mod tests {
                 ToWorker::Chunk { indices, attempt } => {
                     assert_eq!(indices.len(), attempt.len());
                     for index in indices {
-                        ep.send(FromWorker::Started { index }).expect("send");
                         ep.send(FromWorker::Heartbeat { pid }).expect("send");
-                        ep.send(FromWorker::Done {
-                            index,
-                            elapsed_us: index * 2,
+                        ep.send(FromWorker::Batch {
+                            items: vec![SampleOutcome {
+                                index,
+                                elapsed_us: index * 2,
+                                failed: None,
+                            }],
                         })
                         .expect("send");
                     }
@@ -552,24 +526,23 @@ mod tests {
         })
         .expect("send chunk");
         let mut got = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..4 {
             got.push(next());
         }
+        let done = |index: u64| FromWorker::Batch {
+            items: vec![SampleOutcome {
+                index,
+                elapsed_us: index * 2,
+                failed: None,
+            }],
+        };
         assert_eq!(
             got,
             [
-                FromWorker::Started { index: 10 },
                 FromWorker::Heartbeat { pid },
-                FromWorker::Done {
-                    index: 10,
-                    elapsed_us: 20
-                },
-                FromWorker::Started { index: 11 },
+                done(10),
                 FromWorker::Heartbeat { pid },
-                FromWorker::Done {
-                    index: 11,
-                    elapsed_us: 22
-                },
+                done(11),
             ]
         );
         link.send(ToWorker::Shutdown).expect("send shutdown");

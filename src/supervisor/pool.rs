@@ -423,26 +423,8 @@ pub fn run_pool_with_signals(
 fn message_event(worker: WorkerId, m: FromWorker) -> SupervisorEvent {
     match m {
         FromWorker::Ready { .. } => SupervisorEvent::Ready { worker },
-        FromWorker::Heartbeat { .. } | FromWorker::Started { .. } => {
-            SupervisorEvent::Heartbeat { worker }
-        }
+        FromWorker::Heartbeat { .. } => SupervisorEvent::Heartbeat { worker },
         FromWorker::Batch { items } => SupervisorEvent::Finished { worker, items },
-        FromWorker::Done { index, elapsed_us } => SupervisorEvent::Finished {
-            worker,
-            items: vec![super::ipc::SampleOutcome {
-                index,
-                elapsed_us,
-                failed: None,
-            }],
-        },
-        FromWorker::Failed { index, reason } => SupervisorEvent::Finished {
-            worker,
-            items: vec![super::ipc::SampleOutcome {
-                index,
-                elapsed_us: 0,
-                failed: Some(reason),
-            }],
-        },
     }
 }
 

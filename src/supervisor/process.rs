@@ -28,14 +28,13 @@
 //! * [`WorkerCommand`] → [`WorkerChild`]: spawn, RAII handle (dropping a
 //!   running child kills its group and reaps it).
 //! * [`kill_group`], [`terminate_with_grace`] → [`TerminateResult`].
-//! * [`reap_nonblocking`]: `waitpid(WNOHANG)` over a set of children.
 //! * [`classify`] → [`ExitOutcome`]: pure, with a human description.
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -273,11 +272,6 @@ impl WorkerChild {
         self.status
     }
 
-    /// Takes the worker's stdin pipe, if one was requested.
-    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
-        self.child.stdin.take()
-    }
-
     /// Takes the worker's stdout pipe, if one was requested.
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
         self.child.stdout.take()
@@ -410,23 +404,6 @@ fn try_reap_pid(pid: Pid) -> Result<Option<ExitStatus>, ProcessError> {
             }
         }
     }
-}
-
-/// Reaps, without blocking, every child in `children` that has exited, and
-/// returns their pids and statuses. Children reaped before are skipped.
-pub fn reap_nonblocking<'a>(
-    children: impl IntoIterator<Item = &'a mut WorkerChild>,
-) -> Result<Vec<(Pid, ExitStatus)>, ProcessError> {
-    let mut reaped = Vec::new();
-    for child in children {
-        if child.status.is_some() {
-            continue;
-        }
-        if let Some(st) = child.try_reap()? {
-            reaped.push((child.pid, st));
-        }
-    }
-    Ok(reaped)
 }
 
 /// How a process ended.
@@ -575,28 +552,21 @@ mod tests {
     }
 
     #[test]
-    fn reap_nonblocking_collects_only_exited() {
+    fn try_reap_collects_only_exited_children() {
         let mut quick = sh("exit 7").spawn().expect("spawn");
         let mut slow = sh("exec sleep 30").spawn().expect("spawn");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let reaped = loop {
-            let r = reap_nonblocking([&mut quick, &mut slow]).expect("reap");
-            if !r.is_empty() {
-                break r;
+        let st = loop {
+            assert!(slow.try_reap().expect("reap").is_none());
+            if let Some(st) = quick.try_reap().expect("reap") {
+                break st;
             }
             assert!(Instant::now() < deadline, "quick child never reaped");
             std::thread::sleep(Duration::from_millis(5));
         };
-        assert_eq!(reaped.len(), 1);
-        assert_eq!(reaped[0].0, quick.pid());
-        assert_eq!(classify(reaped[0].1), ExitOutcome::Code(7));
+        assert_eq!(classify(st), ExitOutcome::Code(7));
+        assert_eq!(quick.status(), Some(st));
         assert!(slow.status().is_none());
-        // A second pass reports nothing new.
-        assert!(
-            reap_nonblocking([&mut quick, &mut slow])
-                .expect("reap")
-                .is_empty()
-        );
         // Dropping `slow` kills and reaps it (RAII guard).
         let pid = slow.pid();
         drop(slow);
