@@ -5,6 +5,7 @@
 //! numerics), [`store`] (run directories and the results log), [`run`] and
 //! [`sample_ids`] (a job bound to its data), [`supervisor`] (the pool).
 //! `io` (input readers) and `stderr` are internal.
+pub(crate) mod atomic;
 pub mod cli;
 pub(crate) mod io;
 pub mod run;

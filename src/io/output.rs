@@ -4,10 +4,9 @@
 //! renamed over the target, so a reader never sees a half-written file.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use ndarray::ArrayView2;
 use ndarray_npy::WriteNpyExt;
@@ -170,20 +169,6 @@ fn check_names(path: &Path, what: &str, names: &[String]) -> Result<(), OutputEr
     Ok(())
 }
 
-/// A fresh temporary path next to `path`.
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    path.with_file_name(tmp)
-}
-
 /// Runs `write` on a buffered temporary file, then syncs it and renames it
 /// to `path`. The temporary file is removed on any failure. Errors name
 /// `path`, the file the user asked for, never the temporary one.
@@ -191,37 +176,14 @@ fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
-    let tmp = temp_path(path);
-    let io_err = || {
-        let p = path.to_path_buf();
-        move |source| OutputError::Io { path: p, source }
+    let io_err = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io_err())?;
-    let result = (|| {
-        let mut out = BufWriter::new(&file);
-        write(&mut out)?;
-        out.flush().map_err(io_err())?;
-        drop(out);
-        file.sync_all().map_err(io_err())?;
-        std::fs::rename(&tmp, path).map_err(io_err())
-    })();
-    if result.is_err() {
-        // Best effort: the error being returned is the one that matters.
-        let _ = std::fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename durable; some filesystems refuse to sync a directory,
-    // which does not make the write itself fail.
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let (temp, file) = crate::atomic::TempFile::create(path).map_err(|e| io_err(e.source))?;
+    let mut out = BufWriter::new(&file);
+    write(&mut out)?;
+    out.flush().map_err(io_err)?;
+    drop(out);
+    temp.commit(file).map_err(|e| io_err(e.source))
 }

@@ -36,8 +36,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::atomic::temp_path_for;
 use super::fsutil::{is_symlink_refusal, open_nofollow};
+use crate::atomic::temp_path_for;
 
 /// File name of the lock inside a run directory.
 pub const RUN_LOCK: &str = "run.lock";

@@ -24,12 +24,12 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::atomic::{AtomicWriteError, temp_path_for};
 use super::lock::{LockError, probe};
 use super::log::{LogError, LogWriter, SyncPolicy, frame_payload, read_payload_at};
 use super::resume::{RecordIndex, ResumeError, ResumeState};
 use super::rundir::{Manifest, RunDir, RunDirError, unix_now};
 use super::summary::{RunOutcome, Summary, SummaryError};
+use crate::atomic::{AtomicWriteError, temp_path_for};
 
 /// Errors merging shards.
 #[derive(Debug, thiserror::Error)]
@@ -232,7 +232,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
     // The merged directory is built beside its final place under a
     // temporary name and renamed into place complete, so a merge that
     // fails or is killed never leaves a half output behind.
-    let parent = super::atomic::parent_dir(out_dir).to_path_buf();
+    let parent = crate::atomic::parent_dir(out_dir).to_path_buf();
     fs::create_dir_all(&parent).map_err(|source| {
         MergeError::Io(PathIoError {
             action: "create directory",
@@ -259,7 +259,7 @@ pub fn merge(shard_dirs: &[PathBuf], out_dir: &Path) -> Result<MergeReport, Merg
                     source,
                 })
             })?;
-            super::atomic::sync_dir(&parent).map_err(|source| {
+            crate::atomic::sync_dir(&parent).map_err(|source| {
                 MergeError::Io(PathIoError {
                     action: "fsync directory",
                     path: parent.clone(),
@@ -427,14 +427,14 @@ fn remove_stale_merge_dirs(out_dir: &Path) {
     let Some(name) = out_dir.file_name().and_then(|n| n.to_str()) else {
         return;
     };
-    let Ok(entries) = fs::read_dir(super::atomic::parent_dir(out_dir)) else {
+    let Ok(entries) = fs::read_dir(crate::atomic::parent_dir(out_dir)) else {
         return;
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
         let Some(pid) = file_name
             .to_str()
-            .and_then(|n| super::atomic::temp_owner(n, name))
+            .and_then(|n| crate::atomic::temp_owner(n, name))
         else {
             continue;
         };

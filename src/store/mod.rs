@@ -48,7 +48,6 @@
 
 #![deny(missing_docs)]
 
-mod atomic;
 mod export;
 mod format;
 mod fsutil;
@@ -62,7 +61,7 @@ mod rundir;
 mod status;
 mod summary;
 
-pub use atomic::{AtomicWriteError, atomic_write, sync_dir};
+pub use crate::atomic::{AtomicWriteError, atomic_write, sync_dir};
 pub use export::{
     CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, Rescore, export,
     export_csv, export_jsonl, export_npy, export_rescored, export_to_writer, sample_json,

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic::{AtomicWriteError, atomic_write};
 use super::rundir::SUMMARY;
+use crate::atomic::{AtomicWriteError, atomic_write};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,7 +72,7 @@ pub fn export_csv(
 }
 
 pub(super) fn csv_to_file(mut source: Source<'_>, out: &Path) -> Result<ExportStats, ExportError> {
-    let (temp, file) = TempOut::create(out)?;
+    let (temp, file) = create_temp(out)?;
     let mut buffered = BufWriter::with_capacity(1 << 20, file);
     let stats = write_csv(&mut source, &mut buffered, out)?;
     temp.commit(finish_writer(buffered, out)?)?;

@@ -107,7 +107,7 @@ pub(super) fn jsonl_to_file(
     mut source: Source<'_>,
     out: &Path,
 ) -> Result<ExportStats, ExportError> {
-    let (temp, file) = TempOut::create(out)?;
+    let (temp, file) = create_temp(out)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let stats = write_jsonl(&mut source, &mut w, out)?;
     temp.commit(finish_writer(w, out)?)?;

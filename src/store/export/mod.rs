@@ -46,7 +46,7 @@ mod npy;
 mod tests;
 
 use crate::store::PathIoError;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -54,14 +54,13 @@ use faer::c64;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::atomic::{
-    AtomicWriteError, commit_rename, parent_dir, remove_stale_temps, remove_stale_temps_where,
-    temp_path_for,
-};
 use super::log::{LogError, read_record_at};
 use super::record::{MethodMetrics, MethodResult, SampleRecord};
 use super::resume::{RecordIndex, ResumeError};
 use super::rundir::{Manifest, RunDir, RunDirError};
+use crate::atomic::{
+    AtomicWriteError, TempFile, parent_dir, remove_stale_temps, remove_stale_temps_where,
+};
 
 use csv_table::csv_to_file;
 use csv_table::write_csv;
@@ -428,70 +427,19 @@ fn remove_stale_default_exports(dir: &Path) -> Result<(), ExportError> {
     Ok(())
 }
 
-/// A file being written at a temporary path, renamed over its destination
-/// by [`TempOut::commit`], removed if dropped uncommitted.
-struct TempOut {
-    tmp: PathBuf,
-    dest: PathBuf,
-    committed: bool,
-}
-
-impl TempOut {
-    /// Creates the temporary file for `dest`, first removing the temporary
-    /// files for `dest` that earlier exports left when they were killed.
-    fn create(dest: &Path) -> Result<(TempOut, File), ExportError> {
-        if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
-            remove_stale_temps(parent_dir(dest), name).map_err(|source| {
-                ExportError::Io(PathIoError {
-                    action: "remove stale temporary files of",
-                    path: dest.to_path_buf(),
-                    source,
-                })
-            })?;
-        }
-        let tmp = temp_path_for(dest);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|source| {
-                ExportError::Io(PathIoError {
-                    action: "create",
-                    path: dest.to_path_buf(),
-                    source,
-                })
-            })?;
-        Ok((
-            TempOut {
-                tmp,
-                dest: dest.to_path_buf(),
-                committed: false,
-            },
-            file,
-        ))
-    }
-
-    fn commit(mut self, file: File) -> Result<(), ExportError> {
-        file.sync_all().map_err(|source| {
+/// Creates the temporary file for `dest`, first removing the temporary
+/// files for `dest` that earlier exports left when they were killed.
+fn create_temp(dest: &Path) -> Result<(TempFile, File), ExportError> {
+    if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
+        remove_stale_temps(parent_dir(dest), name).map_err(|source| {
             ExportError::Io(PathIoError {
-                action: "fsync",
-                path: self.dest.clone(),
+                action: "remove stale temporary files of",
+                path: dest.to_path_buf(),
                 source,
             })
         })?;
-        drop(file);
-        commit_rename(&self.tmp, &self.dest)?;
-        self.committed = true;
-        Ok(())
     }
-}
-
-impl Drop for TempOut {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
+    Ok(TempFile::create(dest)?)
 }
 
 fn finish_writer(w: BufWriter<File>, path: &Path) -> Result<File, ExportError> {

@@ -45,13 +45,13 @@ pub(super) fn npy_to_dir(
     struct NpyOut {
         method: String,
         path: PathBuf,
-        temp: TempOut,
+        temp: TempFile,
         w: BufWriter<File>,
     }
     let mut arrays = Vec::new();
     for method in &source.manifest.methods {
         let path = out_dir.join(format!("rho_{method}.npy"));
-        let (temp, file) = TempOut::create(&path)?;
+        let (temp, file) = create_temp(&path)?;
         ndarray_npy::write_zeroed_npy::<c64, _>(
             &file,
             (total as usize, dim as usize, dim as usize),
@@ -71,7 +71,7 @@ pub(super) fn npy_to_dir(
         });
     }
     let index_path = out_dir.join(NPY_INDEX);
-    let (index_temp, index_file) = TempOut::create(&index_path)?;
+    let (index_temp, index_file) = create_temp(&index_path)?;
     let mut index_csv = csv::Writer::from_writer(BufWriter::new(index_file));
     let csv_err = |source| ExportError::Csv {
         path: index_path.clone(),

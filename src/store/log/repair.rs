@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::reader::SkippedRegion;
 use super::{LogError, TornTail};
-use crate::store::atomic::{parent_dir, sync_dir, temp_path_for};
+use crate::atomic::{parent_dir, sync_dir, temp_path_for};
 use crate::store::fsutil::open_nofollow;
 
 /// Rewrites the log at `path` without the damaged regions `damaged` and

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::frame::{encode_frame, header_bytes, parse_header};
 use super::{HEADER_LEN, LogError};
-use crate::store::atomic::{parent_dir, sync_dir};
+use crate::atomic::{parent_dir, sync_dir};
 use crate::store::format::FormatVersion;
 use crate::store::fsutil::open_nofollow;
 use crate::store::record::SampleRecord;

@@ -48,11 +48,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic::{AtomicWriteError, atomic_write, sync_dir};
 use super::format::{FormatVersion, FormatVersionError};
 use super::lock::{LockError, RUN_LOCK, RunLock};
 use super::log::{LogError, SkippedRegion, TornTail, remove_damage, truncate_torn_tail};
 use super::resume::{ResumeError, ResumeState};
+use crate::atomic::{AtomicWriteError, atomic_write, sync_dir};
 
 pub(crate) use manifest::unix_now;
 pub use manifest::{FileDigest, Fingerprint, Manifest};
@@ -256,7 +256,7 @@ fn is_run_leftover(name: &str) -> bool {
     name == RUN_LOCK
         || RUN_FILES
             .iter()
-            .any(|f| super::atomic::temp_owner(name, f).is_some())
+            .any(|f| crate::atomic::temp_owner(name, f).is_some())
 }
 
 /// Checks that `root` may be used as a run directory: it does not exist,
@@ -381,7 +381,7 @@ fn remove_previous_run(dir: &RunDir) -> Result<(), RunDirError> {
 
 /// Removes the stale temporary files for `name` in `root`.
 fn remove_stale(root: &Path, name: &str) -> Result<(), RunDirError> {
-    super::atomic::remove_stale_temps(root, name)
+    crate::atomic::remove_stale_temps(root, name)
         .map(|_| ())
         .map_err(|source| {
             RunDirError::Io(PathIoError {

@@ -1,9 +1,14 @@
-//! Atomic replacement of small metadata files.
+//! Atomic replacement of files: the one way qtomo writes a file that a
+//! reader (or a crash) must see whole or not at all.
 //!
-//! [`atomic_write`] writes a temporary file next to the target, fsyncs it,
-//! renames it over the target and fsyncs the directory, so that after a crash
+//! [`TempFile`] is a temporary file next to the target; it is fsynced,
+//! renamed over the target and the directory fsynced on
+//! [`TempFile::commit`], and removed if dropped uncommitted. After a crash
 //! the target holds either the old or the new bytes, never a mix, and the
-//! rename itself is durable.
+//! rename itself is durable. [`atomic_write`] does this for bytes in
+//! memory (metadata files); exports and `simulate` stream into a
+//! [`TempFile`]. Temporary names carry the writer's pid, so
+//! [`remove_stale_temps`] can tell a killed writer's leftovers.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -137,51 +142,79 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Replaces `path` with `bytes` atomically and durably: temp file in the
-/// same directory, write, fsync, rename over `path`, fsync the directory.
-///
-/// On failure the temporary file is removed and `path` is left untouched.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
-    let tmp = temp_path_for(path);
-    let result = write_then_rename(&tmp, path, bytes);
-    if result.is_err() {
-        // Best effort: the temp file may not exist if creating it failed.
-        let _ = fs::remove_file(&tmp);
+/// A temporary file that becomes `dest` on [`TempFile::commit`], or
+/// disappears if dropped first.
+#[derive(Debug)]
+pub struct TempFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl TempFile {
+    /// Creates a fresh temporary file next to `dest` (see
+    /// [`temp_path_for`]) and returns it open for writing.
+    pub fn create(dest: &Path) -> Result<(TempFile, File), AtomicWriteError> {
+        let tmp = temp_path_for(dest);
+        // create_new is O_CREAT|O_EXCL: it refuses any existing path at
+        // `tmp`, a symbolic link included.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|source| AtomicWriteError {
+                action: "create temporary file",
+                path: dest.to_path_buf(),
+                source,
+            })?;
+        let temp = TempFile {
+            tmp,
+            dest: dest.to_path_buf(),
+            committed: false,
+        };
+        Ok((temp, file))
     }
-    result
+
+    /// Fsyncs `file` (the one [`TempFile::create`] returned, written),
+    /// renames it over the destination and fsyncs the directory. On failure
+    /// the temporary file is removed and the destination left as it was.
+    pub fn commit(mut self, file: File) -> Result<(), AtomicWriteError> {
+        let dest = self.dest.clone();
+        let err = move |action: &'static str| {
+            let path = dest.clone();
+            move |source: io::Error| AtomicWriteError {
+                action,
+                path,
+                source,
+            }
+        };
+        file.sync_all().map_err(err("fsync temporary file"))?;
+        drop(file);
+        fs::rename(&self.tmp, &self.dest).map_err(err("rename temporary file"))?;
+        self.committed = true;
+        sync_dir(parent_dir(&self.dest)).map_err(err("fsync directory"))
+    }
 }
 
-fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
-    let err = |action: &'static str| {
-        move |source: io::Error| AtomicWriteError {
-            action,
-            path: path.to_path_buf(),
-            source,
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: an error being returned is the one that matters.
+            let _ = fs::remove_file(&self.tmp);
         }
-    };
-    let mut file =
-        super::fsutil::open_nofollow(OpenOptions::new().write(true).create_new(true), tmp)
-            .map_err(err("create temporary file"))?;
-    file.write_all(bytes).map_err(err("write temporary file"))?;
-    file.sync_all().map_err(err("fsync temporary file"))?;
-    drop(file);
-    fs::rename(tmp, path).map_err(err("rename temporary file"))?;
-    sync_dir(parent_dir(path)).map_err(err("fsync directory"))?;
-    Ok(())
+    }
 }
 
-/// Renames an already written and fsynced temporary file over `path` and
-/// fsyncs the directory (used for large exports streamed to a temp path).
-pub(crate) fn commit_rename(tmp: &Path, path: &Path) -> Result<(), AtomicWriteError> {
-    let err = |action: &'static str| {
-        move |source: io::Error| AtomicWriteError {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    fs::rename(tmp, path).map_err(err("rename temporary file"))?;
-    sync_dir(parent_dir(path)).map_err(err("fsync directory"))
+/// Replaces `path` with `bytes` atomically and durably (a `TempFile`
+/// written at once). On failure `path` is left untouched.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
+    let (temp, mut file) = TempFile::create(path)?;
+    file.write_all(bytes).map_err(|source| AtomicWriteError {
+        action: "write temporary file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    temp.commit(file)
 }
 
 #[cfg(test)]
