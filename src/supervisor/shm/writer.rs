@@ -173,12 +173,7 @@ impl SegmentWriter {
     /// that.
     pub fn reserve_total(&mut self, id: SectionId, capacity: usize) -> Result<(), ShmError> {
         self.check_usable()?;
-        let s = self
-            .slots
-            .get(id.0)
-            .ok_or_else(|| ShmError::NoSuchSection {
-                name: format!("#{}", id.0),
-            })?;
+        let s = self.slot(id)?;
         if capacity > s.cap {
             self.grow(id.0, capacity)?;
         }
@@ -251,14 +246,16 @@ impl SegmentWriter {
         Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<f64>(), s.len / size_of::<f64>()) })
     }
 
+    /// The slot of section `id`.
+    fn slot(&self, id: SectionId) -> Result<&Slot, ShmError> {
+        self.slots.get(id.0).ok_or_else(|| ShmError::NoSuchSection {
+            name: format!("#{}", id.0),
+        })
+    }
+
     fn expect_kind(&self, id: SectionId, kind: SectionKind) -> Result<(), ShmError> {
         self.check_usable()?;
-        let s = self
-            .slots
-            .get(id.0)
-            .ok_or_else(|| ShmError::NoSuchSection {
-                name: format!("#{}", id.0),
-            })?;
+        let s = self.slot(id)?;
         if s.kind != kind {
             return Err(ShmError::WrongKind {
                 name: s.name.clone(),
