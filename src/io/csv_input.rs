@@ -20,8 +20,8 @@ use csv::ByteRecord;
 use super::cell::{parse_count, parse_text, parse_text_ref};
 use super::csv_text::{checked_line, csv_reader, line_of, next_record, read_header};
 use super::error::{InputError, Location};
-use super::input::{ColumnMode, InputOptions};
 use super::labels::{header_hint, looks_like_data, match_labels, row_preview};
+use super::options::{ColumnMode, InputOptions};
 use super::sink::{SampleSink, SinkError, decimal_bytes};
 
 /// The name of the optional id column.

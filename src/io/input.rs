@@ -5,81 +5,14 @@
 use std::path::Path;
 
 use super::error::InputError;
+use super::options::{InputFormat, InputOptions};
+#[cfg(test)]
+use super::sink::SampleBatch;
 use super::sink::SampleSink;
 #[cfg(test)]
 use super::sink::VecSink;
 use super::source::{NPY_MAGIC, open_input};
 use super::{csv_input, npy_input};
-
-/// Which file format to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InputFormat {
-    /// NPY if the file starts with the NPY magic bytes or is named `*.npy`,
-    /// CSV otherwise.
-    #[default]
-    Auto,
-    /// Comma-separated text (tab-separated when the file is named `*.tsv`).
-    Csv,
-    /// A NumPy `.npy` array.
-    Npy,
-}
-
-/// How CSV columns are matched to the expected labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ColumnMode {
-    /// By header name, in any order.
-    #[default]
-    Labels,
-    /// By position: the header is still required, but its names are
-    /// ignored; the count columns (after an optional first `sample` column)
-    /// are taken in the order of the expected labels and their number must
-    /// match. NPY input is always positional.
-    Positional,
-}
-
-/// Options for [`read_samples`] (the `--format`, `--transposed` and
-/// `--columns` flags of `qtomo run`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct InputOptions {
-    /// The file format.
-    pub format: InputFormat,
-    /// One sample per column instead of per row. In CSV the first column
-    /// holds the labels and the header row holds the sample ids; an NPY
-    /// array is read as outcomes × samples.
-    pub transposed: bool,
-    /// How columns (rows, when transposed) are matched to labels.
-    pub columns: ColumnMode,
-}
-
-/// The counts of a batch of samples, columns in the order of the expected
-/// labels.
-#[cfg(test)]
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SampleBatch {
-    /// One id per sample: the `sample` column, or the 0-based sample number
-    /// as a string when the file has none (always so for NPY).
-    pub ids: Vec<String>,
-    /// Row-major `n_samples × n_outcomes` counts, each finite and
-    /// non-negative. An all-zero row is allowed here; it fails later, per
-    /// sample.
-    pub counts: Vec<f64>,
-    /// Number of samples (at least 1).
-    pub n_samples: usize,
-    /// Number of outcomes (the number of expected labels).
-    pub n_outcomes: usize,
-}
-
-#[cfg(test)]
-impl SampleBatch {
-    /// The counts of sample `i` (0-based), in expected-label order.
-    ///
-    /// # Panics
-    ///
-    /// If `i >= self.n_samples`.
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.counts[i * self.n_outcomes..(i + 1) * self.n_outcomes]
-    }
-}
 
 /// Reads the sample counts of `path`, mapping its columns to
 /// `expected_labels` (which must be distinct).

@@ -35,6 +35,7 @@ mod input;
 mod kets;
 mod labels;
 mod npy_input;
+mod options;
 mod output;
 mod sink;
 mod source;
@@ -45,12 +46,15 @@ mod tests;
 #[cfg(test)]
 pub use error::Location;
 pub use error::{InputError, OutputError};
-pub use input::{ColumnMode, InputFormat, InputOptions, read_samples_into};
 #[cfg(test)]
-pub use input::{SampleBatch, read_samples};
+pub use input::read_samples;
+pub use input::read_samples_into;
 pub use kets::read_kets_csv;
 pub use npy_input::check_npy_size;
+pub use options::{ColumnMode, InputFormat, InputOptions};
 pub use output::{write_samples_csv, write_samples_csv_to, write_samples_npy};
+#[cfg(test)]
+pub use sink::SampleBatch;
 pub(crate) use sink::decimal;
 pub use sink::{SampleSink, SinkError};
 pub(crate) use source::open_input;

@@ -18,7 +18,7 @@ use ndarray_npy::npy::header::{Header, Layout};
 
 use super::cell::check_count;
 use super::error::{InputError, Location};
-use super::input::InputOptions;
+use super::options::InputOptions;
 use super::sink::{SampleSink, decimal_bytes};
 
 /// Bytes read from the file at a time.

@@ -8,8 +8,6 @@
 //! never held twice.
 
 #[cfg(test)]
-use super::input::SampleBatch;
-#[cfg(test)]
 use crate::sample_ids::SampleIdTable;
 
 /// Why a sink could not take a sample (e.g. the shared-memory segment
@@ -74,6 +72,36 @@ pub(crate) fn decimal_bytes(n: usize) -> usize {
         digits += 1;
     }
     total
+}
+
+/// The counts of a batch of samples, columns in the order of the expected
+/// labels.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SampleBatch {
+    /// One id per sample: the `sample` column, or the 0-based sample number
+    /// as a string when the file has none (always so for NPY).
+    pub ids: Vec<String>,
+    /// Row-major `n_samples × n_outcomes` counts, each finite and
+    /// non-negative. An all-zero row is allowed here; it fails later, per
+    /// sample.
+    pub counts: Vec<f64>,
+    /// Number of samples (at least 1).
+    pub n_samples: usize,
+    /// Number of outcomes (the number of expected labels).
+    pub n_outcomes: usize,
+}
+
+#[cfg(test)]
+impl SampleBatch {
+    /// The counts of sample `i` (0-based), in expected-label order.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.n_samples`.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.counts[i * self.n_outcomes..(i + 1) * self.n_outcomes]
+    }
 }
 
 /// A sink that keeps everything in this process's memory (for tests of
