@@ -215,10 +215,18 @@ fn cause_chain_from<'a>(
     std::iter::successors(Some(cause), |c| c.source())
 }
 
+/// Whether the error is a reader of our standard output going away (`qtomo
+/// export --out - | head`): not a failure, so the command exits quietly.
+/// The csv and serde_json crates keep their I/O error inside their own
+/// error, not as a source.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let broken = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || c.downcast_ref::<csv::Error>()
+                .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(io) if broken(io)))
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 

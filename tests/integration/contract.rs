@@ -1025,3 +1025,60 @@ fn status_counts_failed_samples_as_finished_and_a_rerun_keeps_the_summary() {
         assert_eq!(summary(dir), first, "the rerun rewrote {dir}/summary.json");
     }
 }
+
+/// A reader of standard output that goes away early (`export --out - |
+/// head -1`) is not a failure: the export exits 0 and says nothing, in
+/// every streamable format.
+#[test]
+fn export_to_a_reader_that_leaves_early_exits_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sandbox = Sandbox::new();
+    // Enough samples that the export outlasts the pipe's buffer.
+    simulate(&sandbox, "data.csv", 2, 3000);
+    sandbox
+        .qtomo([
+            "run",
+            "data.csv",
+            "--out",
+            "r",
+            "--workers",
+            "0",
+            "--method",
+            "linear",
+        ])
+        .ok();
+    for format in ["jsonl", "csv"] {
+        let mut child = crate::util::scrubbed_command(env!("CARGO_BIN_EXE_qtomo"))
+            .current_dir(sandbox.path())
+            .args(["export", "r", "--format", format, "--out", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn export");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("first line");
+        assert!(!first.is_empty());
+        // The reader is dropped here: the pipe closes.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("export --format {format} did not end after its reader left");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+            .expect("stderr");
+        assert_eq!(status.code(), Some(0), "{format}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{format}: {stderr}");
+    }
+}
