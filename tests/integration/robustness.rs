@@ -54,8 +54,7 @@ fn stopping_the_whole_tree_restarts_no_worker() {
         &["--workers", "2", "--sample-timeout", "2s"],
         &[("QTOMO_FAULT", "delay:10"), FAST_HEARTBEAT],
     );
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 2, 4);
     let mut tree = vec![sup.pid()];
     tree.extend(sup.workers());
     signal_all(&tree, Signal::SIGSTOP);
@@ -87,8 +86,7 @@ fn a_single_stopped_worker_is_still_killed_as_hung() {
         &["--workers", "2"],
         &[("QTOMO_FAULT", "delay:10"), FAST_HEARTBEAT],
     );
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 2, 4);
     let victim = sup.workers()[0];
     signal_all(&[victim], Signal::SIGSTOP);
     let st = sup.wait(BOUND);
@@ -131,8 +129,7 @@ fn sighup_drains_exits_75_and_rerun_completes() {
         &["--workers", "2", "--grace", "10s"],
         &[("QTOMO_FAULT", "delay:20")],
     );
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 2, 4);
     let workers = sup.workers();
     sup.signal(Signal::SIGHUP);
     let st = sup.wait(BOUND);
@@ -166,8 +163,7 @@ fn sighup_drains_exits_75_and_rerun_completes() {
 fn four_workers_stopped_for_ten_seconds_complete_with_no_restart() {
     let fx = Fixture::new(1200);
     let mut sup = fx.start(&["--workers", "4"], &[("QTOMO_FAULT", "delay:20")]);
-    sup.wait_for("four workers", BOUND, || sup.workers().len() == 4);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 4, 4);
     let workers = sup.workers();
     let mut tree = vec![sup.pid()];
     tree.extend(&workers);
@@ -251,9 +247,8 @@ fn sigquit_twice_stops_at_once_and_sigusr2_drains() {
         &["--workers", "2", "--grace", "60s"],
         &[("QTOMO_FAULT", "delay:500")],
     );
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
     // Each worker is in the middle of its next 500 ms sample.
-    sup.wait_for("a record", BOUND, || fx.records() >= 1);
+    fx.wait_working(&sup, 2, 1);
     sup.signal(Signal::SIGQUIT);
     std::thread::sleep(Duration::from_millis(50));
     sup.signal(Signal::SIGQUIT);

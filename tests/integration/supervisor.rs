@@ -108,6 +108,13 @@ impl Fixture {
         frames
     }
 
+    /// Waits until `sup` has `workers` worker processes and the log holds
+    /// at least `records` records: the run is under way, past its start.
+    pub(super) fn wait_working(&self, sup: &Supervisor, workers: usize, records: usize) {
+        sup.wait_for("the workers", BOUND, || sup.workers().len() == workers);
+        sup.wait_for("records in the log", BOUND, || self.records() >= records);
+    }
+
     pub(super) fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("out/summary.json")).expect("summary.json");
         serde_json::from_str(&text).expect("summary is JSON")
@@ -348,8 +355,7 @@ fn a_worker_restarted_after_the_binary_is_replaced_runs_the_original() {
 fn worker_killed_mid_batch_is_replaced_and_batch_completes() {
     let fx = Fixture::new(200);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:10")]);
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 2, 4);
     let victim = sup.workers()[0];
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim),
@@ -535,8 +541,7 @@ fn sigterm_drains_exits_75_and_rerun_completes() {
         &["--workers", "2", "--grace", "10s"],
         &[("QTOMO_FAULT", "delay:20")],
     );
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 2, 4);
     sup.signal(nix::sys::signal::Signal::SIGTERM);
     let st = sup.wait(BOUND);
     let err = sup.stderr();
@@ -572,9 +577,8 @@ fn double_sigint_stops_at_once_with_a_consistent_log() {
         &["--workers", "2", "--grace", "60s"],
         &[("QTOMO_FAULT", "delay:500")],
     );
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
     // Each worker is in the middle of its next 500 ms sample.
-    sup.wait_for("a record", BOUND, || fx.records() >= 1);
+    fx.wait_working(&sup, 2, 1);
     let workers = sup.workers();
     sup.signal(nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(50));
@@ -604,8 +608,7 @@ fn double_sigint_stops_at_once_with_a_consistent_log() {
 fn supervisor_sigkill_takes_workers_and_segment_with_it() {
     let fx = Fixture::new(200);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:20")]);
-    sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
-    sup.wait_for("some records", BOUND, || fx.records() >= 4);
+    fx.wait_working(&sup, 2, 4);
     let pid = sup.pid();
     let workers = sup.workers();
     sup.signal(nix::sys::signal::Signal::SIGKILL);
