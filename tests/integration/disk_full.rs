@@ -46,22 +46,30 @@ impl Drop for Mount {
     }
 }
 
-#[test]
-fn a_full_disk_stops_the_run_cleanly_and_a_rerun_completes() {
+/// A 512 KiB tmpfs at `small` in the sandbox, or `None` (with a SKIP line)
+/// where this process is not root or cannot mount one.
+fn small_tmpfs(sb: &Sandbox) -> Option<Mount> {
     // /proc/self is owned by the process's effective uid.
     let euid =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"));
     if euid != 0 {
         println!("SKIP: needs root to mount a small tmpfs");
-        return;
+        return None;
     }
-    let sb = Sandbox::new();
-    let mount = match Mount::tmpfs(&sb.join("small"), "512k") {
-        Ok(m) => m,
+    match Mount::tmpfs(&sb.join("small"), "512k") {
+        Ok(m) => Some(m),
         Err(e) => {
             println!("SKIP: cannot mount a tmpfs here ({e})");
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_cleanly_and_a_rerun_completes() {
+    let sb = Sandbox::new();
+    let Some(mount) = small_tmpfs(&sb) else {
+        return;
     };
     // ~2 KB per record: 3000 samples need ~5 MB, far more than 512 KiB.
     sb.qtomo([
@@ -132,19 +140,9 @@ fn a_full_disk_stops_the_run_cleanly_and_a_rerun_completes() {
 /// completes (issue 12).
 #[test]
 fn a_full_disk_in_process_names_the_os_error_and_a_rerun_completes() {
-    let euid =
-        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"));
-    if euid != 0 {
-        println!("SKIP: needs root to mount a small tmpfs");
-        return;
-    }
     let sb = Sandbox::new();
-    let mount = match Mount::tmpfs(&sb.join("small"), "512k") {
-        Ok(m) => m,
-        Err(e) => {
-            println!("SKIP: cannot mount a tmpfs here ({e})");
-            return;
-        }
+    let Some(mount) = small_tmpfs(&sb) else {
+        return;
     };
     sb.qtomo(["simulate", "--qubits", "2", "--samples", "3000"])
         .args(["--seed", "3", "--out", "in.csv"])
