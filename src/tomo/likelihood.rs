@@ -9,30 +9,8 @@
 //! set (see [`crate::tomo::measurement`]), which is what the MLE maximises.
 //! Terms with n_k = 0 are dropped (0·log 0 = 0).
 
-use crate::tomo::hermitian;
 use crate::tomo::measurement::SetView;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
-
-/// Below this many coordinates (d < 8) a plain loop beats faer's GEMV setup.
-const GEMV_MIN_COORDS: usize = 64;
-
-/// Predicted probabilities p = A x, written into `p`.
-#[inline]
-pub fn predict(rows: &[f64], x: &[f64], p: &mut [f64]) {
-    let n = x.len();
-    if n >= GEMV_MIN_COORDS {
-        let m = p.len();
-        let a = MatRef::from_row_major_slice(&rows[..m * n], m, n);
-        let xv = MatRef::from_column_major_slice(x, n, 1);
-        let pv = MatMut::from_column_major_slice_mut(p, m, 1);
-        matmul(pv, Accum::Replace, a, xv, 1.0, Par::Seq);
-        return;
-    }
-    for (k, pk) in p.iter_mut().enumerate() {
-        *pk = hermitian::dot(&rows[k * n..(k + 1) * n], x);
-    }
-}
+use crate::tomo::product::ProductScratch;
 
 /// Σ n_k log p_k over n_k > 0; `None` when some observed outcome has p_k ≤ 0
 /// (the likelihood is zero, its logarithm −∞).
@@ -55,8 +33,13 @@ pub fn log_likelihood_from_probs(counts: &[f64], p: &[f64]) -> Option<f64> {
 /// outcome (possible for the unphysical linear-inversion estimate).
 pub fn log_likelihood(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> Option<f64> {
     let mut p = vec![0.0; set.len()];
-    predict(set.a, rho, &mut p);
-    let mut l = log_likelihood_from_probs(counts, &p)?;
+    set.predict(rho, &mut p, &mut ProductScratch::default());
+    log_likelihood_of_prediction(set, counts, &p)
+}
+
+/// As [`log_likelihood`], from the predicted probabilities p = A x(ρ).
+pub fn log_likelihood_of_prediction(set: SetView<'_>, counts: &[f64], p: &[f64]) -> Option<f64> {
+    let mut l = log_likelihood_from_probs(counts, p)?;
     if !set.info.is_grouped() {
         let g: f64 = p.iter().sum();
         if g <= 0.0 {
@@ -68,41 +51,29 @@ pub fn log_likelihood(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> Option<f
     Some(l)
 }
 
-/// Gradient of L at the probabilities `p`, in coordinates:
-/// Σ_k (n_k/p_k) row_k = Aᵀw, written into `grad`; `w` (length M) is scratch.
-/// Terms with n_k = 0 are skipped.
+/// Gradient of L̃ at the probabilities `p` of the MLE rows, in
+/// coordinates: Σ_k (n_k/p_k) Π̃_k = Ãᵀw, written into `grad`; `w`
+/// (length M) receives the weights n_k/p_k (0 where n_k = 0).
 #[inline]
-pub fn gradient(rows: &[f64], counts: &[f64], p: &[f64], w: &mut [f64], grad: &mut [f64]) {
-    let n = grad.len();
+pub fn gradient(
+    set: SetView<'_>,
+    counts: &[f64],
+    p: &[f64],
+    w: &mut [f64],
+    grad: &mut [f64],
+    scratch: &mut ProductScratch,
+) {
     for ((wk, &c), &pk) in w.iter_mut().zip(counts).zip(p) {
         *wk = if c > 0.0 { c / pk } else { 0.0 };
     }
-    if n >= GEMV_MIN_COORDS {
-        let m = w.len();
-        let at = MatRef::from_row_major_slice(&rows[..m * n], m, n).transpose();
-        let wv = MatRef::from_column_major_slice(w, m, 1);
-        let gv = MatMut::from_column_major_slice_mut(grad, n, 1);
-        matmul(gv, Accum::Replace, at, wv, 1.0, Par::Seq);
-        return;
-    }
-    grad.fill(0.0);
-    for (k, &wk) in w.iter().enumerate() {
-        if wk != 0.0 {
-            for (g, r) in grad.iter_mut().zip(&rows[k * n..(k + 1) * n]) {
-                *g += wk * r;
-            }
-        }
-    }
+    set.adjoint_mle(w, grad, scratch);
 }
 
 /// γ with Σ_k Π̃_k = γ I for the rows of a complete measurement (the number
 /// of settings of a grouped set, 1 for the MLE frame of an ungrouped one),
-/// from the trace: γ = Σ_k Tr Π̃_k / d.
-pub fn identity_multiple(rows: &[f64], d: usize) -> f64 {
-    rows.chunks_exact(d * d)
-        .map(|row| row[..d].iter().sum::<f64>())
-        .sum::<f64>()
-        / d as f64
+/// from the traces Tr Π̃_k: γ = Σ_k Tr Π̃_k / d.
+pub fn identity_multiple(traces: &[f64], d: usize) -> f64 {
+    traces.iter().sum::<f64>() / d as f64
 }
 
 /// The shifted gradient S = ∇L − N I = Σ_k u_k row_k with

@@ -24,6 +24,7 @@ use crate::tomo::TomoError;
 use crate::tomo::counts;
 use crate::tomo::hermitian;
 use crate::tomo::measurement::SetView;
+use crate::tomo::product::ProductScratch;
 use faer::{Accum, MatMut, MatRef, Par};
 
 /// Reusable buffers for linear inversion of samples of one set.
@@ -31,6 +32,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 pub struct LinearWorkspace {
     freq: Vec<f64>,
     setting_totals: Vec<f64>,
+    scratch: ProductScratch,
 }
 
 impl LinearWorkspace {
@@ -39,6 +41,7 @@ impl LinearWorkspace {
         Self {
             freq: vec![0.0; set.len()],
             setting_totals: Vec::new(),
+            scratch: ProductScratch::default(),
         }
     }
 
@@ -59,10 +62,7 @@ impl LinearWorkspace {
             &mut self.setting_totals,
             &mut self.freq,
         )?;
-        let m = set.len();
-        for (i, r) in x.iter_mut().enumerate() {
-            *r = hermitian::dot(&set.pinv[i * m..(i + 1) * m], &self.freq);
-        }
+        set.apply_pinv(&self.freq, x, &mut self.scratch);
         Ok(())
     }
 
@@ -94,7 +94,7 @@ pub fn normalise(set: SetView<'_>, x: &mut [f64]) -> Result<(), TomoError> {
         let tr_g: f64 = set
             .a
             .chunks_exact(d * d)
-            .map(|row| row[..d].iter().sum::<f64>())
+            .map(|row| hermitian::trace(row, d))
             .sum();
         if t < DEGENERATE_TRACE / tr_g {
             return Err(TomoError::NonPositiveTrace { trace: t });
@@ -115,7 +115,8 @@ pub fn normalise_trace(x: &mut [f64], d: usize) -> Result<(), TomoError> {
     Ok(())
 }
 
-/// Linear inversion of a chunk of samples with one matrix product.
+/// Linear inversion of a chunk of samples with one matrix product (for a
+/// product set, which has no dense A⁺, one sample at a time).
 ///
 /// `counts` is N×M row-major; the estimates are written into `out`, N×d²
 /// row-major. Each row's result is independent: the returned vector holds the
@@ -143,6 +144,17 @@ pub fn linear_batch(
             counts::validate(set.info, row)
                 .and_then(|total| counts::frequencies(set.info, row, total, &mut totals, f)),
         );
+    }
+    if set.product().is_some() {
+        let mut scratch = ProductScratch::default();
+        for (s, st) in status.iter_mut().enumerate() {
+            if st.is_ok() {
+                let x = &mut out[s * dd..(s + 1) * dd];
+                set.apply_pinv(&freq[s * m..(s + 1) * m], x, &mut scratch);
+                *st = normalise(set, x);
+            }
+        }
+        return status;
     }
     let fm = MatRef::from_row_major_slice(&freq, n, m);
     // A⁺ is d²×M row-major, i.e. (A⁺)ᵀ is M×d² column-major.

@@ -23,6 +23,7 @@
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
+use crate::tomo::product::ProductSpec;
 use faer::{Mat, c64};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,9 @@ pub struct SetInfo {
     pub g_inv_sqrt: Option<Vec<f64>>,
     /// Coordinates of G^{1/2} (ungrouped sets only).
     pub g_sqrt: Option<Vec<f64>>,
+    /// The local factors of a product set, which stores no dense matrices
+    /// (see [`crate::tomo::product`]); `None` for a dense set.
+    pub product: Option<ProductSpec>,
 }
 
 impl SetInfo {
@@ -109,14 +113,18 @@ pub struct SetView<'a> {
 }
 
 impl<'a> SetView<'a> {
-    /// Builds a view from parts, checking their sizes.
+    /// Builds a view from parts, checking their sizes (all three empty
+    /// for a product set).
     pub fn new(
         info: &'a SetInfo,
         a: &'a [f64],
         pinv: &'a [f64],
         mle_rows: &'a [f64],
     ) -> Result<Self, TomoError> {
-        let n = info.len() * info.coord_len();
+        let n = match &info.product {
+            Some(_) => 0,
+            None => info.len() * info.coord_len(),
+        };
         if a.len() != n || pinv.len() != n || mle_rows.len() != n {
             return Err(TomoError::InvalidSet(format!(
                 "matrices of set '{}' have lengths {}, {}, {}; expected {} each",
@@ -240,6 +248,7 @@ impl MeasurementSet {
             cond,
             g_inv_sqrt: None,
             g_sqrt: None,
+            product: None,
         };
         let mut mle_rows = Vec::new();
         if !info.is_grouped() {
@@ -268,6 +277,40 @@ impl MeasurementSet {
             a,
             pinv,
             mle_rows,
+        })
+    }
+
+    /// A grouped product set (see [`crate::tomo::product`]): no dense
+    /// matrices are formed. `cond` is the condition number of A, the
+    /// product of the factors'.
+    pub(crate) fn from_product(
+        name: &str,
+        labels: Vec<String>,
+        grouping: Grouping,
+        spec: ProductSpec,
+        cond: f64,
+    ) -> Result<Self, TomoError> {
+        if labels.len() != spec.len() || !matches!(grouping, Grouping::Settings { .. }) {
+            return Err(TomoError::InvalidSet(format!(
+                "product set '{name}' needs one label per projector ({} for {}) and settings",
+                labels.len(),
+                spec.len()
+            )));
+        }
+        Ok(Self {
+            info: SetInfo {
+                name: name.to_string(),
+                dim: spec.dim(),
+                labels,
+                grouping,
+                cond,
+                g_inv_sqrt: None,
+                g_sqrt: None,
+                product: Some(spec),
+            },
+            a: Vec::new(),
+            pinv: Vec::new(),
+            mle_rows: Vec::new(),
         })
     }
 
@@ -301,7 +344,7 @@ impl MeasurementSet {
         self.info.cond
     }
 
-    /// The projector matrix A (M×d², row-major).
+    /// The projector matrix A (M×d², row-major); empty for a product set.
     pub fn a(&self) -> &[f64] {
         &self.a
     }

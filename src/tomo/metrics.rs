@@ -28,6 +28,7 @@ use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
 use crate::tomo::likelihood;
 use crate::tomo::measurement::{Grouping, SetView};
+use crate::tomo::product::ProductScratch;
 use crate::tomo::states::{Target, weighted_outer};
 use faer::{Mat, c64};
 
@@ -102,14 +103,16 @@ pub fn compute(
         None
     };
     let log_negativity = negativity.map(|n| (1.0 + 2.0 * n).log2());
+    let mut p = vec![0.0; set.len()];
+    set.predict(rho, &mut p, &mut ProductScratch::default());
     Ok(Metrics {
         trace,
         purity,
         eigenvalues,
         von_neumann_entropy,
         linear_entropy: 1.0 - purity,
-        log_likelihood: likelihood::log_likelihood(set, counts, rho),
-        chi2: chi2(set, counts, rho),
+        log_likelihood: likelihood::log_likelihood_of_prediction(set, counts, &p),
+        chi2: chi2_of_prediction(set, counts, &p),
         fidelity,
         concurrence,
         negativity,
@@ -122,7 +125,12 @@ pub fn compute(
 /// Pearson χ² with the expected-count floor documented above.
 pub fn chi2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
     let mut p = vec![0.0; set.len()];
-    likelihood::predict(set.a, rho, &mut p);
+    set.predict(rho, &mut p, &mut ProductScratch::default());
+    chi2_of_prediction(set, counts, &p)
+}
+
+/// As [`chi2`], from the predicted probabilities p = A x(ρ).
+pub fn chi2_of_prediction(set: SetView<'_>, counts: &[f64], p: &[f64]) -> f64 {
     let total: f64 = counts.iter().sum();
     let expected: Vec<f64> = match &set.info.grouping {
         Grouping::Settings {
@@ -135,7 +143,7 @@ pub fn chi2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
             }
             setting_of
                 .iter()
-                .zip(&p)
+                .zip(p)
                 .map(|(&s, &pk)| totals[s as usize] * pk)
                 .collect()
         }

@@ -18,6 +18,7 @@
 //! - [`eigen`]: Hermitian eigendecomposition with reused scratch; projection onto states.
 //! - [`jacobi`]: warm-started Jacobi eigensolver for the MLE's small matrices.
 //! - [`measurement`]: measurement sets, A, A⁺, grouping; [`sets`]: the built-in sets.
+//! - [`operator`]: p = A x, Aᵀw, A⁺f for any set; [`product`]: the same for product sets (Pauli above 3 qubits) without forming A.
 //! - [`counts`]: validation of a sample, frequencies.
 //! - [`likelihood`]: log-likelihood and gradient.
 //! - [`linear`], [`pls`], [`mle`]: the estimators, one per file, each citing its paper.
@@ -36,7 +37,9 @@ pub mod linear;
 pub mod measurement;
 pub mod metrics;
 pub mod mle;
+pub mod operator;
 pub mod pls;
+pub mod product;
 pub mod projection;
 pub mod reconstruct;
 pub mod sets;

@@ -10,8 +10,8 @@
 //! n_k ~ Poisson(shots · Tr(Π_k ρ)).
 
 use crate::tomo::TomoError;
-use crate::tomo::likelihood::predict;
 use crate::tomo::measurement::{Grouping, SetView};
+use crate::tomo::product::ProductScratch;
 use crate::tomo::states;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -124,17 +124,18 @@ pub fn draw_counts<R: Rng + ?Sized>(
     counts: &mut [f64],
 ) -> Result<(), TomoError> {
     let mut p = vec![0.0; set.len()];
-    predict(set.a, rho, &mut p);
+    set.predict(rho, &mut p, &mut ProductScratch::default());
     p.iter_mut().for_each(|v| *v = v.max(0.0));
     match &set.info.grouping {
         Grouping::Settings {
             settings,
             setting_of,
         } => {
-            for s in 0..settings.len() {
-                let members: Vec<usize> = (0..set.len())
-                    .filter(|&k| setting_of[k] as usize == s)
-                    .collect();
+            let mut by_setting: Vec<Vec<usize>> = vec![Vec::new(); settings.len()];
+            for (k, &s) in setting_of.iter().enumerate() {
+                by_setting[s as usize].push(k);
+            }
+            for members in &by_setting {
                 let mut remaining = shots;
                 let mut mass: f64 = members.iter().map(|&k| p[k]).sum();
                 for (i, &k) in members.iter().enumerate() {

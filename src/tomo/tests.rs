@@ -4,7 +4,6 @@
 
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
-use crate::tomo::likelihood;
 use crate::tomo::simulate::{self, StateKind};
 use crate::tomo::states::{self, Target};
 use crate::tomo::{
@@ -24,7 +23,11 @@ fn all_sets() -> Vec<MeasurementSet> {
 /// Exact expected counts N·p_k (per setting for grouped sets).
 fn noiseless_counts(set: &MeasurementSet, rho: &[f64], shots: f64) -> Vec<f64> {
     let mut p = vec![0.0; set.len()];
-    likelihood::predict(set.a(), rho, &mut p);
+    set.view().predict(
+        rho,
+        &mut p,
+        &mut crate::tomo::product::ProductScratch::default(),
+    );
     p.iter().map(|v| shots * v.max(0.0)).collect()
 }
 

@@ -914,8 +914,8 @@ fn merge_with_a_shard_missing_exits_75_writes_nothing_and_merging_again_works() 
 fn out_of_range_and_ignored_options_exit_2_naming_the_option() {
     let sandbox = Sandbox::new();
     let cases: &[(&[&str], &[&str])] = &[
-        (&["bases", "--qubits", "9"], &["--qubits", "1 to 6 qubits"]),
-        (&["bases", "--qubits", "0"], &["--qubits", "1 to 6 qubits"]),
+        (&["bases", "--qubits", "9"], &["--qubits", "1 to 8 qubits"]),
+        (&["bases", "--qubits", "0"], &["--qubits", "1 to 8 qubits"]),
         (&["bases", "--dim", "100"], &["--dim", "2 to 64"]),
         (&["bases", "--dim", "1"], &["--dim", "2 to 64"]),
         (
@@ -1033,6 +1033,6 @@ fn bases_json_lists_every_set_with_its_labels() {
     let names: Vec<&str> = sets.iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["pauli", "qudit", "james16"], "{v}");
     assert_eq!(sets[0]["labels"].as_array().map(Vec::len), Some(36), "{v}");
-    assert_eq!(sets[0]["max"], 6, "{v}");
+    assert_eq!(sets[0]["max"], 8, "{v}");
     assert_eq!(sets[2]["labels"][0], "HH", "{v}");
 }

@@ -23,6 +23,12 @@
 //!   closed form for d = 2 and faer's solver err by a few ε‖S‖);
 //! - the inner product Tr(τS): 2dε Σ_j |τ_j S_j|;
 //! - summing S: 2√M ε Σ_k |u_k| Tr Π̃_k (‖Π̃_k‖ ≤ Tr Π̃_k for a PSD Π̃_k);
+//!   for a product set ([`crate::tomo::product`]), which computes S and the
+//!   p_k subsystem by subsystem, Kε times the magnitude of each computed
+//!   value instead (K its [`ProductSpec::rounding_depth`]): p_k has relative
+//!   error ε + Kε s_k/p_k with s_k the magnitude of p_k, and S is off by at
+//!   most Kε‖|S|‖_F (|S| the magnitudes of its coordinates), which moves
+//!   λ_max(S) and Tr(τS) by at most that times 1 and ‖τ‖_F;
 //! - the weights: p_k has relative error r_k (4ε compensated, else
 //!   ε(1 + d s_k/p_k), s_k = Σ_j |Π̃_{kj} τ_j|), and forming u_k adds
 //!   ε max(n_k/p_k, N/γ); with e_k the sum, λ_max moves by at most
@@ -41,6 +47,8 @@
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
+use crate::tomo::measurement::SetView;
+use crate::tomo::product::{ProductScratch, ProductSpec};
 
 /// A certified bound on L̃_max − L̃(τ) for one state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,31 +90,65 @@ pub struct CertificateWorkspace {
     traces: Vec<f64>,
     shifted: Vec<f64>,
     eigen: EigenWorkspace,
+    /// Product sets only: p_k, their magnitudes, u_k, and the magnitudes
+    /// of S's coordinates.
+    product: Option<ProductBuffers>,
+}
+
+/// The buffers of the product-set evaluation.
+struct ProductBuffers {
+    p: Vec<f64>,
+    magnitude: Vec<f64>,
+    u: Vec<f64>,
+    shifted_magnitude: Vec<f64>,
+    scratch: ProductScratch,
+}
+
+/// The rounding terms that differ between the dense and the product
+/// evaluation of S and the p_k (see the module docs).
+#[derive(Default)]
+struct RowTerms {
+    /// Σ e_k Tr Π̃_k.
+    weights: f64,
+    /// Σ e_k p_k.
+    inner: f64,
+    /// Bound on ‖fl(S) − S‖_F from summing S.
+    sum: f64,
+    /// Σ n_k s_k / p_k.
+    state: f64,
+    /// Σ n_k log p_k.
+    log_likelihood: f64,
 }
 
 impl CertificateWorkspace {
-    /// Allocates scratch for d×d states and the complete measurement with
-    /// rows `rows` (M×d², summing to γI).
-    pub fn new(d: usize, rows: &[f64]) -> Self {
+    /// Allocates scratch for the states of `set` and its MLE rows
+    /// (which sum to γI).
+    pub fn new(set: SetView<'_>) -> Self {
+        let d = set.dim();
+        let traces = set.mle_row_traces();
+        let m = traces.len();
         Self {
             d,
-            gamma: crate::tomo::likelihood::identity_multiple(rows, d),
-            traces: rows
-                .chunks_exact(d * d)
-                .map(|row| row[..d].iter().sum())
-                .collect(),
+            gamma: crate::tomo::likelihood::identity_multiple(&traces, d),
+            traces,
             shifted: vec![0.0; d * d],
             eigen: EigenWorkspace::new(d),
+            product: set.product().map(|_| ProductBuffers {
+                p: vec![0.0; m],
+                magnitude: vec![0.0; m],
+                u: vec![0.0; m],
+                shifted_magnitude: vec![0.0; d * d],
+                scratch: ProductScratch::default(),
+            }),
         }
     }
 
-    /// The certificate of the state with coordinates `tau` for the complete
-    /// measurement with rows `rows` (M×d²) and the counts `counts`.
-    /// Independent of anything computed before: every quantity is evaluated
-    /// afresh from `tau`.
+    /// The certificate of the state with coordinates `tau` for the MLE rows
+    /// of `set` and the counts `counts`. Independent of anything computed
+    /// before: every quantity is evaluated afresh from `tau`.
     pub fn certify(
         &mut self,
-        rows: &[f64],
+        set: SetView<'_>,
         counts: &[f64],
         tau: &[f64],
     ) -> Result<Certificate, TomoError> {
@@ -117,49 +159,15 @@ impl CertificateWorkspace {
         if tau.len() != n || tau.iter().any(|v| !v.is_finite()) {
             return Ok(Certificate::UNKNOWN);
         }
-        let m = counts.len();
         let total: f64 = counts.iter().sum();
-        let shift = total / self.gamma;
-        // S = R − N I = Σ_k u_k Π̃_k, u_k = n_k/p_k − N/γ; e_k bounds the
-        // error of u_k, and λ_max(Σ_k e_k Π̃_k) ≤ Σ_k e_k Tr Π̃_k.
-        self.shifted.fill(0.0);
-        let mut err_weights = 0.0; // Σ e_k Tr Π̃_k
-        let mut err_inner = 0.0; // Σ e_k p_k
-        let mut err_sum = 0.0; // Σ |u_k| Tr Π̃_k
-        let mut err_state = 0.0; // Σ n_k s_k / p_k
-        let mut log_likelihood = 0.0;
-        for k in 0..m {
-            let row = &rows[k * n..(k + 1) * n];
-            let c = counts[k];
-            let (u, e) = if c > 0.0 {
-                let (mut pk, sk) = dot_and_magnitude(row, tau);
-                let compensated = sk > COMPENSATE_ABOVE * pk.abs();
-                if compensated {
-                    pk = dot2(row, tau);
-                }
-                if !(pk > 0.0 && pk.is_finite()) {
-                    return Ok(Certificate::UNKNOWN);
-                }
-                let rel = if compensated {
-                    4.0 * eps
-                } else {
-                    eps * (1.0 + df * sk / pk)
-                };
-                let w = c / pk;
-                log_likelihood += c * pk.ln();
-                err_state += c * sk / pk;
-                err_inner += (w * rel + eps * w.max(shift)) * pk;
-                (w - shift, w * rel + eps * w.max(shift))
-            } else {
-                (-shift, eps * shift)
-            };
-            let tr = self.traces[k];
-            err_sum += u.abs() * tr;
-            err_weights += e * tr;
-            for (s, r) in self.shifted.iter_mut().zip(row) {
-                *s += u * r;
-            }
-        }
+        let terms = match (set.dense_mle_rows(), set.product()) {
+            (Some(rows), _) => self.dense_rows(rows, counts, tau, total),
+            (None, Some(spec)) => self.product_rows(spec, counts, tau, total),
+            (None, None) => None,
+        };
+        let Some(terms) = terms else {
+            return Ok(Certificate::UNKNOWN);
+        };
         // gap = λ_max(R) − Tr(τR) = λ_max(S) − Tr(τS) + N (1 − Tr τ).
         let lmax = self.eigen.max_eigenvalue(&self.shifted)?;
         let norm_s = self.shifted.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -174,11 +182,12 @@ impl CertificateWorkspace {
         let err = eps
             * (8.0 * df * df.sqrt() * norm_s
                 + 2.0 * df * inner_mag
-                + 2.0 * (m as f64).sqrt() * err_sum
-                + df * err_state
+                + df * terms.state
                 + 2.0 * total * trace_defect.abs())
-            + err_weights
-            + err_inner;
+            + terms.sum
+            + terms.weights
+            + terms.inner;
+        let log_likelihood = terms.log_likelihood;
         if !(gap.is_finite() && err.is_finite()) {
             return Ok(Certificate {
                 log_likelihood,
@@ -190,6 +199,111 @@ impl CertificateWorkspace {
             gap_floor: 2.0 * err,
             log_likelihood,
         })
+    }
+
+    /// S into `shifted` and the row terms, from dense rows: p_k by dot
+    /// products (compensated where they cancel), S summed row by row.
+    /// `None` when an observed outcome has p_k ≤ 0.
+    fn dense_rows(
+        &mut self,
+        rows: &[f64],
+        counts: &[f64],
+        tau: &[f64],
+        total: f64,
+    ) -> Option<RowTerms> {
+        let n = self.d * self.d;
+        let df = self.d as f64;
+        let eps = f64::EPSILON;
+        let shift = total / self.gamma;
+        // S = R − N I = Σ_k u_k Π̃_k, u_k = n_k/p_k − N/γ; e_k bounds the
+        // error of u_k, and λ_max(Σ_k e_k Π̃_k) ≤ Σ_k e_k Tr Π̃_k.
+        self.shifted.fill(0.0);
+        let mut terms = RowTerms::default();
+        let mut abs_sum = 0.0; // Σ |u_k| Tr Π̃_k
+        for (k, &c) in counts.iter().enumerate() {
+            let row = &rows[k * n..(k + 1) * n];
+            let (u, e) = if c > 0.0 {
+                let (mut pk, sk) = dot_and_magnitude(row, tau);
+                let compensated = sk > COMPENSATE_ABOVE * pk.abs();
+                if compensated {
+                    pk = dot2(row, tau);
+                }
+                if !(pk > 0.0 && pk.is_finite()) {
+                    return None;
+                }
+                let rel = if compensated {
+                    4.0 * eps
+                } else {
+                    eps * (1.0 + df * sk / pk)
+                };
+                let w = c / pk;
+                terms.log_likelihood += c * pk.ln();
+                terms.state += c * sk / pk;
+                terms.inner += (w * rel + eps * w.max(shift)) * pk;
+                (w - shift, w * rel + eps * w.max(shift))
+            } else {
+                (-shift, eps * shift)
+            };
+            let tr = self.traces[k];
+            abs_sum += u.abs() * tr;
+            terms.weights += e * tr;
+            for (s, r) in self.shifted.iter_mut().zip(row) {
+                *s += u * r;
+            }
+        }
+        terms.sum = 2.0 * eps * (counts.len() as f64).sqrt() * abs_sum;
+        Some(terms)
+    }
+
+    /// As [`Self::dense_rows`] for a product set: p_k and S by the product
+    /// computations, each with the magnitude that bounds its rounding
+    /// ([`ProductSpec::rounding_depth`]).
+    fn product_rows(
+        &mut self,
+        spec: &ProductSpec,
+        counts: &[f64],
+        tau: &[f64],
+        total: f64,
+    ) -> Option<RowTerms> {
+        let eps = f64::EPSILON;
+        let depth_eps = spec.rounding_depth() * eps;
+        let shift = total / self.gamma;
+        let buf = self.product.as_mut()?;
+        spec.predict(tau, &mut buf.p, &mut buf.scratch);
+        spec.predict_magnitude(tau, &mut buf.magnitude, &mut buf.scratch);
+        let mut terms = RowTerms::default();
+        for (k, &c) in counts.iter().enumerate() {
+            let (u, e) = if c > 0.0 {
+                let (pk, sk) = (buf.p[k], buf.magnitude[k]);
+                if !(pk > 0.0 && pk.is_finite()) {
+                    return None;
+                }
+                let rel = eps + depth_eps * sk / pk;
+                let w = c / pk;
+                terms.log_likelihood += c * pk.ln();
+                terms.state += c * sk / pk;
+                terms.inner += (w * rel + eps * w.max(shift)) * pk;
+                (w - shift, w * rel + eps * w.max(shift))
+            } else {
+                (-shift, eps * shift)
+            };
+            terms.weights += e * self.traces[k];
+            buf.u[k] = u;
+        }
+        spec.adjoint(&buf.u, &mut self.shifted, &mut buf.scratch);
+        spec.adjoint_magnitude(&buf.u, &mut buf.shifted_magnitude, &mut buf.scratch);
+        // ‖fl(S) − S‖_F bounds both the move of λ_max(S) and, times ‖τ‖_F,
+        // that of Tr(τS).
+        let sum_err = depth_eps
+            * buf
+                .shifted_magnitude
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt();
+        let tau_norm = tau.iter().map(|v| v * v).sum::<f64>().sqrt();
+        terms.sum = sum_err * (1.0 + tau_norm);
+        Some(terms)
     }
 }
 

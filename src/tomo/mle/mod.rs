@@ -54,8 +54,9 @@ use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::frame::FrameMap;
 use crate::tomo::hermitian;
 use crate::tomo::jacobi::{self, WarmJacobi};
-use crate::tomo::likelihood::{gradient, log_likelihood_from_probs, predict};
+use crate::tomo::likelihood::{gradient, log_likelihood_from_probs};
 use crate::tomo::measurement::SetView;
+use crate::tomo::product::ProductScratch;
 use certificate::{Certificate, CertificateWorkspace};
 use newton::{FaceNewton, log_likelihood_gain};
 
@@ -219,6 +220,8 @@ pub struct MleWorkspace {
     returned: Vec<f64>,
     /// ‖b_k‖² of each row, for the initial step.
     row_norms_sq: Vec<f64>,
+    /// Scratch of the product computations (product sets only).
+    scratch: ProductScratch,
 }
 
 /// What a certificate check concluded.
@@ -238,8 +241,11 @@ impl MleWorkspace {
         Self {
             d,
             eigen: Spectral::new(d),
-            newton: (d <= POLISH_MAX_DIM).then(|| FaceNewton::new(d, set.mle_rows)),
-            certificate: CertificateWorkspace::new(d, set.mle_rows),
+            newton: set
+                .dense_mle_rows()
+                .filter(|_| d <= POLISH_MAX_DIM)
+                .map(|rows| FaceNewton::new(d, rows)),
+            certificate: CertificateWorkspace::new(set),
             frame: FrameMap::new(d),
             x: vec![0.0; n],
             y: vec![0.0; n],
@@ -258,11 +264,8 @@ impl MleWorkspace {
             best_l: None,
             start: vec![0.0; n],
             returned: vec![0.0; n],
-            row_norms_sq: set
-                .mle_rows
-                .chunks_exact(n)
-                .map(|row| hermitian::dot(row, row))
-                .collect(),
+            row_norms_sq: set.mle_row_norms_sq(),
+            scratch: ProductScratch::default(),
         }
     }
 
@@ -298,7 +301,6 @@ impl MleWorkspace {
         rho: &mut [f64],
     ) -> Result<MleInfo, TomoError> {
         let d = self.d;
-        let rows = set.mle_rows;
         self.eigen.reset();
         let total: f64 = counts.iter().sum();
         if !(total > 0.0 && total.is_finite()) {
@@ -307,7 +309,7 @@ impl MleWorkspace {
         let tol = params.tol;
         // The start as given is a candidate for the result when it is feasible.
         self.x.copy_from_slice(start);
-        predict(rows, &self.x, &mut self.p);
+        set.predict_mle(&self.x, &mut self.p, &mut self.scratch);
         let start_ok = self.x.iter().all(|v| v.is_finite()) && feasible(counts, &self.p);
         if start_ok {
             self.take_as_best();
@@ -327,12 +329,12 @@ impl MleWorkspace {
                     *v += eps / d as f64;
                 }
             }
-            predict(rows, &self.x, &mut self.p);
+            set.predict_mle(&self.x, &mut self.p, &mut self.scratch);
             if !(self.x.iter().all(|v| v.is_finite()) && feasible(counts, &self.p)) {
                 // Every Π̃_k has positive trace, so I/d is always feasible.
                 self.x.fill(0.0);
                 self.x[..d].fill(1.0 / d as f64);
-                predict(rows, &self.x, &mut self.p);
+                set.predict_mle(&self.x, &mut self.p, &mut self.scratch);
                 if !feasible(counts, &self.p) {
                     return Err(TomoError::NoCounts);
                 }
@@ -352,7 +354,7 @@ impl MleWorkspace {
         }
         let scale = -1.0 / total;
         // y = x; p holds A x, py holds A y.
-        self.reset_momentum(rows, counts, scale);
+        self.reset_momentum(set, counts, scale);
         let mut theta = 1.0f64;
         // Initial step: the inverse of a curvature estimate of f along the
         // rows, (1/N) Σ n_k ‖b_k‖² / p_k²; backtracking corrects it.
@@ -389,8 +391,8 @@ impl MleWorkspace {
                 // Polish the best state so far.
                 self.x.copy_from_slice(&self.best);
                 self.p.copy_from_slice(&self.best_p);
-                let steps = match &mut self.newton {
-                    Some(newton) => newton.polish(
+                let steps = match (&mut self.newton, set.dense_mle_rows()) {
+                    (Some(newton), Some(rows)) => newton.polish(
                         rows,
                         counts,
                         &mut self.x,
@@ -398,7 +400,7 @@ impl MleWorkspace {
                         POLISH_STEPS,
                         POLISH_STOP * tol.max(floor_hint),
                     )?,
-                    None => break,
+                    _ => break,
                 };
                 iterations += steps;
                 next_polish = iterations.saturating_add(polish_gap);
@@ -406,7 +408,7 @@ impl MleWorkspace {
                 if steps > 0 {
                     // Newton steps only ever raise the likelihood of `best`.
                     self.take_as_best();
-                    self.reset_momentum(rows, counts, scale);
+                    self.reset_momentum(set, counts, scale);
                     theta = 1.0;
                     if let Check::Converged(c) =
                         self.check(set, counts, rho, tol, &mut floor_hint)?
@@ -415,7 +417,7 @@ impl MleWorkspace {
                         break;
                     }
                 } else {
-                    self.reset_momentum(rows, counts, scale);
+                    self.reset_momentum(set, counts, scale);
                     theta = 1.0;
                 }
             }
@@ -444,7 +446,7 @@ impl MleWorkspace {
                 if sq == 0.0 {
                     break false;
                 }
-                predict(rows, &self.dz, &mut self.dp);
+                set.predict_mle(&self.dz, &mut self.dp, &mut self.scratch);
                 if let Some(gain) = log_likelihood_gain(counts, &self.py, &self.dp)
                     && scale * gain <= lin + sq / (2.0 * t)
                 {
@@ -461,7 +463,7 @@ impl MleWorkspace {
                     // Not even a plain gradient step from x makes progress:
                     // x is as good as gradient steps can make it. A polish
                     // may still help once; otherwise stop.
-                    self.refresh_and_keep_best(rows, counts);
+                    self.refresh_and_keep_best(set, counts);
                     if polish && next_polish > iterations {
                         next_polish = iterations;
                         continue;
@@ -470,7 +472,7 @@ impl MleWorkspace {
                 }
                 // Drop the momentum and retry from x.
                 theta = 1.0;
-                self.reset_momentum(rows, counts, scale);
+                self.reset_momentum(set, counts, scale);
                 continue;
             }
             // z accepted: p(z) = p(y) + A(z − y).
@@ -511,7 +513,7 @@ impl MleWorkspace {
                 // every few checks, keep x if it is the best state so far
                 // (restarts make the iteration nearly monotone, so this
                 // only guards against a late slide).
-                predict(rows, &self.x, &mut self.p);
+                set.predict_mle(&self.x, &mut self.p, &mut self.scratch);
                 if iterations.is_multiple_of(check_every * BEST_EVERY) {
                     self.keep_if_better(counts);
                 }
@@ -526,14 +528,21 @@ impl MleWorkspace {
                 self.y.copy_from_slice(&self.x);
                 self.py.copy_from_slice(&self.p);
             }
-            gradient(rows, counts, &self.py, &mut self.w, &mut self.gy);
+            gradient(
+                set,
+                counts,
+                &self.py,
+                &mut self.w,
+                &mut self.gy,
+                &mut self.scratch,
+            );
             self.gy.iter_mut().for_each(|g| *g *= scale);
             t = (t * params.step_growth).min(MAX_STEP);
         }
         let certificate = match certified {
             Some(c) => c,
             None => {
-                self.refresh_and_keep_best(rows, counts);
+                self.refresh_and_keep_best(set, counts);
                 self.certify_returned(set, counts, rho, true)?
             }
         };
@@ -552,16 +561,23 @@ impl MleWorkspace {
     }
 
     /// y ← x, p(y) ← p(x), ∇f(y) ← ∇f(x).
-    fn reset_momentum(&mut self, rows: &[f64], counts: &[f64], scale: f64) {
+    fn reset_momentum(&mut self, set: SetView<'_>, counts: &[f64], scale: f64) {
         self.y.copy_from_slice(&self.x);
         self.py.copy_from_slice(&self.p);
-        gradient(rows, counts, &self.p, &mut self.w, &mut self.gy);
+        gradient(
+            set,
+            counts,
+            &self.p,
+            &mut self.w,
+            &mut self.gy,
+            &mut self.scratch,
+        );
         self.gy.iter_mut().for_each(|g| *g *= scale);
     }
 
     /// Recomputes p(x) and keeps x as the best state when its likelihood is higher.
-    fn refresh_and_keep_best(&mut self, rows: &[f64], counts: &[f64]) {
-        predict(rows, &self.x, &mut self.p);
+    fn refresh_and_keep_best(&mut self, set: SetView<'_>, counts: &[f64]) {
+        set.predict_mle(&self.x, &mut self.p, &mut self.scratch);
         self.keep_if_better(counts);
     }
 
@@ -609,8 +625,14 @@ impl MleWorkspace {
         tol: f64,
         floor_hint: &mut f64,
     ) -> Result<Check, TomoError> {
-        let rows = set.mle_rows;
-        gradient(rows, counts, &self.p, &mut self.w, &mut self.gx);
+        gradient(
+            set,
+            counts,
+            &self.p,
+            &mut self.w,
+            &mut self.gx,
+            &mut self.scratch,
+        );
         let lmax = self.eigen.max_eigenvalue(&self.gx)?;
         let quick = lmax - hermitian::dot(&self.x, &self.gx);
         if quick.is_nan() || quick > tol.max(*floor_hint) {
@@ -627,7 +649,7 @@ impl MleWorkspace {
             for ((dz, x), b) in self.dz.iter_mut().zip(&self.x).zip(&self.best) {
                 *dz = b - x;
             }
-            predict(rows, &self.dz, &mut self.dp);
+            set.predict_mle(&self.dz, &mut self.dp, &mut self.scratch);
             log_likelihood_gain(counts, &self.p, &self.dp).is_some_and(|gain| gain > 0.0)
         };
         if best_is_better {
@@ -655,8 +677,7 @@ impl MleWorkspace {
         let state = if best { &self.best } else { &self.x };
         self.frame.from_frame(set, state, rho)?;
         self.frame.to_frame(set, rho, &mut self.returned)?;
-        self.certificate
-            .certify(set.mle_rows, counts, &self.returned)
+        self.certificate.certify(set, counts, &self.returned)
     }
 }
 

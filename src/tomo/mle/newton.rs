@@ -31,7 +31,8 @@
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
-use crate::tomo::likelihood::{predict, shifted_gradient};
+use crate::tomo::likelihood::shifted_gradient;
+use crate::tomo::operator::dense_predict;
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side, c64};
 
@@ -88,7 +89,13 @@ impl FaceNewton {
         let m = rows.len() / n;
         Self {
             d,
-            gamma: crate::tomo::likelihood::identity_multiple(rows, d),
+            gamma: crate::tomo::likelihood::identity_multiple(
+                &rows
+                    .chunks_exact(n)
+                    .map(|row| row[..d].iter().sum())
+                    .collect::<Vec<f64>>(),
+                d,
+            ),
             u: vec![0.0; m],
             eigen: EigenWorkspace::new(d),
             project: EigenWorkspace::new(d),
@@ -356,13 +363,13 @@ impl FaceNewton {
             for ((df, t), xv) in self.diff.iter_mut().zip(&self.trial).zip(x.iter()) {
                 *df = t - xv;
             }
-            predict(rows, &self.diff, &mut self.dp);
+            dense_predict(rows, &self.diff, &mut self.dp);
             if let Some(gain) = log_likelihood_gain(counts, p, &self.dp) {
                 let linear = hermitian::dot(&self.grad_full, &self.diff);
                 // f(trial) − f(x) = −gain ≤ ARMIJO · ⟨∇f, trial − x⟩ < 0.
                 if gain > 0.0 && -gain <= ARMIJO * linear {
                     x.copy_from_slice(&self.trial);
-                    predict(rows, x, p);
+                    dense_predict(rows, x, p);
                     return Ok(true);
                 }
             }

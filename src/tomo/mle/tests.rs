@@ -428,19 +428,25 @@ fn certification_works_at_1e10_counts() {
 #[test]
 fn an_unevaluable_certificate_is_infinite_never_zero() {
     use crate::tomo::mle::certificate::CertificateWorkspace;
-    let set = builtin_set("pauli", Some(1), None).unwrap();
-    let rows = set.mle_rows();
-    let mut ws = CertificateWorkspace::new(2, rows);
-    let counts = [5.0, 5.0, 5.0, 5.0, 5.0, 5.0];
-    // |0⟩ gives the observed outcome |1⟩ of Z probability zero.
-    let zero = [1.0, 0.0, 0.0, 0.0];
-    let c = ws.certify(rows, &counts, &zero).unwrap();
-    assert!(c.gap_bound.is_infinite() && !c.converged(1.0), "{c:?}");
-    let nan = [f64::NAN, 0.5, 0.0, 0.0];
-    let c = ws.certify(rows, &counts, &nan).unwrap();
-    assert!(c.gap_bound.is_infinite() && !c.converged(1.0), "{c:?}");
-    // I/2 is the exact MLE of these counts.
-    let mixed = [0.5, 0.5, 0.0, 0.0];
-    let c = ws.certify(rows, &counts, &mixed).unwrap();
-    assert!(c.converged(1e-9) && c.gap_bound < 1e-12, "{c:?}");
+    use crate::tomo::sets::pauli;
+    // The dense and the product form of the same set.
+    for set in [
+        pauli::pauli_dense(1).unwrap(),
+        pauli::pauli_product(1).unwrap(),
+    ] {
+        let view = set.view();
+        let mut ws = CertificateWorkspace::new(view);
+        let counts = [5.0, 5.0, 5.0, 5.0, 5.0, 5.0];
+        // |0⟩ gives the observed outcome |1⟩ of Z probability zero.
+        let zero = [1.0, 0.0, 0.0, 0.0];
+        let c = ws.certify(view, &counts, &zero).unwrap();
+        assert!(c.gap_bound.is_infinite() && !c.converged(1.0), "{c:?}");
+        let nan = [f64::NAN, 0.5, 0.0, 0.0];
+        let c = ws.certify(view, &counts, &nan).unwrap();
+        assert!(c.gap_bound.is_infinite() && !c.converged(1.0), "{c:?}");
+        // I/2 is the exact MLE of these counts.
+        let mixed = [0.5, 0.5, 0.0, 0.0];
+        let c = ws.certify(view, &counts, &mixed).unwrap();
+        assert!(c.converged(1e-9) && c.gap_bound < 1e-12, "{c:?}");
+    }
 }
