@@ -11,8 +11,10 @@
 //! start:
 //!
 //! 1. Projected Newton steps on the face of the current state
-//!    ([`newton`]): quadratic convergence once the rank is right, however
-//!    ill-conditioned the problem (near-pure states, 10⁴–10¹⁰ counts).
+//!    ([`newton`], with the Hessian formed, up to d = [`POLISH_MAX_DIM`];
+//!    [`newton_cg`] above, with products by the Hessian only): quadratic
+//!    convergence once the rank is right, however ill-conditioned the
+//!    problem (near-pure states, 10⁴–10¹⁰ counts, d up to 256).
 //! 2. Accelerated projected gradient (FISTA) with backtracking and gradient
 //!    restart, following J. Shang, Z. Zhang, H. K. Ng, "Superfast
 //!    maximum-likelihood reconstruction for quantum tomography", PRA 95,
@@ -27,8 +29,9 @@
 //!
 //! With many counts per outcome (≥ 10⁴, where gradient steps crawl) the
 //! solve starts with a polish; otherwise with 48 gradient
-//! iterations (4× that above d = 4), which certify most samples before any
-//! Hessian is formed. Each later polish comes after twice as many gradient
+//! iterations (4× that for 4 < d ≤ 8, where a formed Hessian is costly),
+//! which certify most small samples before any Hessian is formed and find
+//! the face for the matrix-free polish at larger d. Each later polish comes after twice as many gradient
 //! iterations as the one before. The
 //! start is the PLS estimate, mixed with a little of I/d only when it gives
 //! an observed outcome a (near-)zero probability.
@@ -46,6 +49,7 @@
 
 pub mod certificate;
 pub mod newton;
+pub mod newton_cg;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +63,7 @@ use crate::tomo::measurement::SetView;
 use crate::tomo::product::ProductScratch;
 use certificate::{Certificate, CertificateWorkspace};
 use newton::{FaceNewton, log_likelihood_gain};
+use newton_cg::FaceNewtonCg;
 
 /// Options of the MLE solver. Start from [`MleParams::default`] and set
 /// fields: more may be added.
@@ -194,11 +199,20 @@ impl Spectral {
     }
 }
 
+/// The second-order polish: Hessian formed at small d, products with it
+/// above.
+enum Polisher {
+    /// [`newton`], d ≤ [`POLISH_MAX_DIM`] with dense rows.
+    Dense(Box<FaceNewton>),
+    /// [`newton_cg`], every other set.
+    MatrixFree(Box<FaceNewtonCg>),
+}
+
 /// Reusable buffers for MLE solves of samples of one set.
 pub struct MleWorkspace {
     d: usize,
     eigen: Spectral,
-    newton: Option<FaceNewton>,
+    polisher: Polisher,
     certificate: CertificateWorkspace,
     frame: FrameMap,
     x: Vec<f64>,
@@ -241,10 +255,12 @@ impl MleWorkspace {
         Self {
             d,
             eigen: Spectral::new(d),
-            newton: set
-                .dense_mle_rows()
-                .filter(|_| d <= POLISH_MAX_DIM)
-                .map(|rows| FaceNewton::new(d, rows)),
+            polisher: match set.dense_mle_rows() {
+                Some(rows) if d <= POLISH_MAX_DIM => {
+                    Polisher::Dense(Box::new(FaceNewton::new(d, rows)))
+                }
+                _ => Polisher::MatrixFree(Box::new(FaceNewtonCg::new(set))),
+            },
             certificate: CertificateWorkspace::new(set),
             frame: FrameMap::new(d),
             x: vec![0.0; n],
@@ -372,14 +388,14 @@ impl MleWorkspace {
             1.0
         };
         let check_every = params.check_every.max(1);
-        let polish = params.polish && self.newton.is_some();
+        let polish = params.polish;
         let mut iterations = 0u32;
         // Many counts per outcome make the problem ill-conditioned for
         // gradient steps: polish at once. Otherwise the gradient method
         // usually certifies first and no Hessian is ever formed.
         let mut next_polish = if total >= POLISH_FIRST_COUNTS * counts.len() as f64 {
             0
-        } else if d <= 4 {
+        } else if d <= 4 || d > POLISH_MAX_DIM {
             POLISH_AFTER
         } else {
             4 * POLISH_AFTER
@@ -391,16 +407,15 @@ impl MleWorkspace {
                 // Polish the best state so far.
                 self.x.copy_from_slice(&self.best);
                 self.p.copy_from_slice(&self.best_p);
-                let steps = match (&mut self.newton, set.dense_mle_rows()) {
-                    (Some(newton), Some(rows)) => newton.polish(
-                        rows,
-                        counts,
-                        &mut self.x,
-                        &mut self.p,
-                        POLISH_STEPS,
-                        POLISH_STOP * tol.max(floor_hint),
-                    )?,
-                    _ => break,
+                let stop = POLISH_STOP * tol.max(floor_hint);
+                let steps = match (&mut self.polisher, set.dense_mle_rows()) {
+                    (Polisher::Dense(newton), Some(rows)) => {
+                        newton.polish(rows, counts, &mut self.x, &mut self.p, POLISH_STEPS, stop)?
+                    }
+                    (Polisher::MatrixFree(newton), _) => {
+                        newton.polish(set, counts, &mut self.x, &mut self.p, POLISH_STEPS, stop)?
+                    }
+                    (Polisher::Dense(_), None) => break,
                 };
                 iterations += steps;
                 next_polish = iterations.saturating_add(polish_gap);
