@@ -171,6 +171,25 @@ impl Target {
         })
     }
 
+    /// The target's density matrix σ as row-major real and imaginary
+    /// parts (d×d each): |ψ⟩⟨ψ| for a pure target, (√σ)² for a mixed one.
+    pub fn density_matrix(&self) -> (Vec<f64>, Vec<f64>) {
+        let d = self.dim();
+        let sigma = match self {
+            Target::Pure(psi) => Mat::from_fn(d, d, |r, c| psi[r] * psi[c].conj()),
+            Target::Mixed { sqrt_sigma, .. } => sqrt_sigma * sqrt_sigma,
+        };
+        let mut re = Vec::with_capacity(d * d);
+        let mut im = Vec::with_capacity(d * d);
+        for r in 0..d {
+            for c in 0..d {
+                re.push(sigma[(r, c)].re);
+                im.push(sigma[(r, c)].im);
+            }
+        }
+        (re, im)
+    }
+
     /// Dimension of the target.
     pub fn dim(&self) -> usize {
         match self {

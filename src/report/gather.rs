@@ -1,0 +1,306 @@
+//! One streaming pass over a run directory: everything the report shows,
+//! in memory independent of the number of samples.
+//!
+//! The run is read as the exports read it ([`RunReader`]: each index's
+//! effective record, in index order, one record at a time), with fidelity
+//! and trace distance recomputed against the report's target when there is
+//! one. Per method, each metric goes into a [`Histogram`] and the
+//! drift-prone ones into a [`Trend`]. The samples to draw are chosen on the
+//! way by the *selection metric* of the *primary method* (`mle` when the run
+//! has it, else its first method): fidelity to the target, or without a
+//! target the log-likelihood (higher is better). Best and worst are a
+//! running arg-max and arg-min. The median sample is found in the same
+//! pass: the selection histogram (1024 bins) keeps, per bin, the sample
+//! closest to the bin's centre, and the median sample is the kept sample
+//! closest to the median estimated from the histogram — its metric is
+//! within about one bin of the exact median. Only those few records
+//! (and each `--sample`) are read again, by index, to draw them.
+
+use std::path::{Path, PathBuf};
+
+use super::metric::Metric;
+use super::stats::{Extremes, Histogram, Representative, Trend};
+use super::{ReportError, ReportOptions};
+use crate::store::{
+    ExportStats, LockProbe, Manifest, MethodResult, RunReader, SampleRecord, Summary,
+};
+use crate::tomo::{EigenWorkspace, Target};
+
+/// Failed samples listed in the report (the first ones by index).
+pub const MAX_FAILURES_LISTED: usize = 100;
+
+/// Bins of the selection metric's histogram (see the module doc).
+const SELECTION_BINS: usize = 1024;
+
+/// Bins of each metric histogram.
+const HISTOGRAM_BINS: usize = 40;
+
+/// Everything the report shows about one run.
+#[derive(Debug)]
+pub struct ReportData {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its `summary.json`, when there is one.
+    pub summary: Option<Summary>,
+    /// Why `summary.json` could not be read, when it could not.
+    pub summary_error: Option<String>,
+    /// Whether a run holds the directory now (`None`: could not be told).
+    pub lock: Option<LockProbe>,
+    /// Samples ok, failed and missing (no record yet).
+    pub counts: ExportStats,
+    /// The target's name (as given) and density matrix (row-major Re, Im).
+    pub target: Option<TargetView>,
+    /// Per method, in the manifest's order.
+    pub methods: Vec<MethodStats>,
+    /// The method and metric by which samples were picked.
+    pub selection: Selection,
+    /// The samples to draw: best, median, worst, then each `--sample`.
+    pub picks: Vec<Pick>,
+    /// The first [`MAX_FAILURES_LISTED`] failed samples: index, id, error.
+    pub failures: Vec<(u64, String, String)>,
+}
+
+/// The target as the report draws it.
+#[derive(Debug, Clone)]
+pub struct TargetView {
+    /// As given (`bell-phi+`, a file name).
+    pub name: String,
+    /// Real part of σ, row-major.
+    pub re: Vec<f64>,
+    /// Imaginary part of σ, row-major.
+    pub im: Vec<f64>,
+}
+
+/// The statistics of one method over the run.
+#[derive(Debug)]
+pub struct MethodStats {
+    /// The method's name.
+    pub name: String,
+    /// Samples with a result of this method.
+    pub results: u64,
+    /// Results whose iterative solver did not meet its bound.
+    pub not_converged: u64,
+    /// Results that are not density matrices (`physical: false`).
+    pub unphysical: u64,
+    /// Histograms of the metrics that have values, in [`Metric::ALL`] order.
+    pub histograms: Vec<(Metric, Histogram)>,
+    /// Trends of the drift metrics that have values.
+    pub trends: Vec<(Metric, Trend)>,
+}
+
+/// How the drawn samples were chosen.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// The primary method.
+    pub method: String,
+    /// The selection metric.
+    pub metric: Metric,
+    /// The median of the metric over the run (histogram estimate).
+    pub median: Option<f64>,
+}
+
+/// One sample to draw.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    /// `best`, `median`, `worst` or `sample`.
+    pub role: &'static str,
+    /// The sample index.
+    pub index: u64,
+    /// Its effective record (`None`: no result recorded yet).
+    pub record: Option<SampleRecord>,
+}
+
+/// Accumulates one method's statistics.
+struct MethodAcc {
+    stats: MethodStats,
+}
+
+impl MethodAcc {
+    fn new(name: &str, manifest: &Manifest, has_target: bool) -> MethodAcc {
+        let dim = manifest.dim as usize;
+        let wanted = |m: &Metric| has_target || *m != Metric::Fidelity;
+        MethodAcc {
+            stats: MethodStats {
+                name: name.to_string(),
+                results: 0,
+                not_converged: 0,
+                unphysical: 0,
+                histograms: Metric::ALL
+                    .iter()
+                    .filter(|m| wanted(m))
+                    .map(|&m| {
+                        let (lo, hi) = m.nominal_range(dim);
+                        (m, Histogram::new(lo, hi, HISTOGRAM_BINS))
+                    })
+                    .collect(),
+                trends: Metric::TRENDS
+                    .iter()
+                    .filter(|m| wanted(m))
+                    .map(|&m| {
+                        let (lo, hi) = m.nominal_range(dim);
+                        (m, Trend::new(manifest.total, lo, hi))
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn add(&mut self, index: u64, r: &MethodResult) {
+        let s = &mut self.stats;
+        s.results += 1;
+        s.not_converged += u64::from(r.metrics.converged == Some(false));
+        s.unphysical += u64::from(!r.metrics.physical);
+        for (m, h) in &mut s.histograms {
+            if let Some(v) = m.value(&r.metrics) {
+                h.add(v, index);
+            }
+        }
+        for (m, t) in &mut s.trends {
+            if let Some(v) = m.value(&r.metrics) {
+                t.add(index, v);
+            }
+        }
+    }
+
+    fn finish(mut self) -> MethodStats {
+        self.stats
+            .histograms
+            .retain(|(_, h)| h.count() + h.non_finite() > 0);
+        self.stats.trends.retain(|(_, t)| !t.points().is_empty());
+        self.stats
+    }
+}
+
+/// Reads the run in `dir` once and gathers the report's data.
+pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportError> {
+    let target = options.target.as_ref();
+    let mut eigen = target.map(|t| EigenWorkspace::new(t.target.dim()));
+    let mut rescore = |m: &mut MethodResult| {
+        if let (Some(t), Some(eigen)) = (target, eigen.as_mut()) {
+            crate::run::job::rescore_target(m, &t.target, eigen);
+        }
+    };
+    let rescore: Option<crate::store::Rescore<'_>> = target.is_some().then_some(&mut rescore);
+    let mut reader = RunReader::open(dir, rescore)?;
+    let manifest = reader.manifest().clone();
+    for &index in &options.samples {
+        if index >= manifest.total {
+            return Err(ReportError::SampleOutOfRange {
+                index,
+                dir: dir.to_path_buf(),
+                total: manifest.total,
+            });
+        }
+    }
+    let primary = manifest
+        .methods
+        .iter()
+        .find(|m| *m == "mle")
+        .or(manifest.methods.first())
+        .cloned()
+        .unwrap_or_default();
+    let metric = if target.is_some() {
+        Metric::Fidelity
+    } else {
+        Metric::LogLikelihood
+    };
+    let mut selection = if metric == Metric::Fidelity {
+        Histogram::new(0.0, 1.0, SELECTION_BINS)
+    } else {
+        Histogram::unanchored(SELECTION_BINS)
+    }
+    .with_representatives();
+    let mut extremes = Extremes::default();
+    let mut accs: Vec<MethodAcc> = manifest
+        .methods
+        .iter()
+        .map(|m| MethodAcc::new(m, &manifest, target.is_some()))
+        .collect();
+    let mut failures = Vec::new();
+    let counts = reader.for_each(|index, record| {
+        let Some(record) = record else { return };
+        if let Some(reason) = record.status.error() {
+            if failures.len() < MAX_FAILURES_LISTED {
+                failures.push((index, record.id.clone(), reason.to_string()));
+            }
+            return;
+        }
+        for m in &record.methods {
+            if let Some(acc) = accs.iter_mut().find(|a| a.stats.name == m.method) {
+                acc.add(index, m);
+            }
+            if m.method == primary
+                && let Some(v) = metric.value(&m.metrics)
+            {
+                selection.add(v, index);
+                extremes.add(v, index);
+            }
+        }
+    })?;
+    let median = selection.quantile(0.5);
+    let chosen: [(&'static str, Option<Representative>); 3] = [
+        ("best", extremes.max),
+        (
+            "median",
+            median.and_then(|m| selection.closest_representative(m)),
+        ),
+        ("worst", extremes.min),
+    ];
+    let mut picks = Vec::new();
+    for (role, rep) in chosen {
+        if let Some(rep) = rep {
+            picks.push(Pick {
+                role,
+                index: rep.index,
+                record: reader.record(rep.index)?,
+            });
+        }
+    }
+    for &index in &options.samples {
+        picks.push(Pick {
+            role: "sample",
+            index,
+            record: reader.record(index)?,
+        });
+    }
+    let (summary, summary_error) = match Summary::read(dir) {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(crate::report::error_text(&e))),
+    };
+    let target = target.map(|t| {
+        let (re, im) = t.target.density_matrix();
+        TargetView {
+            name: t.name.clone(),
+            re,
+            im,
+        }
+    });
+    Ok(ReportData {
+        dir: dir.to_path_buf(),
+        manifest,
+        summary,
+        summary_error,
+        lock: crate::store::probe(dir).ok(),
+        counts,
+        target,
+        methods: accs.into_iter().map(MethodAcc::finish).collect(),
+        selection: Selection {
+            method: primary,
+            metric,
+            median,
+        },
+        picks,
+        failures,
+    })
+}
+
+/// The report's target: its name as given and the state.
+#[derive(Debug, Clone)]
+pub struct ReportTarget {
+    /// As given on the command line or stored by `run --target`.
+    pub name: String,
+    /// The state.
+    pub target: Target,
+}
