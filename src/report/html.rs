@@ -19,9 +19,9 @@ td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f3f5f8; }
 code, .mono { font-family: monospace; font-size: 0.95em; }
 .grid { display: flex; flex-wrap: wrap; gap: 0.6em; }
-figure { margin: 0; border: 1px solid #e3e3e3; background: #fff; width: min-content; }
+figure { margin: 0; border: 1px solid #e3e3e3; background: #fff; }
 figure svg { display: block; max-width: 100%; height: auto; }
-figcaption { font-size: 0.82em; color: #555; padding: 0.2em 0.5em 0.4em; }
+figcaption { font-size: 0.82em; color: #555; padding: 0.2em 0.5em 0.4em; width: 0; min-width: 100%; box-sizing: border-box; }
 .note { background: #fff6dd; border: 1px solid #e8d28a; padding: 0.5em 0.8em; }
 .muted { color: #666; }
 ";

@@ -15,7 +15,7 @@ pub fn histogram(
     let err = plot_err(&what);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (380, 250)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (280, 220)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
         let (mut x0, mut x1) = match (bins.first(), bins.last()) {
             (Some(a), Some(b)) => (a.0, b.1),
@@ -27,10 +27,10 @@ pub fn histogram(
         let pad = (x1 - x0) * 0.02;
         let ymax = bins.iter().map(|b| b.2).max().unwrap_or(1).max(1) as f64 * 1.08;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 15))
+            .caption(title, (FONT, 14))
             .margin(8)
             .x_label_area_size(36)
-            .y_label_area_size(52)
+            .y_label_area_size(44)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..ymax)
             .map_err(&err)?;
         chart
@@ -38,10 +38,10 @@ pub fn histogram(
             .disable_x_mesh()
             .x_desc(x_label)
             .y_desc("samples")
-            .x_labels(6)
+            .x_labels(5)
             .y_labels(5)
             .x_label_formatter(&|v| short_number(*v))
-            .y_label_formatter(&|v| short_number(*v))
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 11))
             .draw()
             .map_err(&err)?;
