@@ -25,6 +25,7 @@ use crate::store::{
     ExportStats, LockProbe, Manifest, MethodResult, RunReader, SampleRecord, Summary,
 };
 use crate::tomo::{EigenWorkspace, Target};
+use faer::c64;
 
 /// Failed samples listed in the report (the first ones by index).
 pub const MAX_FAILURES_LISTED: usize = 100;
@@ -176,10 +177,10 @@ impl MethodAcc {
 /// Reads the run in `dir` once and gathers the report's data.
 pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportError> {
     let target = options.target.as_ref();
-    let mut eigen = target.map(|t| EigenWorkspace::new(t.target.dim()));
+    let mut scorer = target.map(Scorer::new);
     let mut rescore = |m: &mut MethodResult| {
-        if let (Some(t), Some(eigen)) = (target, eigen.as_mut()) {
-            crate::run::job::rescore_target(m, &t.target, eigen);
+        if let Some(s) = scorer.as_mut() {
+            s.rescore(m);
         }
     };
     let rescore: Option<crate::store::Rescore<'_>> = target.is_some().then_some(&mut rescore);
@@ -294,6 +295,43 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
         picks,
         failures,
     })
+}
+
+/// Recomputes the fidelity of stored results against the report's target.
+/// A pure target (or a matrix target of rank one) costs one ⟨ψ|ρ|ψ⟩ per
+/// result ([`fidelity_to_pure`](crate::tomo::metrics::fidelity_to_pure));
+/// a mixed one needs √ρ, as `show` and `export` compute it. The report
+/// shows no trace distance, so a pure target leaves it unset.
+enum Scorer {
+    Pure(Vec<c64>),
+    Mixed(Box<(Target, EigenWorkspace)>),
+}
+
+impl Scorer {
+    fn new(t: &ReportTarget) -> Scorer {
+        match t.target.as_pure() {
+            Some(psi) => Scorer::Pure(psi),
+            None => Scorer::Mixed(Box::new((
+                t.target.clone(),
+                EigenWorkspace::new(t.target.dim()),
+            ))),
+        }
+    }
+
+    fn rescore(&mut self, m: &mut MethodResult) {
+        match self {
+            Scorer::Pure(psi) => {
+                let n = psi.len() * psi.len();
+                m.metrics.fidelity = (m.rho_re.len() == n && m.rho_im.len() == n)
+                    .then(|| crate::tomo::metrics::fidelity_to_pure(psi, &m.rho_re, &m.rho_im));
+                m.metrics.trace_distance = None;
+            }
+            Scorer::Mixed(mixed) => {
+                let (target, eigen) = &mut **mixed;
+                crate::run::job::rescore_target(m, target, eigen);
+            }
+        }
+    }
 }
 
 /// The report's target: its name as given and the state.

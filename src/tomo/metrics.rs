@@ -185,6 +185,23 @@ pub fn fidelity(target: &Target, rho: &[f64], sqrt_rho: &Mat<c64>) -> Result<f64
     }
 }
 
+/// Fidelity ⟨ψ|ρ|ψ⟩ (clamped to [0, 1]) of the d×d matrix with row-major
+/// real and imaginary parts `re`, `im` to the pure state `psi`: what
+/// [`fidelity`] computes for a pure target, from a stored matrix, with no
+/// allocation (for rescoring many stored states).
+pub fn fidelity_to_pure(psi: &[c64], re: &[f64], im: &[f64]) -> f64 {
+    let d = psi.len();
+    let mut f = c64::new(0.0, 0.0);
+    for j in 0..d {
+        let mut row = c64::new(0.0, 0.0);
+        for k in 0..d {
+            row += c64::new(re[j * d + k], im[j * d + k]) * psi[k];
+        }
+        f += psi[j].conj() * row;
+    }
+    f.re.clamp(0.0, 1.0)
+}
+
 /// Trace distance ½‖ρ − σ‖₁ of the estimate to the target.
 pub fn trace_distance(
     target: &Target,

@@ -190,6 +190,26 @@ impl Target {
         (re, im)
     }
 
+    /// The target as a ket when it is pure: |ψ⟩ of a pure target, or the
+    /// top eigenvector of a matrix target of purity Tr σ² ≥ 1 − 1e-10
+    /// (its fidelity is then ⟨ψ|ρ|ψ⟩, with no √ρ to form); `None` for a
+    /// mixed one.
+    pub fn as_pure(&self) -> Option<Vec<c64>> {
+        match self {
+            Target::Pure(psi) => Some(psi.clone()),
+            Target::Mixed { sigma, .. } => {
+                let purity: f64 = sigma.iter().map(|x| x * x).sum();
+                if purity < 1.0 - 1e-10 {
+                    return None;
+                }
+                let d = self.dim();
+                let mut ws = EigenWorkspace::new(d);
+                let (_, vecs) = ws.decompose_coords(sigma).ok()?;
+                Some((0..d).map(|r| vecs[(r, d - 1)]).collect())
+            }
+        }
+    }
+
     /// Dimension of the target.
     pub fn dim(&self) -> usize {
         match self {

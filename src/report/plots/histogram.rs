@@ -1,6 +1,6 @@
 //! A metric's histogram.
 
-use super::{FONT, POSITIVE, PlotError, plot_err, short_number};
+use super::{FONT, POSITIVE, PlotError, count_label, plot_err, short_number};
 use plotters::prelude::*;
 
 /// Draws `bins` (`(lower edge, upper edge, count)`, from
@@ -41,7 +41,7 @@ pub fn histogram(
             .x_labels(5)
             .y_labels(5)
             .x_label_formatter(&|v| short_number(*v))
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| count_label(*v))
             .label_style((FONT, 11))
             .draw()
             .map_err(&err)?;

@@ -78,3 +78,30 @@ pub(crate) fn short_number(v: f64) -> String {
         format!("{v:.3}")
     }
 }
+
+/// A tick label for a count: `950`, `12k`, `1.5M`.
+pub(crate) fn count_label(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_short() {
+        assert_eq!(ket_label(2, 4), "10");
+        assert_eq!(ket_label(2, 3), "2");
+        assert_eq!(count_label(950.0), "950");
+        assert_eq!(count_label(30_000.0), "30k");
+        assert_eq!(count_label(1_000_000.0), "1.0M");
+        assert_eq!(short_number(0.25), "0.250");
+        assert_eq!(short_number(1e-7), "1.0e-7");
+    }
+}
