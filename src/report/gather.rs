@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use super::metric::Metric;
 use super::stats::{Extremes, Histogram, Representative, Trend};
+use super::timeaxis::IdTimes;
 use super::{ReportError, ReportOptions};
 use crate::store::{
     ExportStats, LockProbe, Manifest, MethodResult, RunReader, SampleRecord, Summary,
@@ -59,6 +60,9 @@ pub struct ReportData {
     pub selection: Selection,
     /// The samples to draw: best, median, worst, then each `--sample`.
     pub picks: Vec<Pick>,
+    /// When every sample id is a time: `(index, seconds since the epoch)`
+    /// anchors for the trends' x axis (see [`timeaxis`](super::timeaxis)).
+    pub id_times: Option<Vec<(u64, f64)>>,
     /// The first [`MAX_FAILURES_LISTED`] failed samples: index, id, error.
     pub failures: Vec<(u64, String, String)>,
 }
@@ -220,8 +224,11 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
         .map(|m| MethodAcc::new(m, &manifest, target.is_some()))
         .collect();
     let mut failures = Vec::new();
+    let mut id_times = IdTimes::default();
+    let total = manifest.total;
     let counts = reader.for_each(|index, record| {
         let Some(record) = record else { return };
+        id_times.add(index, total, &record.id);
         if let Some(reason) = record.status.error() {
             if failures.len() < MAX_FAILURES_LISTED {
                 failures.push((index, record.id.clone(), reason.to_string()));
@@ -293,6 +300,7 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
             median,
         },
         picks,
+        id_times: id_times.finish(),
         failures,
     })
 }

@@ -82,28 +82,6 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
-/// `YYYY-MM-DD hh:mm:ss UTC` for seconds since the Unix epoch.
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn row(page: &mut String, key: &str, value_html: &str) {
     let _ = writeln!(page, "<tr><th>{}</th><td>{value_html}</td></tr>", esc(key));
 }
@@ -187,7 +165,7 @@ fn summary(page: &mut String, data: &ReportData) {
         None => "none (samples are picked by log-likelihood; give --target for fidelity)".into(),
     };
     row(page, "target", &target);
-    row(page, "created", &esc(&utc(m.created)));
+    row(page, "created", &esc(&super::timeaxis::utc(m.created)));
     fingerprint(page, data);
     page.push_str("</table>\n</section>\n");
 }
@@ -282,25 +260,41 @@ fn distributions(page: &mut String, data: &ReportData) -> Result<(), PlotError> 
 }
 
 fn trends(page: &mut String, data: &ReportData) -> Result<(), PlotError> {
-    page.push_str("<section id=\"trends\">\n<h2>Drift against the sample index</h2>\n");
+    page.push_str("<section id=\"trends\">\n<h2>Drift</h2>\n");
     let _ = writeln!(
         page,
         "<p class=\"muted\">Samples are grouped into at most {} consecutive index ranges; \
          each range shows the median and the 10–90 % band of its samples, and the line is the \
-         median of {} neighbouring ranges together.</p>",
+         median of {} neighbouring ranges together.{}</p>",
         super::stats::TREND_BINS,
-        super::stats::ROLLING
+        super::stats::ROLLING,
+        if data.id_times.is_some() {
+            " The sample ids are times: the x axis shows them (UTC)."
+        } else {
+            ""
+        }
     );
     for s in &data.methods {
         let _ = writeln!(page, "<h3>{}</h3>\n<div class=\"grid\">", esc(&s.name));
         for (metric, t) in &s.trends {
-            let title = format!("{}: {} against the sample index", s.name, metric.key());
-            let svg = plots::trend(&title, metric.label(), &t.points(), t.total())?;
+            let against = if data.id_times.is_some() {
+                "time"
+            } else {
+                "the sample index"
+            };
+            let title = format!("{}: {} against {against}", s.name, metric.key());
+            let svg = plots::trend(
+                &title,
+                metric.label(),
+                &t.points(),
+                t.total(),
+                data.id_times.as_deref(),
+            )?;
             figure(
                 page,
                 &format!("trend-{}-{}", s.name, metric.key()),
                 &svg,
-                &format!("{} of {} against the sample index", metric.label(), s.name),
+                &format!("{} of {} against {against}", metric.label(), s.name),
             );
         }
         page.push_str("</div>\n");
@@ -484,13 +478,6 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-    }
-
-    #[test]
-    fn dates_are_utc() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
-        assert_eq!(utc(1_798_761_599), "2026-12-31 23:59:59 UTC");
     }
 
     #[test]

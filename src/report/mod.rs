@@ -18,6 +18,7 @@
 //! * `metric.rs`: [`Metric`], what can be plotted and how it is read.
 //! * `stats.rs`: streaming [`Histogram`](stats::Histogram),
 //!   [`Trend`](stats::Trend) and [`Extremes`](stats::Extremes).
+//! * `timeaxis.rs`: sample ids that are timestamps, for the trends' axis.
 //! * `gather.rs`: the one pass over the run ([`gather`], [`ReportData`]).
 //! * `plots/`: one kind of plot per file, each an SVG string.
 //! * `html.rs`: the page ([`html`]).
@@ -27,6 +28,7 @@ mod html;
 mod metric;
 pub mod plots;
 pub mod stats;
+pub mod timeaxis;
 
 use std::path::{Path, PathBuf};
 

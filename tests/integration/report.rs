@@ -394,3 +394,53 @@ fn report_renders_in_headless_chromium_without_errors_or_requests() {
     );
     println!("screenshot of the report: {}", shot.display());
 }
+
+#[test]
+fn report_labels_the_trends_with_times_when_the_ids_are_times() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .qtomo([
+            "simulate",
+            "--qubits",
+            "1",
+            "--samples",
+            "90",
+            "--seed",
+            "5",
+        ])
+        .args(["--shots", "200", "--out", "sim.csv"])
+        .ok();
+    let text = std::fs::read_to_string(sandbox.join("sim.csv")).expect("read sim.csv");
+    let mut lines = text.lines();
+    let mut csv = format!("{}\n", lines.next().expect("header"));
+    for (i, line) in lines.enumerate() {
+        let (_, counts) = line.split_once(',').expect("id column");
+        csv.push_str(&format!(
+            "2026-12-03T{:02}:{:02}:00Z,{counts}\n",
+            i / 60,
+            i % 60
+        ));
+    }
+    sandbox.write("timed.csv", csv);
+    sandbox
+        .qtomo([
+            "run",
+            "timed.csv",
+            "--out",
+            "r",
+            "--workers",
+            "0",
+            "--method",
+            "pls",
+        ])
+        .ok();
+    let (html, _) = report(&sandbox, "r", &[]);
+    assert!(html.contains("The sample ids are times"));
+    assert!(
+        html.contains("sample time (UTC, from the ids)") && html.contains("\n01:00:00\n</text>")
+    );
+    // Index ids are not times.
+    run_dir(&sandbox, "plain", &[]);
+    let (plain, _) = report(&sandbox, "plain", &[]);
+    assert!(!plain.contains("sample time") && plain.contains("sample index"));
+}

@@ -2,16 +2,20 @@
 
 use super::{FONT, LIGHT, NEGATIVE, POSITIVE, PlotError, plot_err, short_number};
 use crate::report::stats::TrendPoint;
+use crate::report::timeaxis::{time_at, time_label};
 use plotters::prelude::*;
 
 /// Draws `points` over sample indices `0..total`: per index range its
 /// 10–90 % band (light bars) and median (dots), and the rolling median
-/// (a line).
+/// (a line). With `times` (anchors from
+/// [`IdTimes`](crate::report::timeaxis::IdTimes)) the x axis is labelled
+/// with the samples' times instead of their indices.
 pub fn trend(
     title: &str,
     y_label: &str,
     points: &[TrendPoint],
     total: u64,
+    times: Option<&[(u64, f64)]>,
 ) -> Result<String, PlotError> {
     let what = format!("trend '{title}'");
     let err = plot_err(&what);
@@ -41,13 +45,28 @@ pub fn trend(
             .y_label_area_size(58)
             .build_cartesian_2d(0.0..x1, lo..hi)
             .map_err(&err)?;
+        let span = times
+            .and_then(|t| Some(t.last()?.1 - t.first()?.1))
+            .unwrap_or(0.0);
+        let x_label = |v: &f64| match times.and_then(|t| time_at(t, *v)) {
+            Some(t) => time_label(t, span),
+            None => format!("{v:.0}"),
+        };
         chart
             .configure_mesh()
-            .x_desc("sample index")
+            .x_desc(if times.is_some() {
+                "sample time (UTC, from the ids)"
+            } else {
+                "sample index"
+            })
             .y_desc(y_label)
-            .x_labels(8)
+            .x_labels(if times.is_some() && span >= 86_400.0 {
+                4
+            } else {
+                8
+            })
             .y_labels(6)
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&x_label)
             .y_label_formatter(&|v| short_number(*v))
             .label_style((FONT, 11))
             .light_line_style(WHITE.mix(0.0))
