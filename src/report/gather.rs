@@ -8,7 +8,8 @@
 //! drift-prone ones into a [`Trend`]. The samples to draw are chosen on the
 //! way by the *selection metric* of the *primary method* (`mle` when the run
 //! has it, else its first method): fidelity to the target, or without a
-//! target the log-likelihood (higher is better). Best and worst are a
+//! target the log-likelihood (higher is better; purity when the method
+//! has no log-likelihoods). Best and worst are a
 //! running arg-max and arg-min. The median sample is found in the same
 //! pass: the selection histogram (1024 bins) keeps, per bin, the sample
 //! closest to the bin's centre, and the median sample is the kept sample
@@ -218,6 +219,10 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
     }
     .with_representatives();
     let mut extremes = Extremes::default();
+    // Without log-likelihoods (a linear-only run of unphysical states),
+    // samples are picked by purity instead.
+    let mut by_purity = Histogram::new(0.0, 1.0, SELECTION_BINS).with_representatives();
+    let mut purity_extremes = Extremes::default();
     let mut accs: Vec<MethodAcc> = manifest
         .methods
         .iter()
@@ -245,8 +250,17 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
                 selection.add(v, index);
                 extremes.add(v, index);
             }
+            if m.method == primary {
+                by_purity.add(m.metrics.purity, index);
+                purity_extremes.add(m.metrics.purity, index);
+            }
         }
     })?;
+    let (metric, selection, extremes) = if selection.count() == 0 && by_purity.count() > 0 {
+        (Metric::Purity, by_purity, purity_extremes)
+    } else {
+        (metric, selection, extremes)
+    };
     let median = selection.quantile(0.5);
     let chosen: [(&'static str, Option<Representative>); 3] = [
         ("best", extremes.max),
@@ -309,7 +323,7 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
 /// A pure target (or a matrix target of rank one) costs one ⟨ψ|ρ|ψ⟩ per
 /// result ([`fidelity_to_pure`](crate::tomo::metrics::fidelity_to_pure));
 /// a mixed one needs √ρ, as `show` and `export` compute it. The report
-/// shows no trace distance, so a pure target leaves it unset.
+/// shows no trace distance, so it is left unset.
 enum Scorer {
     Pure(Vec<c64>),
     Mixed(Box<(Target, EigenWorkspace)>),
@@ -336,10 +350,28 @@ impl Scorer {
             }
             Scorer::Mixed(mixed) => {
                 let (target, eigen) = &mut **mixed;
-                crate::run::job::rescore_target(m, target, eigen);
+                m.metrics.fidelity = mixed_fidelity(target, eigen, m);
+                m.metrics.trace_distance = None;
             }
         }
     }
+}
+
+/// The fidelity of a stored result to a mixed target (the Jozsa form,
+/// through √ρ, as [`metrics::fidelity`](crate::tomo::metrics::fidelity)
+/// computes it for `show` and `export`), `None` if it cannot be computed.
+fn mixed_fidelity(target: &Target, eigen: &mut EigenWorkspace, m: &MethodResult) -> Option<f64> {
+    let d = m.dim as usize;
+    if target.dim() != d || eigen.dim() != d || m.rho_re.len() != d * d || m.rho_im.len() != d * d {
+        return None;
+    }
+    let rho = faer::Mat::from_fn(d, d, |r, c| {
+        c64::new(m.rho_re[r * d + c], m.rho_im[r * d + c])
+    });
+    let coords = crate::tomo::hermitian::coords_of(rho.as_ref());
+    let (vals, vecs) = eigen.decompose_coords(&coords).ok()?;
+    let sqrt_rho = crate::tomo::states::weighted_outer(vals, vecs, f64::sqrt);
+    crate::tomo::metrics::fidelity(target, &coords, &sqrt_rho).ok()
 }
 
 /// The report's target: its name as given and the state.
@@ -349,4 +381,76 @@ pub struct ReportTarget {
     pub name: String,
     /// The state.
     pub target: Target,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MethodMetrics;
+    use rand::SeedableRng;
+
+    fn result(rho: &faer::Mat<c64>) -> MethodResult {
+        let d = rho.nrows();
+        MethodResult {
+            method: "mle".into(),
+            dim: d as u32,
+            rho_re: (0..d * d).map(|k| rho[(k / d, k % d)].re).collect(),
+            rho_im: (0..d * d).map(|k| rho[(k / d, k % d)].im).collect(),
+            metrics: MethodMetrics {
+                trace: 1.0,
+                purity: 0.0,
+                eigenvalues: Vec::new(),
+                von_neumann_entropy: 0.0,
+                linear_entropy: 0.0,
+                log_likelihood: None,
+                gap_bound: None,
+                iterations: None,
+                converged: None,
+                chi2: None,
+                fidelity: None,
+                concurrence: None,
+                negativity: None,
+                physical: true,
+                gap_floor: None,
+                trace_distance: None,
+                log_negativity: None,
+            },
+        }
+    }
+
+    /// The report's fidelity is the one `show` and `export` compute, for
+    /// a pure, a rank-one matrix and a mixed target.
+    #[test]
+    fn scorer_fidelity_matches_the_exports() {
+        use crate::tomo::{hermitian, states};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let psi = states::named_state("bell-phi+", 4).expect("bell");
+        let sigma = states::hilbert_schmidt_mixed(4, &mut rng);
+        let targets = [
+            Target::Pure(psi.clone()),
+            Target::from_matrix(hermitian::matrix_from_coords(&states::pure_coords(&psi)).as_ref())
+                .expect("rank one"),
+            Target::from_matrix(hermitian::matrix_from_coords(&sigma).as_ref()).expect("mixed"),
+        ];
+        for target in targets {
+            let mut scorer = Scorer::new(&ReportTarget {
+                name: "t".into(),
+                target: target.clone(),
+            });
+            let mut eigen = EigenWorkspace::new(4);
+            for _ in 0..10 {
+                let rho =
+                    hermitian::matrix_from_coords(&states::hilbert_schmidt_mixed(4, &mut rng));
+                let mut ours = result(&rho);
+                scorer.rescore(&mut ours);
+                let mut theirs = result(&rho);
+                crate::run::job::rescore_target(&mut theirs, &target, &mut eigen);
+                let (a, b) = (
+                    ours.metrics.fidelity.unwrap(),
+                    theirs.metrics.fidelity.unwrap(),
+                );
+                assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+            }
+        }
+    }
 }

@@ -308,7 +308,8 @@ fn samples(page: &mut String, data: &ReportData) -> Result<(), PlotError> {
     page.push_str("<section id=\"samples\">\n<h2>Density matrices</h2>\n");
     let how = match sel.metric {
         Metric::Fidelity => "fidelity to the target",
-        _ => "log-likelihood (no target)",
+        Metric::LogLikelihood => "log-likelihood (no target)",
+        _ => "purity (no target, and no log-likelihoods)",
     };
     let _ = writeln!(
         page,

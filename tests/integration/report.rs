@@ -221,6 +221,10 @@ fn report_refuses_a_folder_that_is_not_a_run_and_a_sample_outside_it() {
         .qtomo(["report", "r", "--target", "nonesuch"])
         .expect_code(2)
         .stderr_has(&["unknown target 'nonesuch'"]);
+    sandbox
+        .qtomo(["report", "r", "--out", "no-such-folder/page.html"])
+        .expect_code(2)
+        .stderr_has(&["no-such-folder/page.html"]);
     assert!(!sandbox.join("r/report.html").exists());
 }
 
