@@ -23,6 +23,8 @@
 //! * `plots/`: one kind of plot per file, each an SVG string.
 //! * `html.rs`: the page ([`html`]).
 
+#![deny(missing_docs)]
+
 mod gather;
 mod html;
 mod metric;

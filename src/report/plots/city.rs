@@ -33,6 +33,7 @@ pub fn city(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, 14))
             .margin(6)
+            .margin_left(26)
             .build_cartesian_3d(-0.5..span, lo..hi, -0.5..span)
             .map_err(&err)?;
         chart.with_projection(|mut p| {

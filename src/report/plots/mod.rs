@@ -66,7 +66,8 @@ pub(crate) fn ket_label(k: usize, d: usize) -> String {
 /// A tick label for `v` with about three significant digits.
 pub(crate) fn short_number(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 {
+    // Tick positions computed by steps carry rounding noise around zero.
+    if a < 1e-12 {
         "0".to_string()
     } else if !(1e-3..1e5).contains(&a) {
         format!("{v:.1e}")
@@ -103,5 +104,7 @@ mod tests {
         assert_eq!(count_label(1_000_000.0), "1.0M");
         assert_eq!(short_number(0.25), "0.250");
         assert_eq!(short_number(1e-7), "1.0e-7");
+        assert_eq!(short_number(6e-17), "0");
+        assert_eq!(short_number(-0.2), "-0.200");
     }
 }
