@@ -448,3 +448,30 @@ fn report_labels_the_trends_with_times_when_the_ids_are_times() {
     let (plain, _) = report(&sandbox, "plain", &[]);
     assert!(!plain.contains("sample time") && plain.contains("sample index"));
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
+fn report_of_a_run_in_progress_names_its_holder_and_leaves_it_running() {
+    use crate::supervisor::{BOUND, Fixture};
+    let fx = Fixture::new(300);
+    // 20 ms per sample: about six seconds of run with one worker.
+    let mut sup = fx.start(&["--workers", "1"], &[("QTOMO_FAULT", "delay:20")]);
+    fx.wait_working(&sup, 1, 5);
+    let out = crate::util::QtomoCmd::new(fx.dir.path())
+        .args(["report", "out", "--out", "live.html"])
+        .ok();
+    out.stderr_has(&["without a result yet (partial)"]);
+    let html = std::fs::read_to_string(fx.path("live.html")).expect("live.html");
+    assert!(
+        html.contains("a run holds this directory now (pid "),
+        "not partial"
+    );
+    assert!(count(&html, "<svg") >= 6);
+    // The run was not disturbed: it completes, every sample once.
+    let st = sup.wait(BOUND);
+    assert_eq!(st.code(), Some(0), "{}", sup.stderr());
+    assert!(fx.assert_each_once().is_empty());
+}
