@@ -319,41 +319,80 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
     })
 }
 
-/// Recomputes the fidelity of stored results against the report's target.
-/// A pure target (or a matrix target of rank one) costs one ⟨ψ|ρ|ψ⟩ per
-/// result ([`fidelity_to_pure`](crate::tomo::metrics::fidelity_to_pure));
-/// a mixed one needs √ρ, as `show` and `export` compute it. The report
-/// shows no trace distance, so it is left unset.
-enum Scorer {
+/// Recomputes the fidelity of stored results against the report's target,
+/// as `show` and `export` compute it but cheaper where that is exact:
+///
+/// * a pure target: ⟨ψ|ρ|ψ⟩
+///   ([`fidelity_to_pure`](crate::tomo::metrics::fidelity_to_pure));
+/// * a matrix target of rank one: the same for a physical ρ (for an
+///   unphysical one, export's √ρ of the clipped eigenvalues differs, so
+///   the full computation);
+/// * a mixed one-qubit target: F = Tr ρσ + 2√(det ρ det σ)
+///   ([`fidelity_qubit`](crate::tomo::metrics::fidelity_qubit)) when ρ is
+///   positive semidefinite, else the full computation;
+/// * any other mixed target: the full computation through √ρ.
+///
+/// The report shows no trace distance, so it is left unset.
+struct Scorer {
+    kind: ScorerKind,
+    /// The target and a workspace, for the full computation.
+    target: Target,
+    eigen: EigenWorkspace,
+}
+
+/// Which shortcut a [`Scorer`] takes.
+enum ScorerKind {
+    /// A pure target: |ψ⟩.
     Pure(Vec<c64>),
-    Mixed(Box<(Target, EigenWorkspace)>),
+    /// A matrix target of rank one: |ψ⟩.
+    RankOne(Vec<c64>),
+    /// A mixed one-qubit target: Re σ, Im σ.
+    Qubit(Vec<f64>, Vec<f64>),
+    /// Anything else.
+    Full,
 }
 
 impl Scorer {
     fn new(t: &ReportTarget) -> Scorer {
-        match t.target.as_pure() {
-            Some(psi) => Scorer::Pure(psi),
-            None => Scorer::Mixed(Box::new((
-                t.target.clone(),
-                EigenWorkspace::new(t.target.dim()),
-            ))),
+        let d = t.target.dim();
+        let kind = match (&t.target, t.target.as_pure()) {
+            (Target::Pure(psi), _) => ScorerKind::Pure(psi.clone()),
+            (_, Some(psi)) => ScorerKind::RankOne(psi),
+            (_, None) if d == 2 => {
+                let (re, im) = t.target.density_matrix();
+                ScorerKind::Qubit(re, im)
+            }
+            _ => ScorerKind::Full,
+        };
+        Scorer {
+            kind,
+            target: t.target.clone(),
+            eigen: EigenWorkspace::new(d),
         }
     }
 
     fn rescore(&mut self, m: &mut MethodResult) {
-        match self {
-            Scorer::Pure(psi) => {
-                let n = psi.len() * psi.len();
-                m.metrics.fidelity = (m.rho_re.len() == n && m.rho_im.len() == n)
-                    .then(|| crate::tomo::metrics::fidelity_to_pure(psi, &m.rho_re, &m.rho_im));
-                m.metrics.trace_distance = None;
+        let d = self.target.dim();
+        let fits = m.rho_re.len() == d * d && m.rho_im.len() == d * d;
+        let quick = match &self.kind {
+            _ if !fits => None,
+            ScorerKind::Pure(psi) => Some(crate::tomo::metrics::fidelity_to_pure(
+                psi, &m.rho_re, &m.rho_im,
+            )),
+            ScorerKind::RankOne(psi) if m.metrics.physical => Some(
+                crate::tomo::metrics::fidelity_to_pure(psi, &m.rho_re, &m.rho_im),
+            ),
+            ScorerKind::Qubit(re, im) => {
+                crate::tomo::metrics::fidelity_qubit((&m.rho_re, &m.rho_im), (re, im))
             }
-            Scorer::Mixed(mixed) => {
-                let (target, eigen) = &mut **mixed;
-                m.metrics.fidelity = mixed_fidelity(target, eigen, m);
-                m.metrics.trace_distance = None;
-            }
-        }
+            _ => None,
+        };
+        m.metrics.fidelity = match quick {
+            Some(f) => Some(f),
+            None if fits => mixed_fidelity(&self.target, &mut self.eigen, m),
+            None => None,
+        };
+        m.metrics.trace_distance = None;
     }
 }
 
@@ -432,18 +471,36 @@ mod tests {
                 .expect("rank one"),
             Target::from_matrix(hermitian::matrix_from_coords(&sigma).as_ref()).expect("mixed"),
         ];
+        let qubit = states::hilbert_schmidt_mixed(2, &mut rng);
+        let qubit =
+            Target::from_matrix(hermitian::matrix_from_coords(&qubit).as_ref()).expect("qubit");
+        let targets = targets.into_iter().chain([qubit]);
         for target in targets {
+            let d = target.dim();
             let mut scorer = Scorer::new(&ReportTarget {
                 name: "t".into(),
                 target: target.clone(),
             });
-            let mut eigen = EigenWorkspace::new(4);
-            for _ in 0..10 {
-                let rho =
-                    hermitian::matrix_from_coords(&states::hilbert_schmidt_mixed(4, &mut rng));
-                let mut ours = result(&rho);
+            let mut eigen = EigenWorkspace::new(d);
+            // A negative eigenvalue along the target: export's √ρ clips it.
+            let diagonal: &[f64] = if d == 2 {
+                &[1.1, -0.1]
+            } else {
+                &[-0.1, 0.5, 0.3, 0.3]
+            };
+            let unphysical = faer::Mat::from_fn(d, d, |r, c| {
+                c64::new(if r == c { diagonal[r] } else { 0.0 }, 0.0)
+            });
+            let random = (0..10).map(|_| {
+                hermitian::matrix_from_coords(&states::hilbert_schmidt_mixed(d, &mut rng))
+            });
+            let states: Vec<faer::Mat<c64>> = random.chain([unphysical]).collect();
+            for (k, rho) in states.iter().enumerate() {
+                let physical = k < 10;
+                let mut ours = result(rho);
+                ours.metrics.physical = physical;
                 scorer.rescore(&mut ours);
-                let mut theirs = result(&rho);
+                let mut theirs = result(rho);
                 crate::run::job::rescore_target(&mut theirs, &target, &mut eigen);
                 let (a, b) = (
                     ours.metrics.fidelity.unwrap(),

@@ -202,6 +202,26 @@ pub fn fidelity_to_pure(psi: &[c64], re: &[f64], im: &[f64]) -> f64 {
     f.re.clamp(0.0, 1.0)
 }
 
+/// Fidelity (Jozsa form, clamped to [0, 1]) of two qubit (2×2) matrices
+/// given as row-major real and imaginary parts, in closed form:
+/// F = Tr ρσ + 2√(det ρ · det σ), exact for positive semidefinite ρ and
+/// σ. `None` when ρ is not (det ρ < 0 or Tr ρ < 0: an unphysical linear
+/// estimate), where [`fidelity`]'s √ρ of the clipped eigenvalues applies.
+pub fn fidelity_qubit(rho: (&[f64], &[f64]), sigma: (&[f64], &[f64])) -> Option<f64> {
+    let ((rr, ri), (sr, si)) = (rho, sigma);
+    if rr.len() != 4 || ri.len() != 4 || sr.len() != 4 || si.len() != 4 {
+        return None;
+    }
+    // Tr ρσ = Σ_jk ρ_jk σ_kj = Σ_jk ρ_jk conj(σ_jk) for Hermitian σ.
+    let overlap: f64 = (0..4).map(|k| rr[k] * sr[k] + ri[k] * si[k]).sum();
+    let det = |re: &[f64], im: &[f64]| re[0] * re[3] - (re[1] * re[1] + im[1] * im[1]);
+    let (dr, ds) = (det(rr, ri), det(sr, si).max(0.0));
+    if dr < 0.0 || rr[0] + rr[3] < 0.0 {
+        return None;
+    }
+    Some((overlap + 2.0 * (dr * ds).sqrt()).clamp(0.0, 1.0))
+}
+
 /// Trace distance ½‖ρ − σ‖₁ of the estimate to the target.
 pub fn trace_distance(
     target: &Target,
