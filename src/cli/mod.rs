@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - `simulate.rs`, `run.rs`, `status.rs`, `export.rs`, `merge.rs`,
-//!   `show.rs`, `bases.rs`, `completions.rs`: one subcommand each.
+//!   `show.rs`, `report.rs`, `bases.rs`, `completions.rs`: one subcommand
+//!   each.
 //! - `basis.rs`: `--basis` (with `--qubits`, `--dim`: `SetArgs`,
 //!   flattened into `run` and `simulate`) to a measurement set;
 //!   `method.rs`: `--method` values; `probe.rs`: a quick look at
@@ -30,6 +31,7 @@ mod export;
 mod merge;
 mod method;
 mod probe;
+mod report;
 mod run;
 mod shard;
 mod show;
@@ -88,6 +90,8 @@ pub(crate) enum Command {
     Merge(merge::MergeArgs),
     /// Print one sample's density matrices and metrics.
     Show(show::ShowArgs),
+    /// Write a self-contained HTML report of a run (plots, drift, worst samples).
+    Report(report::ReportArgs),
     /// List the built-in measurement sets and their labels.
     Bases(bases::BasesArgs),
     /// Print a shell completion script.
@@ -130,6 +134,7 @@ pub fn run() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Show(a) => show::run(a),
+        Command::Report(a) => report::run(a),
         Command::Bases(a) => bases::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Worker => crate::run::worker_main().map_err(anyhow::Error::new),
@@ -173,6 +178,9 @@ pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<crate::store::ExportError>()
                 .is_some_and(crate::store::ExportError::is_refusal)
+            || cause
+                .downcast_ref::<crate::report::ReportError>()
+                .is_some_and(crate::report::ReportError::is_refusal)
         {
             return exit_codes::USAGE;
         }
@@ -205,6 +213,7 @@ fn is_output_setup_error(cause: &(dyn std::error::Error + 'static)) -> bool {
     cause.is::<crate::store::RunDirError>()
         || cause.is::<crate::store::ExportError>()
         || cause.is::<crate::store::MergeError>()
+        || cause.is::<crate::report::ReportError>()
         || cause.is::<crate::io::OutputError>()
 }
 

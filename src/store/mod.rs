@@ -43,7 +43,8 @@
 //!   [`open_run`], the stored target ([`read_target`], [`write_target`]).
 //! * `summary.rs`: `summary.json` ([`Summary`], [`RunOutcome`]).
 //! * `status.rs`: [`RunStatus`], progress while a run is writing.
-//! * `export.rs`: JSONL, CSV and NPY exports ([`export`]).
+//! * `export.rs`: JSONL, CSV and NPY exports ([`export`]), and
+//!   [`RunReader`], the same reading for other whole-run readers (the report).
 //! * `merge.rs`: combining shard directories ([`merge`]).
 
 #![deny(missing_docs)]
@@ -63,8 +64,9 @@ mod summary;
 
 pub use crate::atomic::{AtomicWriteError, atomic_write, sync_dir};
 pub use export::{
-    CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, Rescore, export,
-    export_csv, export_jsonl, export_npy, export_rescored, export_to_writer, sample_json,
+    CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, Rescore,
+    RunReader, export, export_csv, export_jsonl, export_npy, export_rescored, export_to_writer,
+    sample_json,
 };
 pub use format::{FormatVersion, FormatVersionError};
 pub use fsutil::{

@@ -193,6 +193,43 @@ pub fn fidelity(target: &Target, rho: &[f64], sqrt_rho: &Mat<c64>) -> Result<f64
     }
 }
 
+/// Fidelity ⟨ψ|ρ|ψ⟩ (clamped to [0, 1]) of the d×d matrix with row-major
+/// real and imaginary parts `re`, `im` to the pure state `psi`: what
+/// [`fidelity`] computes for a pure target, from a stored matrix, with no
+/// allocation (for rescoring many stored states).
+pub fn fidelity_to_pure(psi: &[c64], re: &[f64], im: &[f64]) -> f64 {
+    let d = psi.len();
+    let mut f = c64::new(0.0, 0.0);
+    for j in 0..d {
+        let mut row = c64::new(0.0, 0.0);
+        for k in 0..d {
+            row += c64::new(re[j * d + k], im[j * d + k]) * psi[k];
+        }
+        f += psi[j].conj() * row;
+    }
+    f.re.clamp(0.0, 1.0)
+}
+
+/// Fidelity (Jozsa form, clamped to [0, 1]) of two qubit (2×2) matrices
+/// given as row-major real and imaginary parts, in closed form:
+/// F = Tr ρσ + 2√(det ρ · det σ), exact for positive semidefinite ρ and
+/// σ. `None` when ρ is not (det ρ < 0 or Tr ρ < 0: an unphysical linear
+/// estimate), where [`fidelity`]'s √ρ of the clipped eigenvalues applies.
+pub fn fidelity_qubit(rho: (&[f64], &[f64]), sigma: (&[f64], &[f64])) -> Option<f64> {
+    let ((rr, ri), (sr, si)) = (rho, sigma);
+    if rr.len() != 4 || ri.len() != 4 || sr.len() != 4 || si.len() != 4 {
+        return None;
+    }
+    // Tr ρσ = Σ_jk ρ_jk σ_kj = Σ_jk ρ_jk conj(σ_jk) for Hermitian σ.
+    let overlap: f64 = (0..4).map(|k| rr[k] * sr[k] + ri[k] * si[k]).sum();
+    let det = |re: &[f64], im: &[f64]| re[0] * re[3] - (re[1] * re[1] + im[1] * im[1]);
+    let (dr, ds) = (det(rr, ri), det(sr, si).max(0.0));
+    if dr < 0.0 || rr[0] + rr[3] < 0.0 {
+        return None;
+    }
+    Some((overlap + 2.0 * (dr * ds).sqrt()).clamp(0.0, 1.0))
+}
+
 /// Trace distance ½‖ρ − σ‖₁ of the estimate to the target.
 pub fn trace_distance(
     target: &Target,

@@ -171,6 +171,45 @@ impl Target {
         })
     }
 
+    /// The target's density matrix σ as row-major real and imaginary
+    /// parts (d×d each): |ψ⟩⟨ψ| for a pure target, (√σ)² for a mixed one.
+    pub fn density_matrix(&self) -> (Vec<f64>, Vec<f64>) {
+        let d = self.dim();
+        let sigma = match self {
+            Target::Pure(psi) => Mat::from_fn(d, d, |r, c| psi[r] * psi[c].conj()),
+            Target::Mixed { sqrt_sigma, .. } => sqrt_sigma * sqrt_sigma,
+        };
+        let mut re = Vec::with_capacity(d * d);
+        let mut im = Vec::with_capacity(d * d);
+        for r in 0..d {
+            for c in 0..d {
+                re.push(sigma[(r, c)].re);
+                im.push(sigma[(r, c)].im);
+            }
+        }
+        (re, im)
+    }
+
+    /// The target as a ket when it is pure: |ψ⟩ of a pure target, or the
+    /// top eigenvector of a matrix target of purity Tr σ² ≥ 1 − 1e-10
+    /// (its fidelity is then ⟨ψ|ρ|ψ⟩, with no √ρ to form); `None` for a
+    /// mixed one.
+    pub fn as_pure(&self) -> Option<Vec<c64>> {
+        match self {
+            Target::Pure(psi) => Some(psi.clone()),
+            Target::Mixed { sigma, .. } => {
+                let purity: f64 = sigma.iter().map(|x| x * x).sum();
+                if purity < 1.0 - 1e-10 {
+                    return None;
+                }
+                let d = self.dim();
+                let mut ws = EigenWorkspace::new(d);
+                let (_, vecs) = ws.decompose_coords(sigma).ok()?;
+                Some((0..d).map(|r| vecs[(r, d - 1)]).collect())
+            }
+        }
+    }
+
     /// Dimension of the target.
     pub fn dim(&self) -> usize {
         match self {

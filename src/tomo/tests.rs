@@ -423,3 +423,62 @@ fn metric_conventions_on_known_states() {
     let m = crate::tomo::metrics::compute(view, &counts, &big, None, &mut eigen).unwrap();
     assert!(!m.physical, "{m:?}");
 }
+
+#[test]
+fn target_density_matrix_is_the_outer_product_or_the_matrix_given() {
+    let bell = Target::named("bell-phi+", 4).unwrap();
+    let (re, im) = bell.density_matrix();
+    for (k, v) in re.iter().enumerate() {
+        let (r, c) = (k / 4, k % 4);
+        let want = if (r == 0 || r == 3) && (c == 0 || c == 3) {
+            0.5
+        } else {
+            0.0
+        };
+        assert!((v - want).abs() < 1e-12, "({r},{c}) = {v}");
+    }
+    assert!(im.iter().all(|v| v.abs() < 1e-12));
+    // A mixed target comes back as given (√σ squared).
+    let m = faer::Mat::from_fn(2, 2, |r, c| match (r, c) {
+        (0, 0) => faer::c64::new(0.7, 0.0),
+        (1, 1) => faer::c64::new(0.3, 0.0),
+        (0, 1) => faer::c64::new(0.1, -0.2),
+        _ => faer::c64::new(0.1, 0.2),
+    });
+    let (re, im) = Target::from_matrix(m.as_ref()).unwrap().density_matrix();
+    let want_re = [0.7, 0.1, 0.1, 0.3];
+    let want_im = [0.0, -0.2, 0.2, 0.0];
+    assert!(max_abs_diff(&re, &want_re) < 1e-9, "{re:?}");
+    assert!(max_abs_diff(&im, &want_im) < 1e-9, "{im:?}");
+}
+
+#[test]
+fn fidelity_to_a_pure_target_from_a_stored_matrix_matches_the_metric() {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+    let mut eigen = EigenWorkspace::new(4);
+    let psi = states::named_state("bell-psi-", 4).unwrap();
+    // The same state given as a rank-one matrix is recognised as pure.
+    let as_matrix =
+        Target::from_matrix(hermitian::matrix_from_coords(&states::pure_coords(&psi)).as_ref())
+            .unwrap();
+    let ket = as_matrix.as_pure().expect("a rank-one target is pure");
+    for _ in 0..20 {
+        let rho = states::hilbert_schmidt_mixed(4, &mut rng);
+        let m = hermitian::matrix_from_coords(&rho);
+        let re: Vec<f64> = (0..16).map(|k| m[(k / 4, k % 4)].re).collect();
+        let im: Vec<f64> = (0..16).map(|k| m[(k / 4, k % 4)].im).collect();
+        let (want, _) =
+            crate::tomo::metrics::target_metrics(&Target::Pure(psi.clone()), &rho, &mut eigen)
+                .unwrap();
+        let got = crate::tomo::metrics::fidelity_to_pure(&psi, &re, &im);
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        let via_matrix = crate::tomo::metrics::fidelity_to_pure(&ket, &re, &im);
+        assert!((via_matrix - want).abs() < 1e-9, "{via_matrix} vs {want}");
+    }
+    let mixed = Target::from_matrix(
+        hermitian::matrix_from_coords(&hermitian::identity_coords(4, 0.25)).as_ref(),
+    )
+    .unwrap();
+    assert!(mixed.as_pure().is_none());
+}

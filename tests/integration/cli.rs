@@ -10,13 +10,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "simulate",
     "run",
     "status",
     "export",
     "merge",
     "show",
+    "report",
     "bases",
     "completions",
 ];

@@ -7,6 +7,7 @@ mod contract;
 mod disk_full;
 mod integrity;
 mod real_data;
+mod report;
 mod robustness;
 mod slurm;
 mod supervisor;

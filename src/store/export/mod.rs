@@ -339,6 +339,63 @@ impl<'r> Source<'r> {
     }
 }
 
+/// Reads a run directory the way every export does, for other readers of
+/// a whole run (`qtomo report`): each index's effective record (latest ok,
+/// else latest failed) in index order, one record in memory at a time, and
+/// any one index's effective record on demand. Reading takes no lock and
+/// ignores a torn tail or an append in flight, so it works on a run that
+/// is still going (missing indices are reported as `None`).
+pub struct RunReader<'r> {
+    source: Source<'r>,
+    scratch: Vec<u8>,
+}
+
+impl<'r> RunReader<'r> {
+    /// Opens the run in `dir`, with `rescore` applied to every method
+    /// result of every ok record read (as [`export_rescored`] does).
+    /// Missing indices are allowed.
+    pub fn open(dir: &Path, rescore: Option<Rescore<'r>>) -> Result<RunReader<'r>, ExportError> {
+        Ok(RunReader {
+            source: Source::open(dir, MissingPolicy::Mark, rescore)?,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The run's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.source.manifest
+    }
+
+    /// Calls `f(index, record)` for every index `0..total` in order, with
+    /// its effective record or `None` when it has none yet.
+    pub fn for_each(
+        &mut self,
+        mut f: impl FnMut(u64, Option<&SampleRecord>),
+    ) -> Result<ExportStats, ExportError> {
+        self.source.for_each_row(|row| {
+            match row {
+                Row::Present(r) => f(r.index, Some(r)),
+                Row::Missing(i) => f(*i, None),
+            }
+            Ok(())
+        })
+    }
+
+    /// The effective record of `index` (rescored), or `None` when it has
+    /// none (or is out of range).
+    pub fn record(&mut self, index: u64) -> Result<Option<SampleRecord>, ExportError> {
+        let (Some(offset), Some(log)) = (self.source.index.offset(index), &self.source.log) else {
+            return Ok(None);
+        };
+        let mut record = read_record_at(log, &self.source.log_path, offset, &mut self.scratch)?;
+        check_record(&record, self.source.manifest.dim)?;
+        if let (Some(rescore), true) = (self.source.rescore.as_mut(), record.is_ok()) {
+            record.methods.iter_mut().for_each(&mut *rescore);
+        }
+        Ok(Some(record))
+    }
+}
+
 fn check_record(record: &SampleRecord, dim: u32) -> Result<(), ExportError> {
     for m in &record.methods {
         let n = (m.dim as usize) * (m.dim as usize);
