@@ -40,10 +40,16 @@
 //!
 //! Wilks' theorem needs the true state in the interior of the parameter
 //! space. For a rank-deficient (near-pure) state the MLE sits on the
-//! boundary of the state space, and G² is then distributed as a mixture of
-//! χ² laws with fewer degrees of freedom: the χ² reference with ν degrees
-//! is conservative there (p-values too large, G² too small on average),
-//! and the p-value is approximate. Outcomes with few expected counts
+//! boundary of the state space: positivity takes away fit freedom that the
+//! χ² count of ν assumes the model has, so G² is stochastically *larger*
+//! than χ²_ν (its law is a mixture of χ² laws with ν to ν + d² − 1 degrees
+//! of freedom, a "chi-bar-squared"), and the p-value is too small: a
+//! correct fit of a near-pure state is flagged more often than the nominal
+//! rate. (Measured, two qubits at 1000 shots per setting: 5.8 % of
+//! p-values below 0.05 for Hilbert–Schmidt random mixed states, 33 % for
+//! Haar-random pure states; see the README.) A small p-value on a
+//! near-pure estimate is therefore weak evidence of a bad fit; on a
+//! full-rank one it is what it says. Outcomes with few expected counts
 //! (≲ 5) make the χ² approximation rough too. With ν = 0 (james16, the
 //! qudit sets, one-qubit Pauli: as many parameters as data) there is
 //! nothing to test and the p-value is `None`.
@@ -408,6 +414,94 @@ mod tests {
             assert!(gof.g2 >= 0.0);
             let dof = if name == "pauli" { 12 } else { 0 };
             assert_eq!(gof.dof, dof);
+        }
+    }
+
+    /// p-values of `n` simulated two-qubit samples (1000 shots per
+    /// setting): from one state per sample, or with `drift` each Pauli
+    /// setting measured on a state of its own.
+    fn p_values(kind: simulate::StateKind, n: u64, drift: bool, seed: u64) -> Vec<f64> {
+        let set = builtin_set("pauli", Some(2), None).unwrap();
+        let view = set.view();
+        let Grouping::Settings { setting_of, .. } = &view.info.grouping else {
+            unreachable!()
+        };
+        let mut rec = crate::tomo::Reconstructor::new(view);
+        let mut counts = vec![0.0; view.len()];
+        let mut other = vec![0.0; view.len()];
+        (0..n)
+            .map(|i| {
+                simulate::simulate_sample(view, kind, 1000, seed, i, &mut counts).unwrap();
+                if drift {
+                    for s in 0..9u64 {
+                        simulate::simulate_sample(view, kind, 1000, seed + 1 + s, i, &mut other)
+                            .unwrap();
+                        for (k, &sk) in setting_of.iter().enumerate() {
+                            if u64::from(sk) == s {
+                                counts[k] = other[k];
+                            }
+                        }
+                    }
+                }
+                let est = rec
+                    .run(
+                        view,
+                        &counts,
+                        &[crate::tomo::Method::Mle],
+                        &MleParams::default(),
+                        None,
+                    )
+                    .unwrap()
+                    .pop()
+                    .unwrap();
+                goodness_of_fit(view, &counts, &est.rho).p_value.unwrap()
+            })
+            .collect()
+    }
+
+    /// Kolmogorov–Smirnov distance of the values from U(0, 1).
+    fn ks_uniform(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        v.iter()
+            .enumerate()
+            .map(|(i, &x)| (x - i as f64 / n).max((i + 1) as f64 / n - x))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn p_values_are_uniform_on_correct_data_and_small_on_drifting_data() {
+        let n = 300;
+        let p = p_values(simulate::StateKind::RandomMixed, n, false, 21);
+        let below = p.iter().filter(|&&x| x < 0.05).count() as f64 / n as f64;
+        assert!(
+            (0.01..=0.10).contains(&below),
+            "fraction below 0.05: {below}"
+        );
+        // KS at the 1 % level: D < 1.63/√n.
+        let d = ks_uniform(p);
+        assert!(d < 1.63 / (n as f64).sqrt(), "KS distance {d}");
+        let drift = p_values(simulate::StateKind::RandomMixed, 50, true, 21);
+        let rejected = drift.iter().filter(|&&x| x < 0.05).count();
+        assert!(rejected >= 48, "drifting data rejected in {rejected} of 50");
+    }
+
+    /// Prints p-value statistics for the README (`cargo test --lib
+    /// p_value_table -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn p_value_table() {
+        for (kind, drift) in [
+            (simulate::StateKind::RandomMixed, false),
+            (simulate::StateKind::RandomPure, false),
+            (simulate::StateKind::RandomMixed, true),
+        ] {
+            let p = p_values(kind, 1000, drift, 1);
+            let below = p.iter().filter(|&&x| x < 0.05).count() as f64 / 1000.0;
+            println!(
+                "{kind:?} drift={drift}: below 0.05 {below:.3}, KS D {:.4}",
+                ks_uniform(p)
+            );
         }
     }
 }
