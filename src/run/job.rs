@@ -256,6 +256,7 @@ impl Job<'_> {
                 g2: g.g2,
                 dof: g.dof,
                 p_value: g.p_value,
+                p_value_bootstrap: None,
             });
         }
         if let Some((boot, ws)) = &mut self.bootstrap
@@ -272,6 +273,9 @@ impl Job<'_> {
                 index,
             )?;
             out.bootstrap = Some(bootstrap_record(&summary));
+            if let Some(g) = &mut out.gof {
+                g.p_value_bootstrap = summary.g2_p_value;
+            }
             out.bootstrap_target = self.target.as_ref().map(target_tag);
         }
         Ok(out)

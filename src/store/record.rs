@@ -102,6 +102,9 @@ pub struct GofRecord {
     pub dof: i64,
     /// χ² p-value Q(dof/2, G²/2); `None` when dof ≤ 0.
     pub p_value: Option<f64>,
+    /// Parametric-bootstrap p-value of G² (with `--bootstrap`, parametric
+    /// kind): calibrated near the boundary too.
+    pub p_value_bootstrap: Option<f64>,
 }
 
 /// The spread of one metric over the bootstrap replicates.
@@ -303,6 +306,7 @@ pub(crate) mod test_support {
                 g2: 11.5,
                 dof: 12,
                 p_value: Some(0.49),
+                p_value_bootstrap: None,
             }),
             bootstrap: None,
             bootstrap_target: None,
