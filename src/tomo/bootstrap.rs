@@ -368,7 +368,7 @@ impl BootstrapWorkspace {
             for (i, &k) in members.iter().enumerate() {
                 let n = if i + 1 == members.len() {
                     if mass > 0.0 { remaining } else { 0 }
-                } else if remaining == 0 || !(mass > 0.0) {
+                } else if remaining == 0 || mass.is_nan() || mass <= 0.0 {
                     0
                 } else {
                     let q = (self.weights[k] / mass).clamp(0.0, 1.0);

@@ -128,7 +128,7 @@ pub fn g2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
         Grouping::Ungrouped => {
             let total: f64 = counts.iter().sum();
             let g: f64 = p.iter().sum();
-            if !(g > 0.0) {
+            if g.is_nan() || g <= 0.0 {
                 return f64::INFINITY;
             }
             for (e, &pk) in expected.iter_mut().zip(&p) {
@@ -139,7 +139,7 @@ pub fn g2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
     let mut sum = 0.0;
     for (&n, &e) in counts.iter().zip(&expected) {
         if n > 0.0 {
-            if !(e > 0.0) {
+            if e.is_nan() || e <= 0.0 {
                 return f64::INFINITY;
             }
             sum += n * (n / e).ln();

@@ -282,7 +282,13 @@ fn replicate_metrics_agree_with_the_metrics_of_the_record() {
         simulate::simulate_sample(view, StateKind::RandomMixed, 1000, 2, 0, &mut counts).unwrap();
         let mut rec = Reconstructor::new(view);
         let est = rec
-            .run(view, &counts, &[Method::Mle], &MleParams::default(), Some(&target))
+            .run(
+                view,
+                &counts,
+                &[Method::Mle],
+                &MleParams::default(),
+                Some(&target),
+            )
             .unwrap()
             .pop()
             .unwrap();
