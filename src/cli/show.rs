@@ -279,10 +279,11 @@ fn print_method(out: &mut impl Write, m: &MethodResult, p: Precision) -> std::io
     if let Some(g) = &m.gof {
         writeln!(
             out,
-            "  goodness of fit: G2 {:.q$}  dof {}  p-value {}{}",
+            "  goodness of fit: G2 {:.q$}  dof {}  p-value {}  boundary p-value {}{}",
             g.g2,
             g.dof,
             opt(g.p_value),
+            opt(g.p_value_boundary),
             g.p_value_bootstrap
                 .map_or(String::new(), |p| format!("  bootstrap p-value {p:.q$}"))
         )?;

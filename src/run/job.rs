@@ -22,7 +22,7 @@ use crate::supervisor::worker_loop::SampleCompute;
 use crate::tomo::bootstrap::{
     BootstrapParams, BootstrapSummary, BootstrapWorkspace, Spread, target_tag,
 };
-use crate::tomo::gof::goodness_of_fit;
+use crate::tomo::gof::{boundary_p_value, goodness_of_fit};
 use crate::tomo::{
     EigenWorkspace, Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target,
     TomoError, hermitian,
@@ -257,6 +257,7 @@ impl Job<'_> {
                 dof: g.dof,
                 p_value: g.p_value,
                 p_value_bootstrap: None,
+                p_value_boundary: boundary_p_value(g.g2, g.dof, &e.metrics.eigenvalues),
             });
         }
         if let Some((boot, ws)) = &mut self.bootstrap

@@ -105,6 +105,9 @@ pub struct GofRecord {
     /// Parametric-bootstrap p-value of G² (with `--bootstrap`, parametric
     /// kind): calibrated near the boundary too.
     pub p_value_bootstrap: Option<f64>,
+    /// χ² p-value with (d − rank ρ̂)² more degrees of freedom: a
+    /// conservative bound near the boundary (`crate::tomo::gof::boundary_p_value`).
+    pub p_value_boundary: Option<f64>,
 }
 
 /// The spread of one metric over the bootstrap replicates.
@@ -307,6 +310,7 @@ pub(crate) mod test_support {
                 dof: 12,
                 p_value: Some(0.49),
                 p_value_bootstrap: None,
+                p_value_boundary: Some(0.6),
             }),
             bootstrap: None,
             bootstrap_target: None,
