@@ -54,6 +54,9 @@ fn tiny_record(index: u64) -> SampleRecord {
                     trace_distance: None,
                     log_negativity: None,
                 },
+                gof: None,
+                bootstrap: None,
+                bootstrap_target: None,
             }]
         } else {
             Vec::new()

@@ -18,6 +18,7 @@ use crate::io::{ColumnMode, InputFormat, InputOptions};
 use crate::run::job::MleOptions;
 use crate::run::{Ingest, Outcome, PlanError, PlanRequest, PoolSettings, Report, RunPlan, Session};
 use crate::tomo::Method;
+use crate::tomo::bootstrap::{BootstrapKind, BootstrapParams};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,6 +99,68 @@ pub(crate) struct RunArgs {
     /// MLE iteration cap (not converged is a flag, not a failure).
     #[arg(long, default_value_t = MleOptions::default().max_iters)]
     pub max_iters: u32,
+    /// Error bars: N bootstrap replicates per sample for mle and pls (mean, std and 95%
+    /// percentile interval of each metric). Part of the run's fingerprint.
+    #[arg(long, value_name = "N")]
+    pub bootstrap: Option<u32>,
+    /// How replicates are drawn: from the fitted state (parametric, the default) or from the
+    /// observed frequencies (nonparametric). Needs --bootstrap.
+    #[arg(long, value_name = "KIND", value_parser = parse_bootstrap_kind)]
+    pub bootstrap_kind: Option<BootstrapKind>,
+    /// Seed of the bootstrap (default 1); replicate r of sample i depends only on (seed, i, r).
+    /// Needs --bootstrap.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// The most `--bootstrap` replicates accepted.
+pub(crate) const MAX_BOOTSTRAP: u32 = 1_000_000;
+
+/// Parses `--bootstrap-kind`.
+fn parse_bootstrap_kind(s: &str) -> Result<BootstrapKind, String> {
+    s.parse()
+}
+
+/// The bootstrap asked for, checked: `--bootstrap N` with N in
+/// 1..=[`MAX_BOOTSTRAP`], and a method it applies to; `--bootstrap-kind`
+/// and `--seed` only with it.
+fn bootstrap_params(
+    replicates: Option<u32>,
+    kind: Option<BootstrapKind>,
+    seed: Option<u64>,
+    methods: &[Method],
+) -> Result<Option<BootstrapParams>, CliError> {
+    let Some(replicates) = replicates else {
+        if kind.is_some() || seed.is_some() {
+            let flag = if kind.is_some() {
+                "--bootstrap-kind"
+            } else {
+                "--seed"
+            };
+            return Err(CliError::Usage(format!(
+                "{flag} applies to the bootstrap only: add --bootstrap N"
+            )));
+        }
+        return Ok(None);
+    };
+    if !(1..=MAX_BOOTSTRAP).contains(&replicates) {
+        return Err(CliError::Usage(format!(
+            "--bootstrap {replicates}: expected a number of replicates from 1 to {MAX_BOOTSTRAP}"
+        )));
+    }
+    if !methods
+        .iter()
+        .any(|m| matches!(m, Method::Mle | Method::Pls))
+    {
+        return Err(CliError::Usage(
+            "--bootstrap applies to mle and pls: add one of them to --method".into(),
+        ));
+    }
+    Ok(Some(BootstrapParams {
+        replicates,
+        kind: kind.unwrap_or_default(),
+        seed: seed.unwrap_or(1),
+    }))
 }
 
 /// The smallest `--max-worker-rss` accepted.
@@ -121,6 +184,8 @@ impl RunArgs {
                 self.tol
             )));
         }
+        let bootstrap =
+            bootstrap_params(self.bootstrap, self.bootstrap_kind, self.seed, &self.method)?;
         // A missing, empty or directory input is reported as such, before
         // anything (such as inferring --qubits) tries to read it.
         crate::io::open_input(&self.input, "one row per sample")?;
@@ -188,6 +253,7 @@ impl RunArgs {
                 tol: self.tol,
                 max_iters: self.max_iters,
             },
+            bootstrap,
             target: self.target.zip(target),
             shard: shard.map(|s| ((s.index, s.count), s.range(total))),
             fresh: self.fresh,

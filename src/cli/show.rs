@@ -276,5 +276,42 @@ fn print_method(out: &mut impl Write, m: &MethodResult, p: Precision) -> std::io
             opt(x.log_negativity)
         )?;
     }
+    if let Some(g) = &m.gof {
+        writeln!(
+            out,
+            "  goodness of fit: G2 {:.q$}  dof {}  p-value {}  boundary p-value {}{}",
+            g.g2,
+            g.dof,
+            opt(g.p_value),
+            opt(g.p_value_boundary),
+            g.p_value_bootstrap
+                .map_or(String::new(), |p| format!("  bootstrap p-value {p:.q$}"))
+        )?;
+    }
+    if let Some(b) = &m.bootstrap {
+        writeln!(
+            out,
+            "  bootstrap ({}, {} replicates, {} failed): mean ± std [2.5%, 97.5%]",
+            b.kind, b.replicates, b.failed
+        )?;
+        let k = &b.metrics;
+        for (name, s) in [
+            ("purity", k.purity),
+            ("entropy", k.entropy),
+            ("linear entropy", k.linear_entropy),
+            ("fidelity", k.fidelity),
+            ("trace distance", k.trace_distance),
+            ("concurrence", k.concurrence),
+            ("negativity", k.negativity),
+        ] {
+            if let Some(s) = s {
+                writeln!(
+                    out,
+                    "    {name} {:.q$} ± {:.q$} [{:.q$}, {:.q$}]",
+                    s.mean, s.std, s.q025, s.q975
+                )?;
+            }
+        }
+    }
     Ok(())
 }

@@ -159,12 +159,12 @@ impl MethodAcc {
         s.not_converged += u64::from(r.metrics.converged == Some(false));
         s.unphysical += u64::from(!r.metrics.physical);
         for (m, h) in &mut s.histograms {
-            if let Some(v) = m.value(&r.metrics) {
+            if let Some(v) = m.value(r) {
                 h.add(v, index);
             }
         }
         for (m, t) in &mut s.trends {
-            if let Some(v) = m.value(&r.metrics) {
+            if let Some(v) = m.value(r) {
                 t.add(index, v);
             }
         }
@@ -245,7 +245,7 @@ pub fn gather(dir: &Path, options: &ReportOptions) -> Result<ReportData, ReportE
                 acc.add(index, m);
             }
             if m.method == primary
-                && let Some(v) = metric.value(&m.metrics)
+                && let Some(v) = metric.value(m)
             {
                 selection.add(v, index);
                 extremes.add(v, index);
@@ -454,6 +454,9 @@ mod tests {
                 trace_distance: None,
                 log_negativity: None,
             },
+            gof: None,
+            bootstrap: None,
+            bootstrap_target: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! nominal range (where a histogram starts, see
 //! [`Histogram`](super::stats::Histogram)) and its label.
 
-use crate::store::MethodMetrics;
+use crate::store::MethodResult;
 
 /// A per-method metric the report can plot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,16 +23,15 @@ pub enum Metric {
     GapBound,
     /// Log-likelihood (the selection metric without a target).
     LogLikelihood,
-    // G² goodness-of-fit p-values: when records carry them (the `gof`
-    // field), add a variant here, its arm in each function below and in
-    // `Metric::ALL`; it then gets a histogram per method with nothing else
-    // to change (the report draws every metric of `ALL` that has values).
+    /// χ² p-value of the MLE's G² goodness-of-fit test: piled up near 0
+    /// when the data fit no state (drift, a misaligned wave plate).
+    GofPValue,
 }
 
 impl Metric {
     /// The metrics that get a histogram per method (each only when the
     /// method has values of it), in the report's order.
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::Purity,
         Metric::Entropy,
         Metric::Fidelity,
@@ -40,14 +39,16 @@ impl Metric {
         Metric::Negativity,
         Metric::Iterations,
         Metric::GapBound,
+        Metric::GofPValue,
     ];
 
     /// The metrics that get a trend against the sample index.
     pub const TRENDS: [Metric; 3] = [Metric::Fidelity, Metric::Purity, Metric::Entropy];
 
-    /// The metric's value in `m`, if it has one (non-finite values are
-    /// passed on: the statistics count them apart).
-    pub fn value(self, m: &MethodMetrics) -> Option<f64> {
+    /// The metric's value in the method's result, if it has one
+    /// (non-finite values are passed on: the statistics count them apart).
+    pub fn value(self, r: &MethodResult) -> Option<f64> {
+        let m = &r.metrics;
         match self {
             Metric::Purity => Some(m.purity),
             Metric::Entropy => Some(m.von_neumann_entropy),
@@ -58,6 +59,7 @@ impl Metric {
             // A bound of 0 (exact) is drawn at the floor of the scale.
             Metric::GapBound => m.gap_bound.map(|g| g.max(1e-300).log10()),
             Metric::LogLikelihood => m.log_likelihood,
+            Metric::GofPValue => r.gof.as_ref().and_then(|g| g.p_value),
         }
     }
 
@@ -65,7 +67,9 @@ impl Metric {
     /// (it grows to take values outside).
     pub fn nominal_range(self, dim: usize) -> (f64, f64) {
         match self {
-            Metric::Purity | Metric::Fidelity | Metric::Concurrence => (0.0, 1.0),
+            Metric::Purity | Metric::Fidelity | Metric::Concurrence | Metric::GofPValue => {
+                (0.0, 1.0)
+            }
             Metric::Entropy => (0.0, (dim.max(2) as f64).log2()),
             Metric::Negativity => (0.0, 0.5),
             Metric::Iterations => (0.0, 40.0),
@@ -85,6 +89,7 @@ impl Metric {
             Metric::Iterations => "MLE iterations",
             Metric::GapBound => "log₁₀ certified gap bound",
             Metric::LogLikelihood => "log-likelihood",
+            Metric::GofPValue => "G² goodness-of-fit p-value",
         }
     }
 
@@ -99,6 +104,7 @@ impl Metric {
             Metric::Iterations => "iterations",
             Metric::GapBound => "gap-bound",
             Metric::LogLikelihood => "log-likelihood",
+            Metric::GofPValue => "gof-p-value",
         }
     }
 

@@ -16,8 +16,13 @@
 //! workers, stamped with the attempts made and the supervisor's pid).
 
 use crate::sample_ids::SampleIds;
+use crate::store::{BootstrapMetricsRecord, BootstrapRecord, GofRecord, SpreadRecord};
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
 use crate::supervisor::worker_loop::SampleCompute;
+use crate::tomo::bootstrap::{
+    BootstrapParams, BootstrapSummary, BootstrapWorkspace, Spread, target_tag,
+};
+use crate::tomo::gof::{boundary_p_value, goodness_of_fit};
 use crate::tomo::{
     EigenWorkspace, Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target,
     TomoError, hermitian,
@@ -92,6 +97,8 @@ pub struct Plan {
     pub target: Option<TargetSpec>,
     /// Number of samples in the whole input (not just this shard).
     pub samples: u64,
+    /// The bootstrap of MLE and PLS, when asked for (`--bootstrap`).
+    pub bootstrap: Option<BootstrapParams>,
 }
 
 impl Plan {
@@ -136,6 +143,7 @@ pub struct Job<'a> {
     params: MleParams,
     target: Option<Target>,
     reconstructor: Reconstructor,
+    bootstrap: Option<(BootstrapParams, BootstrapWorkspace)>,
     pid: u32,
 }
 
@@ -181,6 +189,10 @@ impl<'a> Job<'a> {
             params,
             target,
             reconstructor: Reconstructor::new(view),
+            bootstrap: plan
+                .bootstrap
+                .filter(|b| b.replicates > 0)
+                .map(|b| (b, BootstrapWorkspace::new(view))),
             pid: std::process::id(),
         })
     }
@@ -200,14 +212,14 @@ impl<'a> Job<'a> {
             &self.params,
             self.target.as_ref(),
         );
+        let result = result.and_then(|estimates| {
+            estimates
+                .iter()
+                .map(|e| self.method_result_with_errors(e, row, index))
+                .collect::<Result<Vec<_>, _>>()
+        });
         let (status, methods) = match result {
-            Ok(estimates) => (
-                SampleStatus::Ok,
-                estimates
-                    .iter()
-                    .map(|e| method_result(e, self.view.dim()))
-                    .collect(),
-            ),
+            Ok(methods) => (SampleStatus::Ok, methods),
             Err(e) => (
                 SampleStatus::Failed {
                     reason: e.to_string(),
@@ -224,6 +236,77 @@ impl<'a> Job<'a> {
             elapsed_us: start.elapsed().as_micros() as u64,
             methods,
         }
+    }
+}
+
+impl Job<'_> {
+    /// The stored form of one estimate of sample `index` (counts `row`),
+    /// with its goodness of fit (MLE) and bootstrap (MLE, PLS; when the
+    /// plan asks for it).
+    fn method_result_with_errors(
+        &mut self,
+        e: &Estimate,
+        row: &[f64],
+        index: u64,
+    ) -> Result<MethodResult, TomoError> {
+        let mut out = method_result(e, self.view.dim());
+        if e.method == Method::Mle {
+            let g = goodness_of_fit(self.view, row, &e.rho);
+            out.gof = Some(GofRecord {
+                g2: g.g2,
+                dof: g.dof,
+                p_value: g.p_value,
+                p_value_bootstrap: None,
+                p_value_boundary: boundary_p_value(g.g2, g.dof, &e.metrics.eigenvalues),
+            });
+        }
+        if let Some((boot, ws)) = &mut self.bootstrap
+            && matches!(e.method, Method::Mle | Method::Pls)
+        {
+            let summary = ws.run(
+                self.view,
+                row,
+                &e.rho,
+                e.method,
+                &self.params,
+                self.target.as_ref(),
+                boot,
+                index,
+            )?;
+            out.bootstrap = Some(bootstrap_record(&summary));
+            if let Some(g) = &mut out.gof {
+                g.p_value_bootstrap = summary.g2_p_value;
+            }
+            out.bootstrap_target = self.target.as_ref().map(target_tag);
+        }
+        Ok(out)
+    }
+}
+
+/// The stored form of a bootstrap summary.
+fn bootstrap_record(s: &BootstrapSummary) -> BootstrapRecord {
+    let r = |x: Option<Spread>| {
+        x.map(|x| SpreadRecord {
+            mean: x.mean,
+            std: x.std,
+            q025: x.q025,
+            q975: x.q975,
+        })
+    };
+    let m = &s.metrics;
+    BootstrapRecord {
+        kind: s.kind.name().to_string(),
+        replicates: s.replicates,
+        failed: s.failed,
+        metrics: BootstrapMetricsRecord {
+            fidelity: r(m.fidelity),
+            purity: r(m.purity),
+            entropy: r(m.entropy),
+            linear_entropy: r(m.linear_entropy),
+            concurrence: r(m.concurrence),
+            negativity: r(m.negativity),
+            trace_distance: r(m.trace_distance),
+        },
     }
 }
 
@@ -269,6 +352,9 @@ pub(crate) fn method_result(e: &Estimate, d: usize) -> MethodResult {
             trace_distance: m.trace_distance,
             log_negativity: m.log_negativity,
         },
+        gof: None,
+        bootstrap: None,
+        bootstrap_target: None,
     }
 }
 
@@ -294,4 +380,14 @@ pub(crate) fn rescore_target(m: &mut MethodResult, target: &Target, eigen: &mut 
         .flatten();
     m.metrics.fidelity = values.map(|v| v.0);
     m.metrics.trace_distance = values.map(|v| v.1);
+    // The bootstrap's target metrics stand only for the target they were
+    // computed against: a different one clears them (they cannot be
+    // recomputed without the replicates).
+    let tag = target_tag(target);
+    if let Some(b) = &mut m.bootstrap
+        && m.bootstrap_target != Some(tag)
+    {
+        b.metrics.fidelity = None;
+        b.metrics.trace_distance = None;
+    }
 }

@@ -16,6 +16,7 @@ use super::segment::SegmentSink;
 use crate::io::{InputError, InputOptions, SampleSink};
 use crate::store::{self, Fingerprint};
 use crate::supervisor::shm::Segment;
+use crate::tomo::bootstrap::BootstrapParams;
 use crate::tomo::{MeasurementSet, Method};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -78,6 +79,8 @@ pub(crate) struct PlanRequest {
     pub methods: Vec<Method>,
     /// MLE options.
     pub mle: MleOptions,
+    /// The bootstrap (`--bootstrap`, `--bootstrap-kind`, `--seed`), if any.
+    pub bootstrap: Option<BootstrapParams>,
     /// The fidelity target: as given (for target.json) and as a state.
     pub target: Option<(String, TargetSpec)>,
     /// Shard `(i, n)`, if any, with its index range of the input.
@@ -141,6 +144,7 @@ impl RunPlan {
             mle: request.mle,
             target,
             samples: n_samples,
+            bootstrap: request.bootstrap,
         };
         let segment = ingest
             .sink
@@ -152,6 +156,15 @@ impl RunPlan {
         let mut options = BTreeMap::new();
         options.insert("tol".into(), format!("{:e}", request.mle.tol));
         options.insert("max_iters".into(), request.mle.max_iters.to_string());
+        // The bootstrap shapes results: its size, kind and seed are in the
+        // fingerprint (absent without --bootstrap, so a run without one
+        // resumes a directory made before the bootstrap existed in the
+        // same way as ever).
+        if let Some(b) = &request.bootstrap {
+            options.insert("bootstrap".into(), b.replicates.to_string());
+            options.insert("bootstrap_kind".into(), b.kind.name().into());
+            options.insert("seed".into(), b.seed.to_string());
+        }
         // Files are identified by their contents, never by their paths.
         // The target is no part of the fingerprint: it changes no density
         // matrix, and show and export measure against any target later

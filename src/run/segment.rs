@@ -255,6 +255,7 @@ mod tests {
             mle: MleOptions::default(),
             target: None,
             samples: samples as u64,
+            bootstrap: None,
         }
     }
 

@@ -80,7 +80,10 @@ pub use log::{
 };
 pub use merge::{MergeError, MergeReport, merge};
 pub use path_io::PathIoError;
-pub use record::{MethodMetrics, MethodResult, RecordHead, SampleRecord, SampleStatus};
+pub use record::{
+    BootstrapMetricsRecord, BootstrapRecord, GofRecord, MethodMetrics, MethodResult, RecordHead,
+    SampleRecord, SampleStatus, SpreadRecord,
+};
 pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
 pub use rundir::{
     FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,

@@ -6,7 +6,10 @@
 //! results so that [`RecordHead::decode`] can read the bookkeeping fields
 //! from the front of a payload without touching the density matrices.
 //! Reordering or inserting fields before `methods` is a format change and
-//! needs a new [`FormatVersion`](super::FormatVersion).
+//! needs a new [`FormatVersion`](super::FormatVersion), and so is a new
+//! field anywhere (postcard has no field names and no defaults): the
+//! goodness of fit and the bootstrap of format 3 are `Option`s at the end
+//! of [`MethodResult`], `None` where they were not computed.
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +82,78 @@ pub struct MethodResult {
     pub rho_im: Vec<f64>,
     /// Figures of merit of this reconstruction.
     pub metrics: MethodMetrics,
+    /// Goodness of fit (MLE only; format 3).
+    pub gof: Option<GofRecord>,
+    /// The bootstrap spreads, when the run asked for them (MLE and PLS;
+    /// format 3).
+    pub bootstrap: Option<BootstrapRecord>,
+    /// Tag of the target the bootstrap's fidelity and trace distance were
+    /// computed against (`crate::tomo::bootstrap::target_tag`), so that a
+    /// different target later clears them instead of reusing them.
+    pub bootstrap_target: Option<u64>,
+}
+
+/// The likelihood-ratio test of an MLE (see `crate::tomo::gof`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GofRecord {
+    /// G² = 2(L_saturated − L(ρ̂)).
+    pub g2: f64,
+    /// Degrees of freedom (≤ 0: nothing to test).
+    pub dof: i64,
+    /// χ² p-value Q(dof/2, G²/2); `None` when dof ≤ 0.
+    pub p_value: Option<f64>,
+    /// Parametric-bootstrap p-value of G² (with `--bootstrap`, parametric
+    /// kind): calibrated near the boundary too.
+    pub p_value_bootstrap: Option<f64>,
+    /// χ² p-value with (d − rank ρ̂)² more degrees of freedom: a
+    /// conservative bound near the boundary (`crate::tomo::gof::boundary_p_value`).
+    pub p_value_boundary: Option<f64>,
+}
+
+/// The spread of one metric over the bootstrap replicates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SpreadRecord {
+    /// Mean of the replicates.
+    pub mean: f64,
+    /// Standard deviation of the replicates.
+    pub std: f64,
+    /// 2.5 % quantile (lower end of the 95 % percentile interval).
+    pub q025: f64,
+    /// 97.5 % quantile (upper end of the 95 % percentile interval).
+    pub q975: f64,
+}
+
+/// The bootstrap spreads of one method's metrics; `None` where a metric
+/// does not apply (no target; not two qubits).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct BootstrapMetricsRecord {
+    /// Fidelity to the target.
+    pub fidelity: Option<SpreadRecord>,
+    /// Purity.
+    pub purity: Option<SpreadRecord>,
+    /// Von Neumann entropy (bits).
+    pub entropy: Option<SpreadRecord>,
+    /// Linear entropy.
+    pub linear_entropy: Option<SpreadRecord>,
+    /// Concurrence (two qubits).
+    pub concurrence: Option<SpreadRecord>,
+    /// Negativity (two qubits).
+    pub negativity: Option<SpreadRecord>,
+    /// Trace distance to the target.
+    pub trace_distance: Option<SpreadRecord>,
+}
+
+/// One method's bootstrap on one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapRecord {
+    /// `parametric` or `nonparametric`.
+    pub kind: String,
+    /// Replicates drawn.
+    pub replicates: u32,
+    /// Replicates whose reconstruction failed (left out of the spreads).
+    pub failed: u32,
+    /// The spreads.
+    pub metrics: BootstrapMetricsRecord,
 }
 
 /// Figures of merit of one reconstruction. Optional fields are `None` when
@@ -230,6 +305,15 @@ pub(crate) mod test_support {
                 trace_distance: None,
                 log_negativity: None,
             },
+            gof: is_mle.then_some(GofRecord {
+                g2: 11.5,
+                dof: 12,
+                p_value: Some(0.49),
+                p_value_bootstrap: None,
+                p_value_boundary: Some(0.6),
+            }),
+            bootstrap: None,
+            bootstrap_target: None,
         }
     }
 

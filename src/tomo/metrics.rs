@@ -91,7 +91,7 @@ pub fn compute(
     let sqrt_rho = weighted_outer(vals, vecs, f64::sqrt);
     let fidelity = target.map(|t| fidelity(t, rho, &sqrt_rho)).transpose()?;
     let trace_distance = target.map(|t| trace_distance(t, rho, eigen)).transpose()?;
-    let two_qubit = d == 4 && !set.info.name.starts_with("qudit");
+    let two_qubit = is_two_qubit(set);
     let concurrence = if two_qubit {
         Some(concurrence(&sqrt_rho, rho, eigen)?)
     } else {
@@ -120,6 +120,12 @@ pub fn compute(
         trace_distance,
         physical,
     })
+}
+
+/// True when the set's states are two qubits (concurrence and negativity
+/// apply): d = 4 and not the `qudit` set of dimension 4.
+pub fn is_two_qubit(set: SetView<'_>) -> bool {
+    set.dim() == 4 && !set.info.name.starts_with("qudit")
 }
 
 /// Pearson χ² with the expected-count floor documented above.
@@ -267,8 +273,9 @@ pub fn target_metrics(
     Ok((f, trace_distance(target, rho, eigen)?))
 }
 
-/// Wootters concurrence from √ρ and ρ̃ = (σ_y⊗σ_y) ρ* (σ_y⊗σ_y).
-fn concurrence(
+/// Wootters concurrence from √ρ and ρ̃ = (σ_y⊗σ_y) ρ* (σ_y⊗σ_y) (two
+/// qubits: `rho` has 16 coordinates, √ρ is 4×4).
+pub fn concurrence(
     sqrt_rho: &Mat<c64>,
     rho: &[f64],
     eigen: &mut EigenWorkspace,
@@ -285,8 +292,8 @@ fn concurrence(
     Ok((l[0] - l[1] - l[2] - l[3]).max(0.0))
 }
 
-/// Negativity from the partial transpose on qubit 2.
-fn negativity(rho: &[f64], eigen: &mut EigenWorkspace) -> Result<f64, TomoError> {
+/// Negativity from the partial transpose on qubit 2 (two qubits).
+pub fn negativity(rho: &[f64], eigen: &mut EigenWorkspace) -> Result<f64, TomoError> {
     let m = hermitian::matrix_from_coords(rho);
     // index = 2a + b; (ρ^{T_B})_{(a b),(a' b')} = ρ_{(a b'),(a' b)}.
     let pt = Mat::<c64>::from_fn(4, 4, |r, c| {

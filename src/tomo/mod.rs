@@ -22,14 +22,17 @@
 //! - [`counts`]: validation of a sample, frequencies.
 //! - [`likelihood`]: log-likelihood and gradient.
 //! - [`linear`], [`pls`], [`mle`]: the estimators, one per file, each citing its paper.
+//! - [`gof`]: goodness of fit (G², χ² p-value); [`bootstrap`]: per-sample error bars.
 //! - [`metrics`]: figures of merit; [`states`]: named/random states and targets.
 //! - [`simulate`]: counts with shot noise; [`reconstruct`]: the convenience entry point.
 
 pub mod bloch;
+pub mod bootstrap;
 pub mod counts;
 pub mod eigen;
 mod error;
 pub mod frame;
+pub mod gof;
 pub mod hermitian;
 pub mod jacobi;
 pub mod likelihood;

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod bootstrap;
 mod certified;
 mod chaos;
 mod cli;

@@ -121,12 +121,15 @@ fn report_of_a_run_without_a_target_picks_samples_by_likelihood() {
         "hist-mle-negativity",
         "hist-mle-iterations",
         "hist-mle-gap-bound",
+        "hist-mle-gof-p-value",
         "hist-pls-purity",
         "trend-mle-purity",
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "no {id}");
     }
     assert!(!html.contains("hist-mle-fidelity"));
+    // G² is an MLE figure: no p-value histogram for PLS.
+    assert!(!html.contains("hist-pls-gof-p-value"));
     assert!(html.contains("log-likelihood (no target)"));
     // Best, median and worst samples, drawn as city plots and Hinton diagrams.
     for role in ["best", "median", "worst"] {

@@ -29,6 +29,8 @@ struct JsonMethod<'a> {
     rho_im: Rows<'a>,
     #[serde(flatten)]
     metrics: &'a MethodMetrics,
+    gof: Option<&'a GofRecord>,
+    bootstrap: Option<&'a BootstrapRecord>,
 }
 
 /// The methods of a record as a JSON object, in record order.
@@ -52,6 +54,8 @@ impl Serialize for JsonMethods<'_> {
                         dim,
                     },
                     metrics: &m.metrics,
+                    gof: m.gof.as_ref(),
+                    bootstrap: m.bootstrap.as_ref(),
                 },
             )?;
         }

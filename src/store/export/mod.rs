@@ -55,7 +55,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::log::{LogError, read_record_at};
-use super::record::{MethodMetrics, MethodResult, SampleRecord};
+use super::record::{BootstrapRecord, GofRecord, MethodMetrics, MethodResult, SampleRecord};
 use super::resume::{RecordIndex, ResumeError};
 use super::rundir::{Manifest, RunDir, RunDirError};
 use crate::atomic::{
