@@ -218,6 +218,40 @@ impl ProductSpec {
         self.global_from_product(x, scratch);
     }
 
+    /// When every setting of the set is an orthonormal basis (each local
+    /// setting's rows are rank-one projectors of trace 1 that sum to the
+    /// identity, with as many outcomes as the local dimension): the number
+    /// of outcomes per setting, whose rows are contiguous in set order.
+    pub fn orthonormal_settings(&self) -> Option<usize> {
+        for f in &self.factors {
+            let e = f.dim;
+            let c = e * e;
+            if f.outcomes != e {
+                return None;
+            }
+            for setting in f.rows.chunks_exact(c * e) {
+                let mut sum = vec![0.0; c];
+                for row in setting.chunks_exact(c) {
+                    let trace: f64 = row[..e].iter().sum();
+                    let norm_sq: f64 = row.iter().map(|v| v * v).sum();
+                    if (trace - 1.0).abs() > 1e-12 || (norm_sq - 1.0).abs() > 1e-12 {
+                        return None;
+                    }
+                    sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
+                }
+                let off = sum
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (v - if i < e { 1.0 } else { 0.0 }).abs())
+                    .fold(0.0, f64::max);
+                if off > 1e-12 {
+                    return None;
+                }
+            }
+        }
+        Some(self.factors.iter().map(|f| f.outcomes).product())
+    }
+
     /// ‖Π_k‖²_F for every projector, in set row order: the product of the
     /// local rows' squared norms.
     pub fn row_norms_sq(&self) -> Vec<f64> {

@@ -32,7 +32,9 @@
 //! - the weights: p_k has relative error r_k (4ε compensated, else
 //!   ε(1 + d s_k/p_k), s_k = Σ_j |Π̃_{kj} τ_j|), and forming u_k adds
 //!   ε max(n_k/p_k, N/γ); with e_k the sum, λ_max moves by at most
-//!   λ_max(Σ_k e_k Π̃_k) ≤ Tr Σ_k e_k Π̃_k and Tr(τS) by Σ_k e_k p_k;
+//!   λ_max(Σ_k e_k Π̃_k) ≤ Tr Σ_k e_k Π̃_k and Tr(τS) by Σ_k e_k p_k (for
+//!   a product set whose settings are orthonormal bases, λ_max of one
+//!   setting's sum is its largest e_k, so the first term is Σ_s max_{k∈s} e_k);
 //! - the state itself, rounded when it is mapped or exported: the
 //!   log-likelihood moves by at most dε Σ_k n_k s_k / p_k;
 //! - the trace term: 2εN |1 − Tr τ|.
@@ -272,6 +274,8 @@ impl CertificateWorkspace {
         spec.predict(tau, &mut buf.p, &mut buf.scratch);
         spec.predict_magnitude(tau, &mut buf.magnitude, &mut buf.scratch);
         let mut terms = RowTerms::default();
+        let orthonormal = spec.orthonormal_settings();
+        let mut setting_max = 0.0f64;
         for (k, &c) in counts.iter().enumerate() {
             let (u, e) = if c > 0.0 {
                 let (pk, sk) = (buf.p[k], buf.magnitude[k]);
@@ -287,7 +291,18 @@ impl CertificateWorkspace {
             } else {
                 (-shift, eps * shift)
             };
-            terms.weights += e * self.traces[k];
+            // Each setting's projectors are an orthonormal basis (checked
+            // by `orthonormal_settings`): λ_max(Σ_{k∈s} e_k Π_k) = max e_k,
+            // far below Σ e_k Tr Π_k.
+            if let Some(o) = orthonormal {
+                setting_max = setting_max.max(e);
+                if (k + 1) % o == 0 {
+                    terms.weights += setting_max;
+                    setting_max = 0.0;
+                }
+            } else {
+                terms.weights += e * self.traces[k];
+            }
             buf.u[k] = u;
         }
         spec.adjoint(&buf.u, &mut self.shifted, &mut buf.scratch);
