@@ -35,7 +35,7 @@ use std::f64::consts::FRAC_1_SQRT_2;
 pub const MAX_QUBITS: usize = 8;
 
 /// Largest number of qubits for which the set stores A densely.
-pub const DENSE_MAX_QUBITS: usize = 3;
+pub const DENSE_MAX_QUBITS: usize = 2;
 
 const BASES: [char; 3] = ['X', 'Y', 'Z'];
 
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn closed_form_pinv_is_the_pseudo_inverse() {
         for n in 1..=3 {
-            let set = pauli(n).unwrap();
+            let set = pauli_dense(n).unwrap();
             let (m, dd) = (set.len(), set.dim() * set.dim());
             let a = faer::MatRef::from_row_major_slice(set.a(), m, dd);
             let p = faer::MatRef::from_row_major_slice(set.pinv(), dd, m);
