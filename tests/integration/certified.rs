@@ -153,3 +153,59 @@ fn a_near_pure_high_count_batch_is_certified() {
         assert!(header.split(',').any(|c| c == column), "{header}");
     }
 }
+
+#[test]
+fn a_five_qubit_batch_is_certified() {
+    // 6⁵ = 7,776 outcomes per sample: a product set, never a dense matrix.
+    let sandbox = Sandbox::new();
+    for (state, seed) in [("random-mixed", "51"), ("random-pure", "52")] {
+        let csv = format!("{state}.csv");
+        sandbox
+            .qtomo([
+                "simulate",
+                "--basis",
+                "pauli",
+                "--qubits",
+                "5",
+                "--state",
+                state,
+                "--shots",
+                "1000",
+                "--samples",
+                "2",
+                "--seed",
+                seed,
+                "--out",
+                &csv,
+            ])
+            .ok();
+        sandbox
+            .qtomo([
+                "run",
+                &csv,
+                "--out",
+                state,
+                "--basis",
+                "pauli",
+                "--qubits",
+                "5",
+                "--workers",
+                "2",
+                "-q",
+            ])
+            .ok();
+        let out = format!("{state}.jsonl");
+        sandbox
+            .qtomo(["export", state, "--format", "jsonl", "--out", &out])
+            .ok();
+        let records = jsonl(&sandbox.join(&out));
+        assert_eq!(records.len(), 2);
+        records.iter().for_each(check_sample);
+        let rho = &records[0]["methods"]["mle"]["rho_re"];
+        assert_eq!(
+            rho.as_array().map(Vec::len),
+            Some(32),
+            "32×32 density matrices"
+        );
+    }
+}
