@@ -634,7 +634,9 @@ fn supervisor_sigkill_takes_workers_and_segment_with_it() {
     ignore = "needs --features fault-injection"
 )]
 fn ttin_ttou_usr1_resize_pool_and_log_status() {
-    let fx = Fixture::new(400);
+    // Enough work (about 10 s at 20 ms a sample on two workers) that the
+    // batch cannot end before a loaded machine has spawned the third worker.
+    let fx = Fixture::new(1000);
     let mut sup = fx.start(&["--workers", "2"], &[("QTOMO_FAULT", "delay:20")]);
     sup.wait_for("two workers", BOUND, || sup.workers().len() == 2);
     sup.signal(nix::sys::signal::Signal::SIGTTIN);
