@@ -137,31 +137,7 @@ pub fn goodness_of_fit(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> Goodnes
 pub fn g2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
     let mut p = vec![0.0; set.len()];
     set.predict(rho, &mut p, &mut ProductScratch::default());
-    let mut expected = vec![0.0; set.len()];
-    match &set.info.grouping {
-        Grouping::Settings {
-            settings,
-            setting_of,
-        } => {
-            let mut totals = vec![0.0; settings.len()];
-            for (&s, &n) in setting_of.iter().zip(counts) {
-                totals[s as usize] += n;
-            }
-            for ((e, &s), &pk) in expected.iter_mut().zip(setting_of).zip(&p) {
-                *e = totals[s as usize] * pk;
-            }
-        }
-        Grouping::Ungrouped => {
-            let total: f64 = counts.iter().sum();
-            let g: f64 = p.iter().sum();
-            if g.is_nan() || g <= 0.0 {
-                return f64::INFINITY;
-            }
-            for (e, &pk) in expected.iter_mut().zip(&p) {
-                *e = total * pk / g;
-            }
-        }
-    }
+    let expected = crate::tomo::metrics::expected_counts(set, counts, &p);
     let mut sum = 0.0;
     for (&n, &e) in counts.iter().zip(&expected) {
         if n > 0.0 {

@@ -128,17 +128,11 @@ pub fn is_two_qubit(set: SetView<'_>) -> bool {
     set.dim() == 4 && !set.info.name.starts_with("qudit")
 }
 
-/// Pearson χ² with the expected-count floor documented above.
-pub fn chi2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
-    let mut p = vec![0.0; set.len()];
-    set.predict(rho, &mut p, &mut ProductScratch::default());
-    chi2_of_prediction(set, counts, &p)
-}
-
-/// As [`chi2`], from the predicted probabilities p = A x(ρ).
-pub fn chi2_of_prediction(set: SetView<'_>, counts: &[f64], p: &[f64]) -> f64 {
-    let total: f64 = counts.iter().sum();
-    let expected: Vec<f64> = match &set.info.grouping {
+/// The expected counts of the predicted probabilities `p`: N_s·p_k per
+/// setting for grouped sets, N·p_k/Σp for ungrouped ones (the fitted
+/// intensity); all 0 when Σp ≤ 0.
+pub fn expected_counts(set: SetView<'_>, counts: &[f64], p: &[f64]) -> Vec<f64> {
+    match &set.info.grouping {
         Grouping::Settings {
             settings,
             setting_of,
@@ -154,12 +148,25 @@ pub fn chi2_of_prediction(set: SetView<'_>, counts: &[f64], p: &[f64]) -> f64 {
                 .collect()
         }
         Grouping::Ungrouped => {
+            let total: f64 = counts.iter().sum();
             let g: f64 = p.iter().sum();
             p.iter()
                 .map(|&pk| if g > 0.0 { total * pk / g } else { 0.0 })
                 .collect()
         }
-    };
+    }
+}
+
+/// Pearson χ² with the expected-count floor documented above.
+pub fn chi2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
+    let mut p = vec![0.0; set.len()];
+    set.predict(rho, &mut p, &mut ProductScratch::default());
+    chi2_of_prediction(set, counts, &p)
+}
+
+/// As [`chi2`], from the predicted probabilities p = A x(ρ).
+pub fn chi2_of_prediction(set: SetView<'_>, counts: &[f64], p: &[f64]) -> f64 {
+    let expected = expected_counts(set, counts, p);
     counts
         .iter()
         .zip(&expected)

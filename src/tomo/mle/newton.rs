@@ -378,37 +378,17 @@ impl FaceNewton {
         Ok(false)
     }
 
-    /// Rotates the first `zeros` columns of the basis (the null space Z of
-    /// x) to the eigenvectors of Z^†RZ, R = ∇L̃ = −`grad_full`, in
-    /// increasing order of eigenvalue μ_i (kept in `null_gradient`), and
-    /// returns how many stay constrained at zero: those with
-    /// μ_i ≤ ν + `margin`. The rest, ordered next to the support, join it.
+    /// [`align_null_space`] for R = ∇L̃ = −`grad_full`.
     fn align_null_space(&mut self, zeros: usize, nu: f64, margin: f64) -> usize {
-        let one = c64::new(1.0, 0.0);
-        let d = self.d;
         hermitian::from_coords(&self.grad_full, self.row_matrix.as_mut());
-        let z = self.basis.as_ref().submatrix(0, 0, d, zeros);
-        let rz = &self.row_matrix * z;
-        let mut block = z.adjoint() * &rz;
-        // R = −(grad_full).
-        block *= faer::Scale(-one);
-        let Ok(evd) = block.self_adjoint_eigen(Side::Lower) else {
-            return zeros;
-        };
-        let mu = evd.S().column_vector();
-        let rotated = z * evd.U();
-        self.basis
-            .as_mut()
-            .submatrix_mut(0, 0, d, zeros)
-            .copy_from(&rotated);
-        let mut constrained = 0;
-        for i in 0..zeros {
-            self.null_gradient[i] = mu[i].re;
-            if mu[i].re <= nu + margin {
-                constrained = i + 1;
-            }
-        }
-        constrained
+        self.row_matrix *= faer::Scale(c64::new(-1.0, 0.0));
+        align_null_space(
+            &mut self.basis,
+            self.row_matrix.as_ref(),
+            zeros,
+            nu + margin,
+            &mut self.null_gradient,
+        )
     }
 
     /// `rotated` ← the rows in the eigenbasis W of x: coordinates of W^†Π̃_kW.
@@ -433,27 +413,14 @@ impl FaceNewton {
     /// columns s (λ_s > 0) for the cross block B = E_Zs, with Tr E_ZZ taken
     /// from the support in proportion to λ_s, so Tr E = 0.
     fn unrotate_step(&mut self, alpha: f64, constrained: usize) {
-        let d = self.d;
         hermitian::from_coords(&self.dir, self.row_matrix.as_mut());
-        let e = &mut self.row_matrix;
-        *e *= faer::Scale(c64::new(alpha, 0.0));
-        let mut taken = 0.0;
-        for i in 0..constrained {
-            for j in 0..constrained {
-                let mut acc = c64::new(0.0, 0.0);
-                for s in constrained..d {
-                    let lambda = self.values[s];
-                    if lambda > ZERO_EIGENVALUE {
-                        acc += e[(i, s)] * e[(j, s)].conj() * (1.0 / lambda);
-                    }
-                }
-                e[(i, j)] = acc;
-            }
-            taken += e[(i, i)].re;
-        }
-        for s in constrained..d {
-            e[(s, s)] -= c64::new(taken * self.values[s].max(0.0), 0.0);
-        }
+        self.row_matrix *= faer::Scale(c64::new(alpha, 0.0));
+        complete_in_null_block(
+            &mut self.row_matrix,
+            &self.values,
+            constrained,
+            ZERO_EIGENVALUE,
+        );
         hermitian::triple_product(
             self.rotated_matrix.as_mut(),
             self.half.as_mut(),
@@ -462,6 +429,75 @@ impl FaceNewton {
             self.basis.adjoint(),
         );
         hermitian::to_coords(self.rotated_matrix.as_ref(), &mut self.dx);
+    }
+}
+
+/// Rotates the first `zeros` columns of `basis` (eigenvectors of x, the
+/// null space Z first) to the eigenvectors of Z^†RZ for the gradient R, in
+/// increasing order of eigenvalue μ_i (written into `null_gradient`), and
+/// returns how many stay constrained at zero: those with μ_i ≤ `limit`
+/// (ν plus a margin). The rest, ordered next to the support, join it.
+pub(super) fn align_null_space(
+    basis: &mut Mat<c64>,
+    gradient: faer::MatRef<'_, c64>,
+    zeros: usize,
+    limit: f64,
+    null_gradient: &mut [f64],
+) -> usize {
+    if zeros == 0 {
+        return 0;
+    }
+    let d = basis.nrows();
+    let z = basis.as_ref().submatrix(0, 0, d, zeros);
+    let rz = gradient * z;
+    let block = z.adjoint() * &rz;
+    let Ok(evd) = block.self_adjoint_eigen(Side::Lower) else {
+        return zeros;
+    };
+    let mu = evd.S().column_vector();
+    let rotated = z * evd.U();
+    basis
+        .as_mut()
+        .submatrix_mut(0, 0, d, zeros)
+        .copy_from(&rotated);
+    let mut constrained = 0;
+    for i in 0..zeros {
+        null_gradient[i] = mu[i].re;
+        if mu[i].re <= limit {
+            constrained = i + 1;
+        }
+    }
+    constrained
+}
+
+/// Completes a step E (in the eigenbasis, eigenvalues `values`) to second
+/// order in the block of the first `constrained` (null) columns:
+/// E_ZZ = B Λ⁻¹ B^† over the support columns s (λ_s > `zero`) for the
+/// cross block B = E_Zs, with Tr E_ZZ taken from the support in proportion
+/// to λ_s, so that Tr E = 0 and x + E keeps the rank of x to second order.
+pub(super) fn complete_in_null_block(
+    e: &mut Mat<c64>,
+    values: &[f64],
+    constrained: usize,
+    zero: f64,
+) {
+    let d = e.nrows();
+    let mut taken = 0.0;
+    for i in 0..constrained {
+        for j in 0..constrained {
+            let mut acc = c64::new(0.0, 0.0);
+            for s in constrained..d {
+                let lambda = values[s];
+                if lambda > zero {
+                    acc += e[(i, s)] * e[(j, s)].conj() * (1.0 / lambda);
+                }
+            }
+            e[(i, j)] = acc;
+        }
+        taken += e[(i, i)].re;
+    }
+    for s in constrained..d {
+        e[(s, s)] -= c64::new(taken * values[s].max(0.0), 0.0);
     }
 }
 

@@ -35,7 +35,7 @@ use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
 use crate::tomo::measurement::SetView;
-use crate::tomo::mle::newton::log_likelihood_gain;
+use crate::tomo::mle::newton::{align_null_space, complete_in_null_block, log_likelihood_gain};
 use crate::tomo::product::ProductScratch;
 use faer::{Mat, c64};
 
@@ -209,7 +209,14 @@ impl FaceNewtonCg {
             return Ok(false);
         }
         let nu = hermitian::dot(x, &self.grad);
-        let constrained = self.align_null_space(zeros, nu, stop_gap);
+        hermitian::from_coords(&self.grad, self.m1.as_mut());
+        let constrained = align_null_space(
+            &mut self.basis,
+            self.m1.as_ref(),
+            zeros,
+            nu + stop_gap,
+            &mut self.null_gradient,
+        );
         self.face_mask(constrained, nu, stop_gap);
         // −∇f in the eigenbasis, on the face.
         let grad = std::mem::take(&mut self.grad);
@@ -329,38 +336,6 @@ impl FaceNewtonCg {
         Ok(false)
     }
 
-    /// Rotates the first `zeros` columns of the basis (the null space Z of
-    /// x) to the eigenvectors of Z^†SZ in increasing order of eigenvalue
-    /// μ_i (kept in `null_gradient`) and returns how many stay constrained
-    /// at zero: those with μ_i ≤ ν + `margin`. The rest join the support.
-    fn align_null_space(&mut self, zeros: usize, nu: f64, margin: f64) -> usize {
-        if zeros == 0 {
-            return 0;
-        }
-        let d = self.d;
-        hermitian::from_coords(&self.grad, self.m1.as_mut());
-        let z = self.basis.as_ref().submatrix(0, 0, d, zeros);
-        let sz = &self.m1 * z;
-        let block = z.adjoint() * &sz;
-        let Ok(evd) = block.self_adjoint_eigen(faer::Side::Lower) else {
-            return zeros;
-        };
-        let mu = evd.S().column_vector();
-        let rotated = z * evd.U();
-        self.basis
-            .as_mut()
-            .submatrix_mut(0, 0, d, zeros)
-            .copy_from(&rotated);
-        let mut constrained = 0;
-        for i in 0..zeros {
-            self.null_gradient[i] = mu[i].re;
-            if mu[i].re <= nu + margin {
-                constrained = i + 1;
-            }
-        }
-        constrained
-    }
-
     /// The face in eigenbasis coordinates: `mask` is 1 on free coordinates
     /// (diagonal and pairs of the support, and cross pairs of a constrained
     /// null vector with a support vector of positive eigenvalue), 0
@@ -460,27 +435,9 @@ impl FaceNewtonCg {
     /// E_ZZ = B Λ⁻¹ B^† for the cross block B, its trace taken from the
     /// support in proportion to λ_s, so that the rank stays and Tr E = 0.
     fn completed_step(&mut self, alpha: f64, constrained: usize) {
-        let d = self.d;
         hermitian::from_coords(&self.delta, self.m1.as_mut());
-        let e = &mut self.m1;
-        *e *= faer::Scale(c64::new(alpha, 0.0));
-        let mut taken = 0.0;
-        for i in 0..constrained {
-            for j in 0..constrained {
-                let mut acc = c64::new(0.0, 0.0);
-                for s in constrained..d {
-                    let lambda = self.values[s];
-                    if lambda > ZERO_EIGENVALUE {
-                        acc += e[(i, s)] * e[(j, s)].conj() * (1.0 / lambda);
-                    }
-                }
-                e[(i, j)] = acc;
-            }
-            taken += e[(i, i)].re;
-        }
-        for s in constrained..d {
-            e[(s, s)] -= c64::new(taken * self.values[s].max(0.0), 0.0);
-        }
+        self.m1 *= faer::Scale(c64::new(alpha, 0.0));
+        complete_in_null_block(&mut self.m1, &self.values, constrained, ZERO_EIGENVALUE);
         hermitian::triple_product(
             self.m3.as_mut(),
             self.m2.as_mut(),
