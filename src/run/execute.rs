@@ -226,39 +226,6 @@ impl PoolObserver for PoolProgress<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn n(k: usize) -> NonZeroUsize {
-        NonZeroUsize::new(k).unwrap()
-    }
-
-    #[test]
-    fn fixed_threads_are_taken_as_given() {
-        let t = ThreadsPerWorker::Fixed(n(3));
-        assert_eq!(t.resolve(64, 4, 64), n(3));
-        assert_eq!(ThreadsPerWorker::default().resolve(0, 1, 64), n(1));
-    }
-
-    #[test]
-    fn auto_shares_the_cores_among_the_busy_workers() {
-        let auto = ThreadsPerWorker::Auto;
-        // The case: 4 samples, 64 workers on 64 cores.
-        assert_eq!(auto.resolve(64, 4, 64), n(16));
-        // As many samples as workers: one thread each, as without it.
-        assert_eq!(auto.resolve(64, 1000, 64), n(1));
-        assert_eq!(auto.resolve(2, 1000, 2), n(1));
-        // Fewer workers than cores asked for: the rest of the cores.
-        assert_eq!(auto.resolve(2, 1000, 8), n(4));
-        // In process (--workers 0): one busy worker.
-        assert_eq!(auto.resolve(0, 3, 8), n(8));
-        // More workers than cores: still one thread.
-        assert_eq!(auto.resolve(16, 100, 2), n(1));
-        assert_eq!(auto.resolve(1, 1, 100_000), n(MAX_THREADS));
-    }
-}
-
 /// Runs the pending samples over a pool of worker processes sharing the
 /// plan's read-only segment.
 fn in_pool(
@@ -309,4 +276,37 @@ fn pool_config(settings: &PoolSettings) -> Result<PoolConfig, RunError> {
         cfg.heartbeat_interval = interval;
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(k: usize) -> NonZeroUsize {
+        NonZeroUsize::new(k).unwrap()
+    }
+
+    #[test]
+    fn fixed_threads_are_taken_as_given() {
+        let t = ThreadsPerWorker::Fixed(n(3));
+        assert_eq!(t.resolve(64, 4, 64), n(3));
+        assert_eq!(ThreadsPerWorker::default().resolve(0, 1, 64), n(1));
+    }
+
+    #[test]
+    fn auto_shares_the_cores_among_the_busy_workers() {
+        let auto = ThreadsPerWorker::Auto;
+        // The case: 4 samples, 64 workers on 64 cores.
+        assert_eq!(auto.resolve(64, 4, 64), n(16));
+        // As many samples as workers: one thread each, as without it.
+        assert_eq!(auto.resolve(64, 1000, 64), n(1));
+        assert_eq!(auto.resolve(2, 1000, 2), n(1));
+        // Fewer workers than cores asked for: the rest of the cores.
+        assert_eq!(auto.resolve(2, 1000, 8), n(4));
+        // In process (--workers 0): one busy worker.
+        assert_eq!(auto.resolve(0, 3, 8), n(8));
+        // More workers than cores: still one thread.
+        assert_eq!(auto.resolve(16, 100, 2), n(1));
+        assert_eq!(auto.resolve(1, 1, 100_000), n(MAX_THREADS));
+    }
 }
