@@ -53,6 +53,20 @@ thread_local! {
     static CURRENT: Cell<Par> = const { Cell::new(Par::Seq) };
 }
 
+/// Makes faer's own default parallelism sequential, for the whole process.
+///
+/// faer's convenience API (`Mat::self_adjoint_eigen`, `llt`, `thin_svd`,
+/// `singular_values`, `&a * &b`) takes no `Par` argument: it reads faer's
+/// global setting, which with faer's `rayon` feature defaults to every
+/// thread of rayon's *global* pool. qtomo calls it in a few places (the
+/// Newton steps' small face blocks, the set's SVD, some metrics); this
+/// keeps them sequential as they were before the feature was enabled, so
+/// one thread per worker means one thread. The binary calls it first thing
+/// ([`crate::cli::run`]); a program using the library (a bench) should too.
+pub fn sequential_by_default() {
+    faer::set_global_parallelism(Par::Seq);
+}
+
 /// The parallelism in force on this thread: `Par::Seq` unless the caller
 /// is inside [`Threads::install`] with more than one thread.
 pub fn par() -> Par {
@@ -215,6 +229,12 @@ mod tests {
         let pool = t.pool.clone().unwrap();
         let after = pool.install(par);
         assert_eq!(after, Par::Seq);
+    }
+
+    #[test]
+    fn faer_global_parallelism_can_be_made_sequential() {
+        sequential_by_default();
+        assert_eq!(faer::get_global_parallelism(), Par::Seq);
     }
 
     #[test]
