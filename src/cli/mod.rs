@@ -103,6 +103,10 @@ pub(crate) enum Command {
 
 /// The whole program: parse, log, dispatch, map the outcome to an exit code.
 pub fn run() -> ExitCode {
+    // faer's convenience calls stay on one thread (with faer's rayon
+    // feature they would default to every core); threads are only ever
+    // asked for explicitly, by --threads-per-worker.
+    crate::tomo::parallel::sequential_by_default();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && json_requested(std::env::args_os().skip(1)) => {

@@ -41,6 +41,10 @@ pub(crate) enum RunError {
     /// The results log could not be opened (in-process execution).
     #[error("opening the results log")]
     OpenLog(#[source] crate::store::LogError),
+    /// The threads of `--threads-per-worker` could not be started
+    /// (in-process execution).
+    #[error("starting the threads of --threads-per-worker")]
+    Threads(#[source] crate::tomo::parallel::ThreadsError),
     /// The running executable could not be found for the workers.
     #[error("locating the qtomo executable for workers")]
     LocateExe(#[source] std::io::Error),

@@ -21,9 +21,51 @@ use crate::supervisor::pool::{PoolConfig, PoolObserver, run_pool_with_signals};
 use crate::supervisor::process::RUNNING_EXECUTABLE;
 use crate::supervisor::signals::{SignalEvent, SignalHandler};
 use crate::supervisor::state::PoolEvent;
+use crate::tomo::parallel::{MAX_THREADS, Threads};
 use std::ffi::OsString;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::Duration;
+
+/// Environment variable carrying `--threads-per-worker` (resolved to a
+/// number) to a worker process.
+pub(crate) const THREADS_ENV: &str = "QTOMO_THREADS_PER_WORKER";
+
+/// How many threads each worker uses for one sample
+/// (`--threads-per-worker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadsPerWorker {
+    /// Exactly this many (1: every kernel sequential, the default).
+    Fixed(NonZeroUsize),
+    /// The cores shared out among the workers that will run: see
+    /// [`ThreadsPerWorker::resolve`].
+    Auto,
+}
+
+impl Default for ThreadsPerWorker {
+    fn default() -> Self {
+        Self::Fixed(NonZeroUsize::MIN)
+    }
+}
+
+impl ThreadsPerWorker {
+    /// The number of threads per worker for a run of `samples` pending
+    /// samples with `workers` worker processes (0: in this process) on
+    /// `cores` cores. `Auto` is ⌊cores ÷ busy workers⌋, at least 1, where
+    /// the busy workers are min(workers, samples) (the pool starts no more
+    /// workers than there are samples; in process, 1): with the default
+    /// `--workers` (one per core) that is 1 unless the batch has fewer
+    /// samples than cores, and then the idle cores go to the samples.
+    pub(crate) fn resolve(self, workers: usize, samples: usize, cores: usize) -> NonZeroUsize {
+        match self {
+            Self::Fixed(n) => n,
+            Self::Auto => {
+                let busy = workers.min(samples).max(1);
+                NonZeroUsize::new((cores / busy).clamp(1, MAX_THREADS)).unwrap_or(NonZeroUsize::MIN)
+            }
+        }
+    }
+}
 
 /// How to execute: the pool's knobs from the command line.
 #[derive(Debug, Clone)]
@@ -42,6 +84,8 @@ pub(crate) struct PoolSettings {
     pub restart_max: usize,
     /// Window for `restart_max`.
     pub restart_window: Duration,
+    /// Threads per worker for one sample.
+    pub threads: ThreadsPerWorker,
     /// The arguments a worker process is started with (the hidden
     /// subcommand that leads to [`super::worker::main`]).
     pub worker_args: Vec<OsString>,
@@ -67,15 +111,26 @@ pub(crate) fn execute(
     signals: &mut SignalHandler,
     notifier: Option<&Notifier>,
 ) -> Result<Executed, RunError> {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = plan
+        .pool
+        .threads
+        .resolve(plan.pool.workers, pending.len(), cores);
+    if threads.get() > 1 {
+        tracing::info!(
+            threads = threads.get(),
+            "each worker uses {threads} threads per sample (--threads-per-worker)"
+        );
+    }
     if plan.pool.workers == 0 || pending.is_empty() {
-        let outcome = in_process(plan, &pending, log, progress, signals, notifier)?;
+        let outcome = in_process(plan, &pending, threads, log, progress, signals, notifier)?;
         Ok(Executed {
             outcome,
             workers: 0,
             restarts: 0,
         })
     } else {
-        in_pool(plan, pending, log, progress, signals)
+        in_pool(plan, pending, threads, log, progress, signals)
     }
 }
 
@@ -84,12 +139,14 @@ pub(crate) fn execute(
 fn in_process(
     plan: &RunPlan,
     pending: &[u64],
+    threads: NonZeroUsize,
     log: &Path,
     progress: &mut Progress,
     signals: &mut SignalHandler,
     notifier: Option<&Notifier>,
 ) -> Result<Outcome, RunError> {
     let mut job = segment::bind_job(plan.segment.view(), &plan.job)?;
+    job.set_threads(Threads::new(threads).map_err(RunError::Threads)?);
     let mut writer = LogWriter::open(log, SyncPolicy::default()).map_err(RunError::OpenLog)?;
     if let Some(n) = notifier {
         let _ = n.ready();
@@ -174,13 +231,16 @@ impl PoolObserver for PoolProgress<'_> {
 fn in_pool(
     plan: &RunPlan,
     pending: Vec<u64>,
+    threads: NonZeroUsize,
     log: &Path,
     progress: &mut Progress,
     signals: &mut SignalHandler,
 ) -> Result<Executed, RunError> {
     let segment = &plan.segment;
     let (_, ids) = counts_and_ids(segment.view())?;
-    let cfg = pool_config(&plan.pool)?;
+    let mut cfg = pool_config(&plan.pool)?;
+    cfg.worker_env
+        .push((THREADS_ENV.into(), threads.get().to_string().into()));
     let mut observer = PoolProgress { progress, ids };
     let outcome = run_pool_with_signals(&cfg, segment, pending, log, &mut observer, signals)
         .map_err(RunError::Pool)?;
@@ -216,4 +276,37 @@ fn pool_config(settings: &PoolSettings) -> Result<PoolConfig, RunError> {
         cfg.heartbeat_interval = interval;
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(k: usize) -> NonZeroUsize {
+        NonZeroUsize::new(k).unwrap()
+    }
+
+    #[test]
+    fn fixed_threads_are_taken_as_given() {
+        let t = ThreadsPerWorker::Fixed(n(3));
+        assert_eq!(t.resolve(64, 4, 64), n(3));
+        assert_eq!(ThreadsPerWorker::default().resolve(0, 1, 64), n(1));
+    }
+
+    #[test]
+    fn auto_shares_the_cores_among_the_busy_workers() {
+        let auto = ThreadsPerWorker::Auto;
+        // The case: 4 samples, 64 workers on 64 cores.
+        assert_eq!(auto.resolve(64, 4, 64), n(16));
+        // As many samples as workers: one thread each, as without it.
+        assert_eq!(auto.resolve(64, 1000, 64), n(1));
+        assert_eq!(auto.resolve(2, 1000, 2), n(1));
+        // Fewer workers than cores asked for: the rest of the cores.
+        assert_eq!(auto.resolve(2, 1000, 8), n(4));
+        // In process (--workers 0): one busy worker.
+        assert_eq!(auto.resolve(0, 3, 8), n(8));
+        // More workers than cores: still one thread.
+        assert_eq!(auto.resolve(16, 100, 2), n(1));
+        assert_eq!(auto.resolve(1, 1, 100_000), n(MAX_THREADS));
+    }
 }

@@ -23,6 +23,7 @@ use crate::tomo::bootstrap::{
     BootstrapParams, BootstrapSummary, BootstrapWorkspace, Spread, target_tag,
 };
 use crate::tomo::gof::{boundary_p_value, goodness_of_fit};
+use crate::tomo::parallel::Threads;
 use crate::tomo::{
     EigenWorkspace, Estimate, Method, MleParams, Reconstructor, SetInfo, SetView, Target,
     TomoError, hermitian,
@@ -144,6 +145,7 @@ pub struct Job<'a> {
     target: Option<Target>,
     reconstructor: Reconstructor,
     bootstrap: Option<(BootstrapParams, BootstrapWorkspace)>,
+    threads: Threads,
     pid: u32,
 }
 
@@ -193,14 +195,30 @@ impl<'a> Job<'a> {
                 .bootstrap
                 .filter(|b| b.replicates > 0)
                 .map(|b| (b, BootstrapWorkspace::new(view))),
+            threads: Threads::sequential(),
             pid: std::process::id(),
         })
+    }
+
+    /// Computes every later sample with `threads` (`--threads-per-worker`;
+    /// sequential until this is called). Results equal the sequential ones
+    /// to rounding ([`crate::tomo::parallel`]).
+    pub fn set_threads(&mut self, threads: Threads) {
+        self.threads = threads;
     }
 
     /// Reconstructs sample `index` (attempt number `attempt`, from 1). A
     /// sample the numerics reject becomes a failed record, never a panic.
     /// The record carries `attempt` and this process's id (`worker_pid`).
+    /// With one thread (the default) it runs on the calling thread; with
+    /// more, on the pool of [`Job::set_threads`], the caller waiting.
     pub fn compute(&mut self, index: u64, attempt: u32) -> SampleRecord {
+        let threads = self.threads.clone();
+        threads.install(|| self.compute_here(index, attempt))
+    }
+
+    /// [`Job::compute`] on the current thread.
+    fn compute_here(&mut self, index: u64, attempt: u32) -> SampleRecord {
         let start = Instant::now();
         let m = self.view.len();
         let i = index as usize;

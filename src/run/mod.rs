@@ -53,7 +53,7 @@ mod session;
 mod summary;
 mod worker;
 
-pub(crate) use execute::PoolSettings;
+pub(crate) use execute::{PoolSettings, ThreadsPerWorker};
 pub(crate) use outcome::Outcome;
 pub(crate) use plan::{Ingest, PlanError, PlanRequest, RunPlan};
 pub(crate) use resume::open;

@@ -8,8 +8,11 @@
 //! [`serve_worker`], which computes each sample it is sent and appends the
 //! records to the log.
 
+use crate::run::execute::THREADS_ENV;
 use crate::run::segment::{self, SegmentError};
 use crate::supervisor::worker_loop::{EXIT_LOG_FAILED, RESULTS_LOG_ENV, WorkerError, serve_worker};
+use crate::tomo::parallel::{Threads, ThreadsError};
+use std::num::NonZeroUsize;
 
 /// Why a worker could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,15 @@ pub(crate) enum WorkerMainError {
     /// The segment could not be read.
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    /// The thread count in the environment is not a positive number.
+    #[error("{THREADS_ENV}={value:?}: expected a positive number of threads")]
+    BadThreads {
+        /// The value found.
+        value: String,
+    },
+    /// The threads for one sample could not be started.
+    #[error(transparent)]
+    Threads(#[from] ThreadsError),
     /// Serving the supervisor failed (other than the log).
     #[error("serving the supervisor")]
     Serve(#[source] WorkerError),
@@ -35,6 +47,7 @@ pub(crate) fn main() -> Result<u8, WorkerMainError> {
     let seg = segment::open_inherited()?;
     let plan = segment::decode_plan(&seg)?;
     let mut job = segment::bind_job(&seg, &plan)?;
+    job.set_threads(threads_from_env()?);
     match serve_worker(&mut job, std::path::Path::new(&log)) {
         Ok(()) => Ok(0),
         Err(e @ WorkerError::Log { .. }) => {
@@ -47,4 +60,21 @@ pub(crate) fn main() -> Result<u8, WorkerMainError> {
         }
         Err(e) => Err(WorkerMainError::Serve(e)),
     }
+}
+
+/// The threads for one sample that the supervisor resolved
+/// (`--threads-per-worker`), from [`THREADS_ENV`]; one without it. The
+/// pool's threads are started here, after the signal dispositions the
+/// worker inherited and before [`serve_worker`] installs its own, which
+/// are process-wide: any thread may run the SIGTERM handler (it only sets a
+/// flag), and no thread blocks signals.
+fn threads_from_env() -> Result<Threads, WorkerMainError> {
+    let Some(value) = std::env::var_os(THREADS_ENV) else {
+        return Ok(Threads::sequential());
+    };
+    let value = value.to_string_lossy().into_owned();
+    let n = value
+        .parse::<NonZeroUsize>()
+        .map_err(|_| WorkerMainError::BadThreads { value })?;
+    Ok(Threads::new(n)?)
 }

@@ -7,14 +7,19 @@
 //! qubits) the decomposition is the cyclic Jacobi method of [`crate::tomo::jacobi`], started from V = I
 //! at every call (so a result never depends on earlier calls): at these
 //! sizes it is faster than a general solver, whose Householder set-up
-//! dominates. Above that it is faer's `self_adjoint_evd`, called
-//! sequentially (`Par::Seq`) with a [`MemBuffer`] allocated once per
-//! workspace, so repeated calls allocate nothing.
+//! dominates. Above that it is faer's `self_adjoint_evd` with a
+//! [`MemBuffer`] allocated once per workspace, so repeated calls allocate
+//! nothing. It runs sequentially (`Par::Seq`) unless the caller is inside
+//! [`Threads::install`](crate::tomo::parallel::Threads::install) with
+//! several threads and d ≥ [`MIN_PARALLEL_DIM`](crate::tomo::parallel::MIN_PARALLEL_DIM)
+//! ([`parallel::par_for`]); the scratch is sized for the parallelism in
+//! use (faer's requirement depends on it) and resized once if that changes.
 
 use crate::tomo::TomoError;
 use crate::tomo::bloch;
 use crate::tomo::hermitian;
 use crate::tomo::jacobi::WarmJacobi;
+use crate::tomo::parallel;
 use crate::tomo::projection::assemble_projection;
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -35,6 +40,8 @@ pub struct EigenWorkspace {
     s: Diag<c64>,
     mem_vectors: MemBuffer,
     mem_values: MemBuffer,
+    /// The parallelism the two buffers are sized for.
+    mem_par: Par,
     /// Eigenvalues of the last decomposition, nondecreasing.
     values: Vec<f64>,
     sorted: Vec<f64>,
@@ -107,25 +114,16 @@ impl EigenWorkspace {
     /// A workspace that always uses faer's general solver, whatever d (to
     /// cross-check the small-d path).
     pub fn general(d: usize) -> Self {
-        let req_vec = evd::self_adjoint_evd_scratch::<c64>(
-            d,
-            ComputeEigenvectors::Yes,
-            Par::Seq,
-            Default::default(),
-        );
-        let req_val = evd::self_adjoint_evd_scratch::<c64>(
-            d,
-            ComputeEigenvectors::No,
-            Par::Seq,
-            Default::default(),
-        );
+        let par = Par::Seq;
+        let (mem_vectors, mem_values) = scratch(d, par);
         Self {
             d,
             h: Mat::zeros(d, d),
             u: Mat::zeros(d, d),
             s: Diag::zeros(d),
-            mem_vectors: MemBuffer::new(req_vec),
-            mem_values: MemBuffer::new(req_val),
+            mem_vectors,
+            mem_values,
+            mem_par: par,
             values: vec![0.0; d],
             sorted: vec![0.0; d],
             small: None,
@@ -188,6 +186,11 @@ impl EigenWorkspace {
     }
 
     fn decompose(&mut self, vectors: ComputeEigenvectors) -> Result<(), TomoError> {
+        let par = parallel::par_for(self.d);
+        if par != self.mem_par {
+            (self.mem_vectors, self.mem_values) = scratch(self.d, par);
+            self.mem_par = par;
+        }
         let (u, mem) = match vectors {
             ComputeEigenvectors::Yes => (Some(self.u.as_mut()), &mut self.mem_vectors),
             ComputeEigenvectors::No => (None, &mut self.mem_values),
@@ -196,7 +199,7 @@ impl EigenWorkspace {
             self.h.as_ref(),
             self.s.as_mut(),
             u,
-            Par::Seq,
+            par,
             MemStack::new(mem),
             Default::default(),
         )
@@ -233,6 +236,16 @@ impl EigenWorkspace {
             out,
         ))
     }
+}
+
+/// Scratch for decompositions of d×d matrices with parallelism `par`: with
+/// eigenvectors, and of the eigenvalues alone.
+fn scratch(d: usize, par: Par) -> (MemBuffer, MemBuffer) {
+    let req = |vectors| evd::self_adjoint_evd_scratch::<c64>(d, vectors, par, Default::default());
+    (
+        MemBuffer::new(req(ComputeEigenvectors::Yes)),
+        MemBuffer::new(req(ComputeEigenvectors::No)),
+    )
 }
 
 #[cfg(test)]
@@ -298,6 +311,31 @@ mod tests {
         fresh.project_to_states(&degenerate, 1.0, &mut a).unwrap();
         used.project_to_states(&degenerate, 1.0, &mut b).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn threads_give_the_sequential_decomposition_to_rounding() {
+        use crate::tomo::parallel::{MIN_PARALLEL_DIM, Threads};
+        let d = 2 * MIN_PARALLEL_DIM;
+        let x: Vec<f64> = (0..d * d).map(|i| (i as f64 * 0.37).sin()).collect();
+        let mut seq = EigenWorkspace::new(d);
+        let (mut want, mut got) = (vec![0.0; d * d], vec![0.0; d * d]);
+        seq.project_to_states(&x, 1.0, &mut want).unwrap();
+        let values = seq.eigenvalues(&x).unwrap().to_vec();
+        // One workspace used both ways: its scratch follows the parallelism.
+        let threads = Threads::new(std::num::NonZeroUsize::new(2).unwrap()).unwrap();
+        let par_values = threads.install(|| {
+            seq.project_to_states(&x, 1.0, &mut got).unwrap();
+            seq.eigenvalues(&x).unwrap().to_vec()
+        });
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        for (a, b) in par_values.iter().zip(&values) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        seq.project_to_states(&x, 1.0, &mut got).unwrap();
+        assert_eq!(got, want, "back to the sequential path");
     }
 
     #[test]

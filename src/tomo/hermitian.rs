@@ -16,7 +16,9 @@ use faer::{Mat, MatRef, c64};
 use std::f64::consts::SQRT_2;
 
 /// `out` ← L·M·R for d×d complex matrices, with `scratch` for L·M;
-/// sequential (workers are single-threaded).
+/// sequential unless the caller asked for threads
+/// ([`crate::tomo::parallel::par_for`]: from d = 32 inside
+/// [`Threads::install`](crate::tomo::parallel::Threads::install)).
 pub fn triple_product<L, R>(
     out: faer::MatMut<'_, c64>,
     scratch: faer::MatMut<'_, c64>,
@@ -29,6 +31,7 @@ pub fn triple_product<L, R>(
 {
     use faer::linalg::matmul::matmul;
     let one = c64::new(1.0, 0.0);
+    let par = crate::tomo::parallel::par_for(out.nrows());
     let mut scratch = scratch;
     matmul(
         scratch.as_mut(),
@@ -36,16 +39,9 @@ pub fn triple_product<L, R>(
         left,
         middle,
         one,
-        faer::Par::Seq,
+        par,
     );
-    matmul(
-        out,
-        faer::Accum::Replace,
-        scratch.as_ref(),
-        right,
-        one,
-        faer::Par::Seq,
-    );
+    matmul(out, faer::Accum::Replace, scratch.as_ref(), right, one, par);
 }
 
 /// Number of real coordinates of a d×d Hermitian matrix, d².

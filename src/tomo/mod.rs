@@ -1,7 +1,9 @@
 //! The numerical core: measurement sets, estimators, metrics and simulation.
 //!
-//! Pure numerics: no I/O, no processes, no global state. Everything else in
-//! qtomo calls into this module.
+//! Pure numerics: no I/O, no processes, no global state (the one setting
+//! kept per thread is the scoped parallelism of [`parallel`], sequential
+//! unless a caller asks for threads). Everything else in qtomo calls into
+//! this module.
 //!
 //! States and Hermitian operators are handled as real coordinate vectors of
 //! length d² in an orthonormal basis ([`hermitian`]); a measurement set is the
@@ -25,6 +27,7 @@
 //! - [`gof`]: goodness of fit (G², χ² p-value); [`bootstrap`]: per-sample error bars.
 //! - [`metrics`]: figures of merit; [`states`]: named/random states and targets.
 //! - [`simulate`]: counts with shot noise; [`reconstruct`]: the convenience entry point.
+//! - [`parallel`]: several threads for one sample's large kernels (`--threads-per-worker`).
 
 pub mod bloch;
 pub mod bootstrap;
@@ -41,6 +44,7 @@ pub mod measurement;
 pub mod metrics;
 pub mod mle;
 pub mod operator;
+pub mod parallel;
 pub mod pls;
 pub mod product;
 pub mod projection;

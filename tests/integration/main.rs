@@ -12,4 +12,5 @@ mod report;
 mod robustness;
 mod slurm;
 mod supervisor;
+mod threads;
 mod util;

@@ -566,6 +566,60 @@ fn sigterm_drains_exits_75_and_rerun_completes() {
     assert!(fx.assert_each_once().is_empty());
 }
 
+/// Workers with a pool of threads per sample (`--threads-per-worker`,
+/// issue 15) still drain on SIGTERM and are still recycled over
+/// `--max-worker-rss`: the handler may run on any thread (it sets a flag),
+/// no thread blocks signals, and memory is read for the whole process.
+#[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
+fn workers_with_threads_drain_on_sigterm_and_are_recycled_over_memory() {
+    let fx = Fixture::new(200);
+    let mut sup = fx.start(
+        &[
+            "--workers",
+            "2",
+            "--grace",
+            "10s",
+            "--threads-per-worker",
+            "2",
+        ],
+        &[("QTOMO_FAULT", "delay:20")],
+    );
+    fx.wait_working(&sup, 2, 4);
+    sup.signal(nix::sys::signal::Signal::SIGTERM);
+    let st = sup.wait(BOUND);
+    let err = sup.stderr();
+    assert_eq!(code(st), Some(75), "{err}");
+    assert_eq!(
+        err.matches("outcome=exited successfully").count(),
+        2,
+        "{err}"
+    );
+    assert!(!err.contains("killed by"), "{err}");
+    assert_eq!(fx.summary()["worker_restarts"], 0);
+    let (st, err) = fx.run(
+        &[
+            "--workers",
+            "2",
+            "--retries",
+            "1",
+            "--max-worker-rss",
+            "300M",
+            "--threads-per-worker",
+            "2",
+        ],
+        &[("QTOMO_FAULT", "alloc:199")],
+        BOUND,
+    );
+    let failed = fx.assert_each_once();
+    assert_eq!(code(st), Some(3), "{err}");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[&199].contains("max-worker-rss"), "{failed:?}");
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "fault-injection"),
