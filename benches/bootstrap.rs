@@ -17,6 +17,8 @@ const SAMPLES: u64 = 8;
 const REPLICATES: u32 = 200;
 
 fn bootstrap(c: &mut Criterion) {
+    // One thread, as in a worker (faer's rayon feature would use every core).
+    qtomo::tomo::parallel::sequential_by_default();
     let seconds: u64 = std::env::var("QTOMO_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

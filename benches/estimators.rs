@@ -12,6 +12,8 @@ use std::time::Duration;
 const SAMPLES: u64 = 16;
 
 fn estimators(c: &mut Criterion) {
+    // One thread, as in a worker (faer's rayon feature would use every core).
+    qtomo::tomo::parallel::sequential_by_default();
     let max_qubits: usize = std::env::var("QTOMO_BENCH_MAX_QUBITS")
         .ok()
         .and_then(|s| s.parse().ok())

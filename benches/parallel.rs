@@ -159,6 +159,8 @@ fn pooled(
 }
 
 fn main() {
+    // One thread per computation, as in a worker.
+    qtomo::tomo::parallel::sequential_by_default();
     // `cargo bench` passes --bench; `cargo test --benches` does not: then
     // only a tiny smoke run happens.
     let smoke = !std::env::args().any(|a| a == "--bench");

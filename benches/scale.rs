@@ -25,6 +25,8 @@ fn env_qubits(name: &str, default: usize) -> usize {
 }
 
 fn scale(c: &mut Criterion) {
+    // One thread, as in a worker (faer's rayon feature would use every core).
+    qtomo::tomo::parallel::sequential_by_default();
     let lo = env_qubits("QTOMO_BENCH_MIN_QUBITS", 5);
     let hi = env_qubits("QTOMO_BENCH_MAX_QUBITS", 6);
     let mut group = c.benchmark_group("mle_large");

@@ -36,9 +36,14 @@
 //! which is what the MLE certificate uses for these sets.
 
 use crate::tomo::TomoError;
-use faer::c64;
+use crate::tomo::parallel;
+use faer::{Par, c64};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::{FRAC_1_SQRT_2, SQRT_2};
+
+/// Tensors at least this long have their Kronecker stages split over the
+/// threads of [`parallel::Threads::install`] (`--threads-per-worker`).
+const PARALLEL_MIN_LEN: usize = 1 << 16;
 
 /// One subsystem's measurement: its local projectors in the coordinates of
 /// [`crate::tomo::hermitian`] on ℂ^dim.
@@ -411,21 +416,21 @@ impl ProductSpec {
             debug_assert_eq!(scratch.r0.len(), left * in_n * right);
             scratch.r1.clear();
             scratch.r1.resize(left * out_n * right, 0.0);
-            let src_blocks = scratch.r0.chunks_exact(in_n * right);
-            let dst_blocks = scratch.r1.chunks_exact_mut(out_n * right);
-            for (src, dst) in src_blocks.zip(dst_blocks) {
-                if right == 1 {
-                    for &(k, a, w) in terms {
-                        dst[k] += if abs { w.abs() } else { w } * src[a];
-                    }
-                    continue;
-                }
-                for &(k, a, w) in terms {
-                    let w = if abs { w.abs() } else { w };
-                    let out = &mut dst[k * right..(k + 1) * right];
-                    for (o, i) in out.iter_mut().zip(&src[a * right..(a + 1) * right]) {
-                        *o += w * i;
-                    }
+            let (src, dst) = (&scratch.r0, &mut scratch.r1);
+            let (in_block, out_block) = (in_n * right, out_n * right);
+            // Blocks are independent and each is computed the same way
+            // whichever thread takes it: the result is bit-identical.
+            if left > 1 && src.len() >= PARALLEL_MIN_LEN && parallel::par() != Par::Seq {
+                use rayon::prelude::*;
+                src.par_chunks_exact(in_block)
+                    .zip(dst.par_chunks_exact_mut(out_block))
+                    .for_each(|(s, d)| apply_block(s, d, terms, right, abs));
+            } else {
+                for (s, d) in src
+                    .chunks_exact(in_block)
+                    .zip(dst.chunks_exact_mut(out_block))
+                {
+                    apply_block(s, d, terms, right, abs);
                 }
             }
             std::mem::swap(&mut scratch.r0, &mut scratch.r1);
@@ -583,6 +588,30 @@ impl ProductSpec {
                 x[p + 1] = v;
                 p += 2;
             }
+        }
+    }
+}
+
+/// One block of a Kronecker stage: `dst[k·right..] += w · src[a·right..]`
+/// for every nonzero (k, a, w) of the local matrix (|w| when `abs`).
+fn apply_block(
+    src: &[f64],
+    dst: &mut [f64],
+    terms: &[(usize, usize, f64)],
+    right: usize,
+    abs: bool,
+) {
+    if right == 1 {
+        for &(k, a, w) in terms {
+            dst[k] += if abs { w.abs() } else { w } * src[a];
+        }
+        return;
+    }
+    for &(k, a, w) in terms {
+        let w = if abs { w.abs() } else { w };
+        let out = &mut dst[k * right..(k + 1) * right];
+        for (o, i) in out.iter_mut().zip(&src[a * right..(a + 1) * right]) {
+            *o += w * i;
         }
     }
 }
