@@ -144,9 +144,16 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// A temporary file that becomes `dest` on [`TempFile::commit`], or
 /// disappears if dropped first.
+///
+/// A destination that exists and is neither a regular file nor a
+/// directory (`/dev/null`, `/dev/stdout`, a FIFO, a terminal) is written
+/// directly instead: renaming a file over it would replace the device
+/// (as root, `--out /dev/null` would turn `/dev/null` into a plain file),
+/// and "whole or not at all" does not apply to a stream anyway.
 #[derive(Debug)]
 pub struct TempFile {
-    tmp: PathBuf,
+    /// `None` when writing straight into a device or pipe.
+    tmp: Option<PathBuf>,
     dest: PathBuf,
     committed: bool,
 }
@@ -155,6 +162,23 @@ impl TempFile {
     /// Creates a fresh temporary file next to `dest` (see
     /// [`temp_path_for`]) and returns it open for writing.
     pub fn create(dest: &Path) -> Result<(TempFile, File), AtomicWriteError> {
+        let special = fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .map_err(|source| AtomicWriteError {
+                    action: "open for writing",
+                    path: dest.to_path_buf(),
+                    source,
+                })?;
+            let direct = TempFile {
+                tmp: None,
+                dest: dest.to_path_buf(),
+                committed: false,
+            };
+            return Ok((direct, file));
+        }
         let tmp = temp_path_for(dest);
         // create_new is O_CREAT|O_EXCL: it refuses any existing path at
         // `tmp`, a symbolic link included.
@@ -168,7 +192,7 @@ impl TempFile {
                 source,
             })?;
         let temp = TempFile {
-            tmp,
+            tmp: Some(tmp),
             dest: dest.to_path_buf(),
             committed: false,
         };
@@ -188,9 +212,15 @@ impl TempFile {
                 source,
             }
         };
+        let Some(tmp) = self.tmp.clone() else {
+            // Written straight into a device or pipe: nothing to rename.
+            drop(file);
+            self.committed = true;
+            return Ok(());
+        };
         file.sync_all().map_err(err("fsync temporary file"))?;
         drop(file);
-        fs::rename(&self.tmp, &self.dest).map_err(err("rename temporary file"))?;
+        fs::rename(&tmp, &self.dest).map_err(err("rename temporary file"))?;
         self.committed = true;
         sync_dir(parent_dir(&self.dest)).map_err(err("fsync directory"))
     }
@@ -198,9 +228,9 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.committed {
+        if let (false, Some(tmp)) = (self.committed, &self.tmp) {
             // Best effort: an error being returned is the one that matters.
-            let _ = fs::remove_file(&self.tmp);
+            let _ = fs::remove_file(tmp);
         }
     }
 }
@@ -220,6 +250,30 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_or_device_is_written_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        // A FIFO gets the bytes and stays a FIFO: the path /dev/null and
+        // other devices take (as root a rename would replace /dev/null with
+        // a plain file; not tested on it, so a regression cannot break the
+        // machine).
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        atomic_write(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file"
+        );
+    }
 
     #[test]
     fn replaces_contents_and_leaves_no_temp_files() {
