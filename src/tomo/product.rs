@@ -461,26 +461,13 @@ impl ProductSpec {
                 p += 2;
             }
         }
-        for q in 0..self.factors.len() {
-            let funcs = &tables.functionals[q];
-            mode_stage(
-                &self.factors,
-                q,
-                &mut scratch.c0,
-                &mut scratch.c1,
-                |src, dst, right| {
-                    for (a, func) in funcs.iter().enumerate() {
-                        let out = &mut dst[a * right..(a + 1) * right];
-                        for &(pair, w) in func {
-                            for (o, i) in out.iter_mut().zip(&src[pair * right..(pair + 1) * right])
-                            {
-                                *o += w * i;
-                            }
-                        }
-                    }
-                },
-            );
-        }
+        complex_stages(
+            &self.factors,
+            tables,
+            &mut scratch.c0,
+            &mut scratch.c1,
+            false,
+        );
         scratch.r0.clear();
         scratch.r0.extend(scratch.c0.iter().map(|v| v.re));
     }
@@ -494,28 +481,13 @@ impl ProductSpec {
         scratch
             .c0
             .extend(scratch.r0.iter().map(|&v| c64::new(v, 0.0)));
-        for q in 0..self.factors.len() {
-            let funcs = &tables.functionals[q];
-            mode_stage(
-                &self.factors,
-                q,
-                &mut scratch.c0,
-                &mut scratch.c1,
-                |src, dst, right| {
-                    for (a, func) in funcs.iter().enumerate() {
-                        let input = &src[a * right..(a + 1) * right];
-                        for &(pair, w) in func {
-                            let w = w.conj();
-                            for (o, i) in
-                                dst[pair * right..(pair + 1) * right].iter_mut().zip(input)
-                            {
-                                *o += w * i;
-                            }
-                        }
-                    }
-                },
-            );
-        }
+        complex_stages(
+            &self.factors,
+            tables,
+            &mut scratch.c0,
+            &mut scratch.c1,
+            true,
+        );
         let (rp, cp) = (&tables.row_part, &tables.col_part);
         let c0 = &scratch.c0;
         for i in 0..d {
@@ -666,25 +638,43 @@ fn for_each_block(contrib: &[Vec<usize>], mut f: impl FnMut(usize, usize, &[usiz
     }
 }
 
-/// Applies `stage(src, dst, right)` (dst zeroed) to every block of mode q
-/// of the complex tensor in `c0` (size unchanged: d_q² entries per mode),
-/// using `c1` as the destination; the result is left in `c0`.
-fn mode_stage(
+/// The coordinate-change stages on the complex tensor in `c0`, mode by
+/// mode (d_q² entries per mode, size unchanged): into the local
+/// functionals (global → product coordinates) when `expand` is false, back
+/// out through their conjugates (product → global) when true; `c1` is
+/// scratch and the result is left in `c0`.
+fn complex_stages(
     factors: &[LocalFactor],
-    q: usize,
+    tables: &Tables,
     c0: &mut Vec<c64>,
     c1: &mut Vec<c64>,
-    mut stage: impl FnMut(&[c64], &mut [c64], usize),
+    expand: bool,
 ) {
-    let e2 = factors[q].dim * factors[q].dim;
-    let right: usize = factors[q + 1..].iter().map(|f| f.dim * f.dim).product();
-    let block = e2 * right;
-    c1.clear();
-    c1.resize(c0.len(), c64::new(0.0, 0.0));
-    for (src, dst) in c0.chunks_exact(block).zip(c1.chunks_exact_mut(block)) {
-        stage(src, dst, right);
+    for (q, funcs) in tables.functionals.iter().enumerate() {
+        let e2 = factors[q].dim * factors[q].dim;
+        let right: usize = factors[q + 1..].iter().map(|f| f.dim * f.dim).product();
+        let block = e2 * right;
+        c1.clear();
+        c1.resize(c0.len(), c64::new(0.0, 0.0));
+        for (src, dst) in c0.chunks_exact(block).zip(c1.chunks_exact_mut(block)) {
+            for (a, func) in funcs.iter().enumerate() {
+                for &(pair, w) in func {
+                    let (from, to, w) = if expand {
+                        (a, pair, w.conj())
+                    } else {
+                        (pair, a, w)
+                    };
+                    for (o, i) in dst[to * right..(to + 1) * right]
+                        .iter_mut()
+                        .zip(&src[from * right..(from + 1) * right])
+                    {
+                        *o += w * i;
+                    }
+                }
+            }
+        }
+        std::mem::swap(c0, c1);
     }
-    std::mem::swap(c0, c1);
 }
 
 /// The coordinate-change stages on the magnitudes in `m` (|w| for every
