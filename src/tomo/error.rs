@@ -65,4 +65,8 @@ pub enum TomoError {
     /// A target state is malformed or of the wrong dimension.
     #[error("invalid target state: {0}")]
     InvalidTarget(String),
+    /// A measurement model (readout or crosstalk matrix, scales) does not
+    /// fit the set, or its values are out of range.
+    #[error("invalid measurement model: {0}")]
+    InvalidModel(String),
 }

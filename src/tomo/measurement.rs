@@ -280,6 +280,66 @@ impl MeasurementSet {
         })
     }
 
+    /// Builds a dense set from the coordinates of its rows (M×d², row-major),
+    /// which may be any positive semidefinite effects rather than
+    /// projectors (see [`crate::tomo::model`]). A⁺ comes from an SVD (with
+    /// the rank check); for an ungrouped set the MLE frame is built from
+    /// G = Σ_k E_k as for projectors, Ẽ_k = G^{-1/2} E_k G^{-1/2}. A grouped
+    /// set's settings must still sum to the identity.
+    pub(crate) fn from_rows(
+        name: &str,
+        d: usize,
+        labels: Vec<String>,
+        grouping: Grouping,
+        a: Vec<f64>,
+    ) -> Result<Self, TomoError> {
+        let n = d * d;
+        let m = labels.len();
+        if a.len() != m * n {
+            return Err(TomoError::InvalidSet(format!(
+                "set '{name}' has {} row coordinates for {m} rows of {n}",
+                a.len()
+            )));
+        }
+        if let Grouping::Settings { settings, setting_of } = &grouping {
+            check_settings_complete(name, settings, setting_of, &a, d)?;
+        }
+        let (pinv, cond) = pseudo_inverse(name, &a, m, n)?;
+        let mut info = SetInfo {
+            name: name.to_string(),
+            dim: d,
+            labels,
+            grouping,
+            cond,
+            g_inv_sqrt: None,
+            g_sqrt: None,
+            product: None,
+        };
+        let mut mle_rows = Vec::new();
+        if !info.is_grouped() {
+            let mut g = vec![0.0; n];
+            for row in a.chunks_exact(n) {
+                for (gi, ai) in g.iter_mut().zip(row) {
+                    *gi += ai;
+                }
+            }
+            let (w, w_half) = inverse_sqrt_and_sqrt(&g, d)?;
+            mle_rows = vec![0.0; a.len()];
+            let mut frame = crate::tomo::frame::FrameMap::new(d);
+            for (row, out) in a.chunks_exact(n).zip(mle_rows.chunks_exact_mut(n)) {
+                frame.sandwich(&w, row, out);
+            }
+            info.g_inv_sqrt = Some(w);
+            info.g_sqrt = Some(w_half);
+        }
+        Ok(Self {
+            info,
+            a,
+            pinv,
+            mle_rows,
+        })
+    }
+
     /// A grouped product set (see [`crate::tomo::product`]): no dense
     /// matrices are formed. `cond` is the condition number of A, the
     /// product of the factors'.
@@ -389,7 +449,6 @@ fn group_rows(
             labels.len()
         )));
     }
-    let n = d * d;
     let mut settings: Vec<String> = Vec::new();
     let mut setting_of = Vec::with_capacity(per_row.len());
     for s in per_row {
@@ -402,6 +461,22 @@ fn group_rows(
         };
         setting_of.push(idx as u32);
     }
+    check_settings_complete(name, &settings, &setting_of, a, d)?;
+    Ok(Grouping::Settings {
+        settings,
+        setting_of,
+    })
+}
+
+/// Checks that the rows of every setting sum to the identity.
+fn check_settings_complete(
+    name: &str,
+    settings: &[String],
+    setting_of: &[u32],
+    a: &[f64],
+    d: usize,
+) -> Result<(), TomoError> {
+    let n = d * d;
     let identity = hermitian::identity_coords(d, 1.0);
     for (s, label) in settings.iter().enumerate() {
         let mut sum = vec![0.0; n];
@@ -423,10 +498,7 @@ fn group_rows(
             )));
         }
     }
-    Ok(Grouping::Settings {
-        settings,
-        setting_of,
-    })
+    Ok(())
 }
 
 /// A⁺ by SVD (A = U Σ Vᵀ, A⁺ = V Σ⁻¹ Uᵀ), with the rank check.

@@ -20,6 +20,7 @@
 //! - [`eigen`]: Hermitian eigendecomposition with reused scratch; projection onto states.
 //! - [`jacobi`]: warm-started Jacobi eigensolver for the MLE's small matrices.
 //! - [`measurement`]: measurement sets, A, A⁺, grouping; [`sets`]: the built-in sets.
+//! - [`model`]: measurement models (readout, crosstalk, scales) turning projectors into effects.
 //! - [`operator`]: p = A x, Aᵀw, A⁺f for any set; [`product`]: the same for product sets (Pauli above 3 qubits) without forming A.
 //! - [`counts`]: validation of a sample, frequencies.
 //! - [`likelihood`]: log-likelihood and gradient.
@@ -43,6 +44,7 @@ pub mod linear;
 pub mod measurement;
 pub mod metrics;
 pub mod mle;
+pub mod model;
 pub mod operator;
 pub mod parallel;
 pub mod pls;
