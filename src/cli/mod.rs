@@ -16,6 +16,8 @@
 //!   `shard.rs`: `--shard` and scheduler environments; `duration.rs`:
 //!   `90s`-style durations.
 //! - `target.rs`: `--target` of `run`, `show` and `export`.
+//! - `model.rs`: `--readout` and `--scale` (`ModelArgs`, flattened into
+//!   `run` and `simulate`): the measurement model applied to the set.
 //! - `error.rs` + `exit_codes.rs`: errors and the exit-code table.
 //!
 //! What a run does once parsed (plan, segment, execution, summary) is
@@ -30,6 +32,7 @@ mod exit_codes;
 mod export;
 mod merge;
 mod method;
+mod model;
 mod probe;
 mod report;
 mod run;

@@ -49,6 +49,9 @@ pub(crate) struct RunArgs {
     // --basis, --qubits, --dim (shared with simulate).
     #[command(flatten)]
     pub set: SetArgs,
+    // --readout, --scale (shared with simulate).
+    #[command(flatten)]
+    pub model: crate::cli::model::ModelArgs,
     /// Methods, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "mle,pls,linear", value_parser = crate::cli::method::parser())]
     pub method: Vec<Method>,
@@ -249,6 +252,8 @@ impl RunArgs {
             self.set.qubits
         };
         let set = basis::resolve(&self.set.basis, qubits, self.set.dim, None)?;
+        let model = self.model.resolve(set)?;
+        let set = model.set;
         let opts = InputOptions {
             format: InputFormat::Auto,
             transposed: self.transposed,
@@ -281,6 +286,8 @@ impl RunArgs {
                 max_iters: self.max_iters,
             },
             bootstrap,
+            model_files: model.files,
+            model: model.description,
             target: self.target.zip(target),
             shard: shard.map(|s| ((s.index, s.count), s.range(total))),
             fresh: self.fresh,

@@ -126,6 +126,9 @@ pub(crate) fn run(args: ShowArgs) -> anyhow::Result<u8> {
         r.worker_pid,
         r.elapsed_us as f64 / 1000.0
     )?;
+    if let Some(model) = model_line(&manifest.fingerprint) {
+        writeln!(out, "  measurement model: {model}")?;
+    }
     let precision = Precision {
         matrix: args.precision.unwrap_or(4),
         metrics: args.precision.unwrap_or(6),
@@ -314,4 +317,23 @@ fn print_method(out: &mut impl Write, m: &MethodResult, p: Precision) -> std::io
         }
     }
     Ok(())
+}
+
+/// The run's measurement model as one line, e.g. `readout per-qubit (2
+/// qubits) [readout r.npy sha256 0123456789ab…]`; `None` without a model.
+fn model_line(f: &crate::store::Fingerprint) -> Option<String> {
+    let model = f.options.get("model")?;
+    let files: Vec<String> = ["readout", "scale"]
+        .iter()
+        .filter_map(|role| {
+            f.files.get(*role).map(|d| {
+                format!(
+                    "{role} {} sha256 {}…",
+                    d.path,
+                    d.sha256.get(..12).unwrap_or(&d.sha256)
+                )
+            })
+        })
+        .collect();
+    Some(format!("{model} [{}]", files.join(", ")))
 }

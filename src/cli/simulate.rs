@@ -17,6 +17,9 @@ pub(crate) struct SimulateArgs {
     // --basis, --qubits, --dim (shared with run).
     #[command(flatten)]
     pub set: basis::SetArgs,
+    // --readout, --scale (shared with run): counts are drawn through the effects.
+    #[command(flatten)]
+    pub model: crate::cli::model::ModelArgs,
     /// Number of samples.
     #[arg(long, default_value_t = 1000)]
     pub samples: u64,
@@ -73,6 +76,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         args.set.dim,
         None,
     )?;
+    let set = args.model.resolve(set)?.set;
     let view = set.view();
     let (m, d) = (set.len(), set.dim());
     let n = args.samples as usize;

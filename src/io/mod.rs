@@ -25,6 +25,8 @@
 //! * `labels` — matching header names to labels; edit-distance suggestions.
 //! * `cell` — parsing and validating one number or text cell.
 //! * `kets` — [`read_kets_csv`] and [`KetTable`].
+//! * `model_file` — the float64 NPY arrays of a measurement model
+//!   (`--readout`, `--scale`).
 //! * `output` — [`write_samples_csv`], [`write_samples_npy`].
 
 mod cell;
@@ -34,6 +36,7 @@ mod error;
 mod input;
 mod kets;
 mod labels;
+pub mod model_file;
 mod npy_input;
 mod options;
 mod output;

@@ -81,6 +81,12 @@ pub(crate) struct PlanRequest {
     pub mle: MleOptions,
     /// The bootstrap (`--bootstrap`, `--bootstrap-kind`, `--seed`), if any.
     pub bootstrap: Option<BootstrapParams>,
+    /// The measurement model's files by role (`readout`, `scale`; their
+    /// contents are fingerprinted).
+    pub model_files: Vec<(&'static str, PathBuf)>,
+    /// The measurement model's description (see `cli::model`), for the
+    /// fingerprint and `show`; `None` without a model.
+    pub model: Option<String>,
     /// The fidelity target: as given (for target.json) and as a state.
     pub target: Option<(String, TargetSpec)>,
     /// Shard `(i, n)`, if any, with its index range of the input.
@@ -173,6 +179,15 @@ impl RunPlan {
         files.insert("input".to_string(), digest_file(&request.input)?);
         if let Some(basis) = &request.basis_file {
             files.insert("basis".to_string(), digest_file(basis)?);
+        }
+        // The measurement model shapes every estimate: its files by
+        // content, its kind as an option (absent without a model, so a run
+        // without one resumes a directory made before models existed).
+        for (role, path) in &request.model_files {
+            files.insert((*role).to_string(), digest_file(path)?);
+        }
+        if let Some(model) = &request.model {
+            options.insert("model".into(), model.clone());
         }
         for (key, value) in request.input_options {
             options.insert(key.into(), value);

@@ -301,7 +301,11 @@ impl MeasurementSet {
                 a.len()
             )));
         }
-        if let Grouping::Settings { settings, setting_of } = &grouping {
+        if let Grouping::Settings {
+            settings,
+            setting_of,
+        } = &grouping
+        {
             check_settings_complete(name, settings, setting_of, &a, d)?;
         }
         let (pinv, cond) = pseudo_inverse(name, &a, m, n)?;

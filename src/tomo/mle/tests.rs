@@ -495,3 +495,52 @@ fn an_unevaluable_certificate_is_infinite_never_zero() {
         assert!(c.converged(1e-9) && c.gap_bound < 1e-12, "{c:?}");
     }
 }
+
+/// Sets with a measurement model (see [`crate::tomo::model`]): a Pauli set
+/// with per-qubit readout errors (multinomial, effects), james16 with
+/// per-measurement scales (Poisson), and a qutrit set with a lossy
+/// crosstalk map (Poisson, effects that do not sum to I).
+fn model_sets() -> Vec<MeasurementSet> {
+    use crate::tomo::model::{BlockMap, MeasurementModel};
+    let readout = MeasurementModel {
+        block_map: Some(
+            BlockMap::per_qubit(&[[0.97, 0.05, 0.03, 0.95], [0.98, 0.04, 0.02, 0.96]]).unwrap(),
+        ),
+        scale: None,
+    };
+    let scales = MeasurementModel {
+        block_map: None,
+        scale: Some((0..16).map(|k| 0.4 + 0.15 * k as f64).collect()),
+    };
+    let crosstalk = MeasurementModel {
+        block_map: Some(
+            BlockMap::full(3, vec![0.9, 0.05, 0.0, 0.04, 0.8, 0.1, 0.01, 0.05, 0.85]).unwrap(),
+        ),
+        scale: Some((0..9).map(|k| 1.0 + 0.1 * k as f64).collect()),
+    };
+    vec![
+        readout
+            .apply(&builtin_set("pauli", Some(2), None).unwrap())
+            .unwrap(),
+        scales
+            .apply(&builtin_set("james16", None, None).unwrap())
+            .unwrap(),
+        crosstalk
+            .apply(&builtin_set("qudit", None, Some(3)).unwrap())
+            .unwrap(),
+    ]
+}
+
+#[test]
+fn model_certificates_are_true_bounds_from_one_shot_to_1e7_shots() {
+    let s = sweep(&model_sets(), &[1, 10, 1_000, 100_000, 10_000_000], 2, 29);
+    report("model sweep", &s);
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+    assert!(
+        f64::from(s.converged) >= 0.99 * f64::from(s.samples),
+        "{} of {} converged",
+        s.converged,
+        s.samples
+    );
+}
