@@ -155,6 +155,18 @@ fn readout_map(
                 .chunks_exact(4)
                 .map(|c| [c[0], c[1], c[2], c[3]])
                 .collect();
+            for (q, a) in mats.iter().enumerate() {
+                for j in 0..2 {
+                    let sum = a[j] + a[2 + j];
+                    if (sum - 1.0).abs() > crate::tomo::model::STOCHASTIC_TOL {
+                        return Err(bad(format!(
+                            "the matrix of qubit {} ([{q}, :, :]): column {j} (prepared {j}) sums \
+                             to {sum}; every column of A[measured, prepared] must sum to 1",
+                            q + 1
+                        )));
+                    }
+                }
+            }
             (
                 BlockMap::per_qubit(&mats).map_err(|e| bad(e.to_string()))?,
                 format!("per-qubit ({n} qubits)"),
@@ -173,10 +185,13 @@ fn readout_map(
         }
     };
     if !map.is_stochastic() {
-        let worst = (0..map.size())
-            .map(|j| (j, (0..map.size()).map(|k| map.entry(k, j)).sum::<f64>()))
-            .max_by(|a, b| (a.1 - 1.0).abs().total_cmp(&(b.1 - 1.0).abs()))
-            .unwrap_or((0, f64::NAN));
+        let mut worst = (0, 1.0f64);
+        for j in 0..map.size() {
+            let sum: f64 = (0..map.size()).map(|k| map.entry(k, j)).sum();
+            if (sum - 1.0).abs() > (worst.1 - 1.0).abs() {
+                worst = (j, sum);
+            }
+        }
         return Err(bad(format!(
             "column {} (prepared outcome {}) sums to {}; every column of A[measured, prepared] \
              must sum to 1 (within {:e})",
