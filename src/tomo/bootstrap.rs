@@ -343,6 +343,9 @@ impl BootstrapWorkspace {
                 let total: f64 = members.iter().map(|&k| sample[k]).sum();
                 *trials = total.round() as u64;
             }
+        } else if kind == BootstrapKind::Parametric && set.info.background().is_some() {
+            // The affine model's means I·p_k + a_k at the fitted intensity.
+            self.weights = crate::tomo::metrics::expected_counts(set, sample, &self.weights);
         } else if kind == BootstrapKind::Parametric {
             let total: f64 = sample.iter().sum();
             let g: f64 = self.weights.iter().sum();

@@ -47,11 +47,20 @@ pub fn frequencies(
     freq: &mut [f64],
 ) -> Result<(), TomoError> {
     match &info.grouping {
-        Grouping::Ungrouped => {
-            for (f, n) in freq.iter_mut().zip(counts) {
-                *f = n / total;
+        Grouping::Ungrouped => match info.background() {
+            // The affine model: the background's expected counts are no
+            // signal, E[n_k − a_k] = I·Tr(F_k ρ) (see crate::tomo::model).
+            Some(a) => {
+                for ((f, n), ak) in freq.iter_mut().zip(counts).zip(a) {
+                    *f = (n - ak) / total;
+                }
             }
-        }
+            None => {
+                for (f, n) in freq.iter_mut().zip(counts) {
+                    *f = n / total;
+                }
+            }
+        },
         Grouping::Settings {
             settings,
             setting_of,

@@ -147,6 +147,15 @@ pub fn g2(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> f64 {
             sum += n * (n / e).ln();
         }
     }
+    if set.info.background().is_some() {
+        // Poisson deviance: the fitted means need not add up to N when a
+        // background is in them, so −Σ(n_k − μ_k) stays.
+        sum -= counts
+            .iter()
+            .zip(&expected)
+            .map(|(n, e)| n - e)
+            .sum::<f64>();
+    }
     2.0 * sum
 }
 

@@ -8,6 +8,13 @@
 //! Both equal Σ_k n_k log Tr(Π̃_k τ) for the MLE frame operators Π̃_k of the
 //! set (see [`crate::tomo::measurement`]), which is what the MLE maximises.
 //! Terms with n_k = 0 are dropped (0·log 0 = 0).
+//!
+//! Ungrouped sets with a background a_k (the affine model of
+//! [`crate::tomo::model`], μ_k = I·p_k + a_k with p_k = Tr(F_k ρ)): the
+//! intensity is profiled numerically ([`fit_intensity`]) and
+//! $$ L(ρ) = \max_{I \ge 0} \sum_k n_k \log(I p_k + a_k) - I \sum_k p_k - \sum_k a_k - (N \log N - N), $$
+//! the Poisson log-likelihood (without the log n_k! terms) shifted by the
+//! constant that makes it equal the profile likelihood above when a = 0.
 
 use crate::tomo::measurement::SetView;
 use crate::tomo::product::ProductScratch;
@@ -39,6 +46,9 @@ pub fn log_likelihood(set: SetView<'_>, counts: &[f64], rho: &[f64]) -> Option<f
 
 /// As [`log_likelihood`], from the predicted probabilities p = A x(ρ).
 pub fn log_likelihood_of_prediction(set: SetView<'_>, counts: &[f64], p: &[f64]) -> Option<f64> {
+    if let Some(a) = set.info.background() {
+        return affine_log_likelihood(counts, p, a);
+    }
     let mut l = log_likelihood_from_probs(counts, p)?;
     if !set.info.is_grouped() {
         let g: f64 = p.iter().sum();
@@ -100,4 +110,88 @@ pub fn shifted_gradient(
             *g += uk * r;
         }
     }
+}
+
+/// The intensity I ≥ 0 that maximises h(I) = Σ_k n_k log(I p_k + a_k) − I Σ_k p_k
+/// (concave): the root of h′ in [0, N/Σp] (h′(N/Σp) ≤ 0), by Newton steps
+/// kept inside a shrinking bracket. `None` when Σp ≤ 0 or an observed
+/// outcome has I p_k + a_k ≤ 0 for every I in the bracket.
+pub fn fit_intensity(counts: &[f64], p: &[f64], a: &[f64]) -> Option<f64> {
+    let total: f64 = counts.iter().sum();
+    let sum_p: f64 = p.iter().sum();
+    if !(sum_p > 0.0 && total > 0.0 && sum_p.is_finite()) {
+        return None;
+    }
+    let slope = |i: f64| -> (f64, f64) {
+        let (mut d1, mut d2) = (-sum_p, 0.0);
+        for ((&n, &pk), &ak) in counts.iter().zip(p).zip(a) {
+            if n > 0.0 {
+                let mu = i * pk + ak;
+                d1 += n * pk / mu;
+                d2 -= n * pk * pk / (mu * mu);
+            }
+        }
+        (d1, d2)
+    };
+    let (mut lo, mut hi) = (0.0f64, total / sum_p);
+    // h′(0⁺): with every observed outcome covered by background, I = 0 may
+    // be the maximum.
+    let at_zero_ok = counts.iter().zip(a).all(|(&n, &ak)| n == 0.0 || ak > 0.0);
+    if at_zero_ok && slope(0.0).0 <= 0.0 {
+        return Some(0.0);
+    }
+    let mut i = hi;
+    for _ in 0..200 {
+        let (d1, d2) = slope(i);
+        if !d1.is_finite() {
+            lo = i;
+        } else if d1 > 0.0 {
+            lo = i;
+        } else {
+            hi = i;
+        }
+        if d1 == 0.0 {
+            return Some(i);
+        }
+        let newton = i - d1 / d2;
+        let next = if d2 < 0.0 && newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
+        if (next - i).abs() <= 4.0 * f64::EPSILON * i.abs() || hi - lo <= 4.0 * f64::EPSILON * hi {
+            return Some(next);
+        }
+        i = next;
+    }
+    Some(i)
+}
+
+/// L(ρ) of the affine model (see the module docs) from p_k = Tr(F_k ρ).
+pub fn affine_log_likelihood(counts: &[f64], p: &[f64], a: &[f64]) -> Option<f64> {
+    let intensity = fit_intensity(counts, p, a)?;
+    affine_log_likelihood_at(counts, p, a, intensity)
+}
+
+/// L at a given intensity: Σ n_k log(I p_k + a_k) − I Σp − Σa − (N log N − N).
+pub fn affine_log_likelihood_at(
+    counts: &[f64],
+    p: &[f64],
+    a: &[f64],
+    intensity: f64,
+) -> Option<f64> {
+    let total: f64 = counts.iter().sum();
+    let mut l = 0.0;
+    let mut mass = 0.0;
+    for ((&n, &pk), &ak) in counts.iter().zip(p).zip(a) {
+        let mu = intensity * pk + ak;
+        mass += mu;
+        if n > 0.0 {
+            if !(mu > 0.0) {
+                return None;
+            }
+            l += n * mu.ln();
+        }
+    }
+    Some(l - mass - (total * total.ln() - total))
 }

@@ -63,6 +63,11 @@ pub struct SetInfo {
     /// The local factors of a product set, which stores no dense matrices
     /// (see [`crate::tomo::product`]); `None` for a dense set.
     pub product: Option<ProductSpec>,
+    /// The expected background (accidental) counts a_k of an ungrouped set
+    /// with an affine measurement model, μ_k = I·Tr(F_k ρ) + a_k (see
+    /// [`crate::tomo::model`]); `None` without one.
+    #[serde(default)]
+    pub background: Option<Vec<f64>>,
 }
 
 impl SetInfo {
@@ -84,6 +89,11 @@ impl SetInfo {
     /// True for sets grouped into complete measurements.
     pub fn is_grouped(&self) -> bool {
         matches!(self.grouping, Grouping::Settings { .. })
+    }
+
+    /// The background a_k of an affine model, if the set has one.
+    pub fn background(&self) -> Option<&[f64]> {
+        self.background.as_deref()
     }
 }
 
@@ -249,6 +259,7 @@ impl MeasurementSet {
             g_inv_sqrt: None,
             g_sqrt: None,
             product: None,
+            background: None,
         };
         let mut mle_rows = Vec::new();
         if !info.is_grouped() {
@@ -318,6 +329,7 @@ impl MeasurementSet {
             g_inv_sqrt: None,
             g_sqrt: None,
             product: None,
+            background: None,
         };
         let mut mle_rows = Vec::new();
         if !info.is_grouped() {
@@ -371,11 +383,19 @@ impl MeasurementSet {
                 g_inv_sqrt: None,
                 g_sqrt: None,
                 product: Some(spec),
+                background: None,
             },
             a: Vec::new(),
             pinv: Vec::new(),
             mle_rows: Vec::new(),
         })
+    }
+
+    /// The set with the background a_k of an affine model (see
+    /// [`crate::tomo::model`]); the caller has checked it.
+    pub(crate) fn with_background(mut self, background: Vec<f64>) -> Self {
+        self.info.background = Some(background);
+        self
     }
 
     /// Metadata of the set.

@@ -130,7 +130,8 @@ pub fn is_two_qubit(set: SetView<'_>) -> bool {
 
 /// The expected counts of the predicted probabilities `p`: N_s·p_k per
 /// setting for grouped sets, N·p_k/Σp for ungrouped ones (the fitted
-/// intensity); all 0 when Σp ≤ 0.
+/// intensity); all 0 when Σp ≤ 0. With a background (affine model),
+/// I·p_k + a_k at the fitted intensity I.
 pub fn expected_counts(set: SetView<'_>, counts: &[f64], p: &[f64]) -> Vec<f64> {
     match &set.info.grouping {
         Grouping::Settings {
@@ -148,6 +149,11 @@ pub fn expected_counts(set: SetView<'_>, counts: &[f64], p: &[f64]) -> Vec<f64> 
                 .collect()
         }
         Grouping::Ungrouped => {
+            if let Some(a) = set.info.background() {
+                // The affine model: μ_k = I p_k + a_k at the fitted intensity.
+                let i = likelihood::fit_intensity(counts, p, a).unwrap_or(0.0);
+                return p.iter().zip(a).map(|(&pk, &ak)| i * pk + ak).collect();
+            }
             let total: f64 = counts.iter().sum();
             let g: f64 = p.iter().sum();
             p.iter()

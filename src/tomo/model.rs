@@ -153,12 +153,15 @@ pub struct MeasurementModel {
     pub block_map: Option<BlockMap>,
     /// Per-measurement scale c_k > 0 (ungrouped sets), one per row.
     pub scale: Option<Vec<f64>>,
+    /// Expected background counts a_k ≥ 0 (ungrouped sets), one per row:
+    /// the affine model μ_k = I·Tr(F_k ρ) + a_k.
+    pub background: Option<Vec<f64>>,
 }
 
 impl MeasurementModel {
     /// True when the model changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.block_map.is_none() && self.scale.is_none()
+        self.block_map.is_none() && self.scale.is_none() && self.background.is_none()
     }
 
     /// The set with the model applied: rows E_k (or c_k E_k), their
@@ -233,14 +236,49 @@ impl MeasurementModel {
                 rows[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= c);
             }
         }
-        MeasurementSet::from_rows(
+        let background = match &self.background {
+            None => None,
+            Some(a) => Some(checked_background(info, a)?),
+        };
+        let out = MeasurementSet::from_rows(
             &info.name,
             d,
             info.labels.clone(),
             info.grouping.clone(),
             rows,
-        )
+        )?;
+        Ok(match background {
+            Some(a) => out.with_background(a),
+            None => out,
+        })
     }
+}
+
+/// The background of an ungrouped set: M values, finite, ≥ 0.
+fn checked_background(info: &crate::tomo::SetInfo, a: &[f64]) -> Result<Vec<f64>, TomoError> {
+    if info.is_grouped() {
+        return Err(TomoError::InvalidModel(format!(
+            "set '{}' is grouped into settings (multinomial counts): a background applies to \
+             the Poisson model of an ungrouped set",
+            info.name
+        )));
+    }
+    if a.len() != info.len() {
+        return Err(TomoError::InvalidModel(format!(
+            "{} background values for {} measurements",
+            a.len(),
+            info.len()
+        )));
+    }
+    if let Some(k) = a.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Err(TomoError::InvalidModel(format!(
+            "background of measurement {} ('{}') is {}; expected a finite count ≥ 0",
+            k + 1,
+            info.labels[k],
+            a[k]
+        )));
+    }
+    Ok(a.to_vec())
 }
 
 /// The rows of each block: the settings of a grouped set (each must have
@@ -311,6 +349,7 @@ mod tests {
         let model = MeasurementModel {
             block_map: Some(BlockMap::per_qubit(&[flip(0.03, 0.05), flip(0.02, 0.04)]).unwrap()),
             scale: None,
+            background: None,
         };
         let noisy = model.apply(&set).unwrap();
         // |00⟩: the ZZ setting records 00 with (1−0.03)(1−0.02), 01 with 0.97·0.02, ...
@@ -357,12 +396,14 @@ mod tests {
         let lossy = MeasurementModel {
             block_map: Some(BlockMap::full(4, vec![0.2; 16]).unwrap()),
             scale: None,
+            background: None,
         };
         let e = lossy.apply(&set).unwrap_err().to_string();
         assert!(e.contains("must sum to 1"), "{e}");
         let wrong_size = MeasurementModel {
             block_map: Some(BlockMap::per_qubit(&[flip(0.1, 0.1)]).unwrap()),
             scale: None,
+            background: None,
         };
         let e = wrong_size.apply(&set).unwrap_err().to_string();
         assert!(e.contains("has 4 outcomes") && e.contains("2×2"), "{e}");
@@ -373,6 +414,7 @@ mod tests {
         let scaled = MeasurementModel {
             block_map: None,
             scale: Some(vec![1.0; 36]),
+            background: None,
         };
         let e = scaled.apply(&set).unwrap_err().to_string();
         assert!(e.contains("ungrouped"), "{e}");
@@ -380,6 +422,7 @@ mod tests {
         let e = MeasurementModel {
             block_map: Some(BlockMap::per_qubit(&[flip(0.1, 0.1); 3]).unwrap()),
             scale: None,
+            background: None,
         }
         .apply(&product)
         .unwrap_err()
@@ -394,6 +437,7 @@ mod tests {
         let model = MeasurementModel {
             block_map: None,
             scale: Some(scale.clone()),
+            background: None,
         };
         let scaled = model.apply(&set).unwrap();
         let rho = hermitian::identity_coords(4, 0.25);
@@ -407,6 +451,7 @@ mod tests {
         let bad = MeasurementModel {
             block_map: None,
             scale: Some(vec![0.0; 16]),
+            background: None,
         };
         let e = bad.apply(&set).unwrap_err().to_string();
         assert!(e.contains("measurement 1 ('HH')"), "{e}");

@@ -36,6 +36,9 @@
 //! start is the PLS estimate, mixed with a little of I/d only when it gives
 //! an observed outcome a (near-)zero probability.
 //!
+//! Sets with a background (the affine model of [`crate::tomo::model`]) are
+//! solved and certified by [`affine`] instead.
+//!
 //! **Certificate.** [`certificate`]: L̃_max − L̃(τ) ≤ λ_max(∇L̃) − Tr(τ∇L̃)
 //! (Glancy, Knill, Girard, NJP 14, 095017 (2012)), evaluated afresh from the
 //! state actually returned, with its rounding error added, so the bound is
@@ -47,6 +50,9 @@
 //! `converged = false` and still carries a true bound (`inf` if it cannot be
 //! evaluated).
 
+pub mod affine;
+#[cfg(test)]
+mod affine_tests;
 pub mod certificate;
 pub mod newton;
 pub mod newton_cg;
@@ -236,6 +242,8 @@ pub struct MleWorkspace {
     row_norms_sq: Vec<f64>,
     /// Scratch of the product computations (product sets only).
     scratch: ProductScratch,
+    /// The solver of the affine model (sets with a background only).
+    affine: Option<Box<affine::AffineWorkspace>>,
 }
 
 /// What a certificate check concluded.
@@ -282,6 +290,10 @@ impl MleWorkspace {
             returned: vec![0.0; n],
             row_norms_sq: set.mle_row_norms_sq(),
             scratch: ProductScratch::default(),
+            affine: set
+                .info
+                .background()
+                .map(|_| Box::new(affine::AffineWorkspace::new(set))),
         }
     }
 
@@ -316,6 +328,13 @@ impl MleWorkspace {
         params: &MleParams,
         rho: &mut [f64],
     ) -> Result<MleInfo, TomoError> {
+        if let Some(a) = set.info.background() {
+            // The affine model: its own solver and certificate.
+            let solver = self
+                .affine
+                .get_or_insert_with(|| Box::new(affine::AffineWorkspace::new(set)));
+            return solver.solve_from_frame(set, counts, a, start, params, rho);
+        }
         let d = self.d;
         self.eigen.reset();
         let total: f64 = counts.iter().sum();

@@ -507,16 +507,19 @@ fn model_sets() -> Vec<MeasurementSet> {
             BlockMap::per_qubit(&[[0.97, 0.05, 0.03, 0.95], [0.98, 0.04, 0.02, 0.96]]).unwrap(),
         ),
         scale: None,
+        background: None,
     };
     let scales = MeasurementModel {
         block_map: None,
         scale: Some((0..16).map(|k| 0.4 + 0.15 * k as f64).collect()),
+        background: None,
     };
     let crosstalk = MeasurementModel {
         block_map: Some(
             BlockMap::full(3, vec![0.9, 0.05, 0.0, 0.04, 0.8, 0.1, 0.01, 0.05, 0.85]).unwrap(),
         ),
         scale: Some((0..9).map(|k| 1.0 + 0.1 * k as f64).collect()),
+        background: None,
     };
     vec![
         readout

@@ -1,0 +1,459 @@
+//! MLE of the affine (background) model, with its certificate.
+//!
+//! With a background a_k ≥ 0 (accidentals, see [`crate::tomo::model`]) the
+//! counts are Poisson with means μ_k = Tr(F_k σ) + a_k, σ = I·ρ ⪰ 0 of free
+//! scale. In the frame τ = G^{1/2} σ G^{1/2} (G = Σ_k F_k, so Tr(Gσ) = Tr τ
+//! and F̃_k = G^{-1/2} F_k G^{-1/2} sum to I) the log-likelihood is, up to a
+//! constant,
+//! $$ L(τ) = \sum_k n_k \log(q_k + a_k) - \operatorname{Tr} τ,\qquad q_k = \operatorname{Tr}(\tilde F_k τ), $$
+//! concave on the cone τ ⪰ 0 (a sum of logs of affine functions minus a
+//! linear one). Unlike a = 0 it has no closed-form scale, so the problem is
+//! not mapped to one over states: it is solved over the cone.
+//!
+//! **Solver.** A log-barrier interior-point method (S. Boyd, L. Vandenberghe,
+//! *Convex Optimization*, CUP 2004, §11.3): maximise
+//! L(τ) + μ log det τ by damped Newton steps (the Hessian formed in the
+//! d² real coordinates, Cholesky), then lower μ tenfold, from μ₀ ≈ 10⁻³Tr τ/d
+//! until the certificate below is within the tolerance. At the centre of
+//! each μ, ∇L = −μτ⁻¹ ≺ 0 and the gap is at most dμ. The start is the PLS
+//! estimate mixed with I/d (strictly inside the cone) at its fitted
+//! intensity. Only dense sets up to d = [`AFFINE_MAX_DIM`] (the Hessian has
+//! d⁴ entries).
+//!
+//! **Certificate (derivation).** Let τ* maximise L over τ ⪰ 0 (it exists:
+//! L → −∞ as Tr τ → ∞). Since L is concave, for every τ ⪰ 0
+//! $$ L(τ^*) \le L(τ) + \langle \nabla L(τ), τ^* - τ\rangle = L(τ) - \operatorname{Tr}(τ\nabla L) + \operatorname{Tr}(τ^*\nabla L) $$
+//! and Tr(τ*∇L) ≤ max(0, λ_max(∇L))·Tr τ* because τ* ⪰ 0. An a-priori bound
+//! on Tr τ* comes from the optimality of τ* along its own ray: t ↦ L(tτ*) is
+//! maximal at t = 1 (or τ* = 0), so Tr(τ*∇L(τ*)) = 0, i.e.
+//! $$ \operatorname{Tr} τ^* = \sum_k n_k \frac{q_k^*}{q_k^* + a_k} \le \sum_k n_k = N. $$
+//! Hence
+//! $$ L_{\max} - L(τ) \le N\max(0, λ_{\max}(\nabla L)) - \operatorname{Tr}(τ\nabla L),\qquad \nabla L = \sum_k u_k \tilde F_k,\ u_k = \frac{n_k}{q_k + a_k} - 1 $$
+//! (Σ F̃_k = I, so ∇L is summed from the small u_k without cancellation).
+//! With a = 0 and τ = Nρ̃ (the fitted scale) this is exactly the bound of
+//! [`crate::tomo::mle::certificate`], λ_max(R) − Tr(ρ̃R). The bound holds for
+//! the state ρ returned, with the intensity profiled: it is evaluated at
+//! τ = s τ̂(ρ), s the maximising scale ([`fit_intensity`]), and L(ρ) is
+//! the profile likelihood, at least L(s τ̂).
+//!
+//! **Rounding** is added as in [`crate::tomo::mle::certificate`]: for the
+//! weights, with relative error r_k = ε(2 + d s_k/μ_k) of μ_k (s_k the
+//! magnitude of the dot product q_k) and e_k = w_k r_k + ε max(w_k, 1),
+//! λ_max moves by at most Σ e_k Tr F̃_k + 2√M ε Σ|u_k| Tr F̃_k +
+//! 8d^{3/2}ε‖∇L‖_F (all times N), Tr(τ∇L) by Σ e_k q_k + 2dε Σ|τ_j∇L_j|
+//! + ‖τ‖_F · 2√M ε Σ|u_k| Tr F̃_k; the state's own rounding moves L by
+//! dε Σ n_k s_k/μ_k; and the computed frame's deviation from Σ F̃_k = I,
+//! δ = ‖Σ F̃_k − I‖_F, adds (N + ‖τ‖_F)δ.
+
+use crate::tomo::TomoError;
+use crate::tomo::eigen::EigenWorkspace;
+use crate::tomo::frame::FrameMap;
+use crate::tomo::hermitian;
+use crate::tomo::likelihood::{affine_log_likelihood_at, fit_intensity};
+use crate::tomo::measurement::SetView;
+use crate::tomo::mle::certificate::Certificate;
+use crate::tomo::mle::{MleInfo, MleParams};
+use faer::linalg::solvers::Solve;
+use faer::{Mat, Side, c64};
+
+/// Largest d of the affine solver (its Hessian has d⁴ entries).
+pub const AFFINE_MAX_DIM: usize = 16;
+
+/// Newton steps per barrier parameter at most.
+const CENTRE_STEPS: u32 = 100;
+
+/// Newton decrement, relative to μ, below which full Newton steps are
+/// taken (the quadratic region of φ/μ).
+const QUADRATIC: f64 = 0.05;
+
+/// Workspace of the affine solver for one set.
+pub struct AffineWorkspace {
+    d: usize,
+    /// The orthonormal Hermitian basis B_j (coordinate j = Tr(B_j X)).
+    basis: Vec<Mat<c64>>,
+    eigen: EigenWorkspace,
+    frame: FrameMap,
+    /// ‖Σ F̃_k − I‖_F of the stored frame rows.
+    frame_deviation: f64,
+    /// Tr F̃_k per row.
+    traces: Vec<f64>,
+    tau: Vec<f64>,
+    trial: Vec<f64>,
+    q: Vec<f64>,
+    grad: Vec<f64>,
+    hess: Mat<f64>,
+    rhs: Mat<f64>,
+    inv: Vec<f64>,
+    tmp: Mat<c64>,
+    tmp2: Mat<c64>,
+    x: Vec<f64>,
+}
+
+impl AffineWorkspace {
+    /// Allocates buffers for `set` (dense, d ≤ [`AFFINE_MAX_DIM`]).
+    pub fn new(set: SetView<'_>) -> Self {
+        let d = set.dim();
+        let n = d * d;
+        let basis = (0..n)
+            .map(|j| {
+                let mut e = vec![0.0; n];
+                e[j] = 1.0;
+                hermitian::matrix_from_coords(&e)
+            })
+            .collect();
+        let (frame_deviation, traces) = match set.dense_mle_rows() {
+            Some(rows) => {
+                let mut sum = hermitian::identity_coords(d, -1.0);
+                let mut traces = Vec::with_capacity(set.len());
+                for row in rows.chunks_exact(n) {
+                    sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
+                    traces.push(hermitian::trace(row, d));
+                }
+                (hermitian::dot(&sum, &sum).sqrt(), traces)
+            }
+            None => (f64::INFINITY, Vec::new()),
+        };
+        Self {
+            d,
+            basis,
+            eigen: EigenWorkspace::new(d),
+            frame: FrameMap::new(d),
+            frame_deviation,
+            traces,
+            tau: vec![0.0; n],
+            trial: vec![0.0; n],
+            q: vec![0.0; set.len()],
+            grad: vec![0.0; n],
+            hess: Mat::zeros(n, n),
+            rhs: Mat::zeros(n, 1),
+            inv: vec![0.0; n],
+            tmp: Mat::zeros(d, d),
+            tmp2: Mat::zeros(d, d),
+            x: vec![0.0; n],
+        }
+    }
+
+    /// Solves the affine MLE for one validated sample from the start `start`
+    /// (a state in the set's MLE frame, trace 1, e.g. PLS), writing ρ into
+    /// `rho`. The certificate is evaluated afresh from ρ.
+    pub fn solve_from_frame(
+        &mut self,
+        set: SetView<'_>,
+        counts: &[f64],
+        background: &[f64],
+        start: &[f64],
+        params: &MleParams,
+        rho: &mut [f64],
+    ) -> Result<MleInfo, TomoError> {
+        let d = self.d;
+        let Some(rows) = set.dense_mle_rows() else {
+            return Err(TomoError::InvalidModel(
+                "a background needs a dense set".into(),
+            ));
+        };
+        if d > AFFINE_MAX_DIM {
+            return Err(TomoError::InvalidModel(format!(
+                "a background is supported up to d = {AFFINE_MAX_DIM}, this set has d = {d}"
+            )));
+        }
+        let total: f64 = counts.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(TomoError::NoCounts);
+        }
+        // Start strictly inside the cone, at the fitted intensity.
+        let mix = 0.05;
+        for (j, (t, s)) in self.tau.iter_mut().zip(start).enumerate() {
+            *t = (1.0 - mix) * s + if j < d { mix / d as f64 } else { 0.0 };
+        }
+        if self.tau.iter().any(|v| !v.is_finite()) {
+            self.tau.fill(0.0);
+            self.tau[..d].fill(1.0 / d as f64);
+        }
+        crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
+        let s0 = fit_intensity(counts, &self.q, background).unwrap_or(total);
+        let s0 = if s0 > 0.0 { s0 } else { 1e-3 * total };
+        self.tau.iter_mut().for_each(|t| *t *= s0);
+        let tol = params.tol;
+        // μ₀ from the start's own certificate (the gap at the centre of μ is
+        // about dμ), so the first centring starts near its centre.
+        let start_bound = self.certify_state(set, counts, background, rho)?;
+        if start_bound.converged(tol) {
+            return Ok(MleInfo {
+                iterations: 0,
+                converged: true,
+                gap_bound: start_bound.gap_bound,
+                gap_floor: start_bound.gap_floor,
+                log_likelihood: start_bound.log_likelihood,
+            });
+        }
+        let mut mu = if start_bound.gap_bound.is_finite() {
+            (start_bound.gap_bound / d as f64).clamp(1e-12 * s0, 1e-2 * s0)
+        } else {
+            1e-3 * s0 / d as f64
+        };
+        let mut iterations = 0u32;
+        let c = loop {
+            iterations += self.centre(rows, counts, background, mu)?;
+            let c = self.certify_state(set, counts, background, rho)?;
+            if c.converged(tol) || iterations >= params.max_iters || mu < 1e-16 * total {
+                break c;
+            }
+            mu *= 0.1;
+        };
+        Ok(MleInfo {
+            iterations,
+            converged: c.converged(tol),
+            gap_bound: c.gap_bound,
+            gap_floor: c.gap_floor,
+            log_likelihood: c.log_likelihood,
+        })
+    }
+
+    /// Writes ρ of the current τ into `rho` and certifies it.
+    fn certify_state(
+        &mut self,
+        set: SetView<'_>,
+        counts: &[f64],
+        background: &[f64],
+        rho: &mut [f64],
+    ) -> Result<Certificate, TomoError> {
+        self.frame.from_frame(set, &self.tau, rho)?;
+        self.certify(set, counts, background, rho)
+    }
+
+    /// Damped Newton steps on L(τ) + μ log det τ until the Newton decrement
+    /// is negligible; the number of steps.
+    fn centre(
+        &mut self,
+        rows: &[f64],
+        counts: &[f64],
+        a: &[f64],
+        mu: f64,
+    ) -> Result<u32, TomoError> {
+        let d = self.d;
+        let n = d * d;
+        let mut phi = match self.barrier_objective(rows, counts, a, mu, false)? {
+            Some(v) => v,
+            None => return Ok(0),
+        };
+        let mut previous = f64::INFINITY;
+        for step in 0..CENTRE_STEPS {
+            // Gradient and (negated) Hessian at τ; τ⁻¹ is in `inv`.
+            crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
+            self.grad.copy_from_slice(&self.inv);
+            self.grad.iter_mut().for_each(|g| *g *= mu);
+            for j in 0..d {
+                self.grad[j] -= 1.0;
+            }
+            self.hess.fill(0.0);
+            for (k, row) in rows.chunks_exact(n).enumerate() {
+                let c = counts[k];
+                if c > 0.0 {
+                    let m = self.q[k] + a[k];
+                    let (w, h) = (c / m, c / (m * m));
+                    for (g, r) in self.grad.iter_mut().zip(row) {
+                        *g += w * r;
+                    }
+                    for i in 0..n {
+                        let hi = h * row[i];
+                        if hi != 0.0 {
+                            for jj in 0..=i {
+                                self.hess[(i, jj)] += hi * row[jj];
+                            }
+                        }
+                    }
+                }
+            }
+            // Barrier Hessian: μ Tr(τ⁻¹ B_i τ⁻¹ B_j) = μ x(τ⁻¹ B_i τ⁻¹)_j.
+            let tinv = hermitian::matrix_from_coords(&self.inv);
+            for i in 0..n {
+                hermitian::triple_product(
+                    self.tmp2.as_mut(),
+                    self.tmp.as_mut(),
+                    tinv.as_ref(),
+                    self.basis[i].as_ref(),
+                    tinv.as_ref(),
+                );
+                hermitian::to_coords(self.tmp2.as_ref(), &mut self.x);
+                for jj in 0..=i {
+                    self.hess[(i, jj)] += mu * self.x[jj];
+                }
+            }
+            for i in 0..n {
+                for jj in 0..i {
+                    self.hess[(jj, i)] = self.hess[(i, jj)];
+                }
+            }
+            let Ok(llt) = self.hess.as_ref().llt(Side::Lower) else {
+                return Ok(step);
+            };
+            for i in 0..n {
+                self.rhs[(i, 0)] = self.grad[i];
+            }
+            llt.solve_in_place(self.rhs.as_mut());
+            // The Newton decrement λ² ≈ 2(max φ − φ). Once λ²/μ is small
+            // (the quadratic region of the self-concordant φ/μ), full steps
+            // are taken while they stay in the cone, until the decrement
+            // stops shrinking quadratically: the rounding floor, which the
+            // certificate (N times the gradient's residual) needs.
+            let decrement: f64 = (0..n).map(|i| self.rhs[(i, 0)] * self.grad[i]).sum();
+            if !(decrement.is_finite() && decrement > 0.0) {
+                return Ok(step);
+            }
+            let quadratic = decrement < QUADRATIC * mu;
+            if quadratic && (decrement > 0.25 * previous || decrement < 1e-300) {
+                return Ok(step);
+            }
+            previous = decrement;
+            // Backtracking: stay inside the cone, climb (Armijo).
+            let mut t = 1.0;
+            let mut accepted = false;
+            for _ in 0..60 {
+                for i in 0..n {
+                    self.trial[i] = self.tau[i] + t * self.rhs[(i, 0)];
+                }
+                if let Some(v) = self.barrier_objective(rows, counts, a, mu, true)?
+                    && (quadratic || v >= phi + 0.25 * t * decrement)
+                {
+                    std::mem::swap(&mut self.tau, &mut self.trial);
+                    phi = v;
+                    accepted = true;
+                    break;
+                }
+                t *= 0.5;
+            }
+            if !accepted {
+                return Ok(step + 1);
+            }
+            // Refresh τ⁻¹ for the accepted state.
+            self.barrier_objective(rows, counts, a, mu, false)?;
+        }
+        Ok(CENTRE_STEPS)
+    }
+
+    /// L(X) + μ log det X for X = τ (`trial` = false, which also leaves
+    /// τ⁻¹ in `inv`) or X = `trial`; `None` outside the domain.
+    fn barrier_objective(
+        &mut self,
+        rows: &[f64],
+        counts: &[f64],
+        a: &[f64],
+        mu: f64,
+        trial: bool,
+    ) -> Result<Option<f64>, TomoError> {
+        let d = self.d;
+        let x = if trial { &self.trial } else { &self.tau };
+        let (vals, vecs) = self.eigen.decompose_coords(x)?;
+        if !(vals[0] > 0.0) {
+            return Ok(None);
+        }
+        let logdet: f64 = vals.iter().map(|v| v.ln()).sum();
+        if !trial {
+            let m = crate::tomo::states::weighted_outer(vals, vecs, |v| 1.0 / v);
+            hermitian::to_coords(m.as_ref(), &mut self.inv);
+        }
+        let x = if trial { &self.trial } else { &self.tau };
+        crate::tomo::operator::dense_predict(rows, x, &mut self.q);
+        let mut l = -hermitian::trace(x, d);
+        for ((&c, &q), &ak) in counts.iter().zip(&self.q).zip(a) {
+            if c > 0.0 {
+                let m = q + ak;
+                if !(m > 0.0) {
+                    return Ok(None);
+                }
+                l += c * m.ln();
+            }
+        }
+        Ok(Some(l + mu * logdet))
+    }
+
+    /// The certificate of the state ρ (see the module docs), from scratch:
+    /// τ̂ = G^{1/2}ρG^{1/2}/Tr(Gρ), the profiled scale s, τ = sτ̂.
+    pub fn certify(
+        &mut self,
+        set: SetView<'_>,
+        counts: &[f64],
+        a: &[f64],
+        rho: &[f64],
+    ) -> Result<Certificate, TomoError> {
+        let d = self.d;
+        let n = d * d;
+        let df = d as f64;
+        let eps = f64::EPSILON;
+        let Some(rows) = set.dense_mle_rows() else {
+            return Ok(Certificate::UNKNOWN);
+        };
+        let mut tau = vec![0.0; n];
+        self.frame.to_frame(set, rho, &mut tau)?;
+        crate::tomo::operator::dense_predict(rows, &tau, &mut self.q);
+        let total: f64 = counts.iter().sum();
+        let Some(s) = fit_intensity(counts, &self.q, a) else {
+            return Ok(Certificate::UNKNOWN);
+        };
+        tau.iter_mut().for_each(|t| *t *= s);
+        let mut grad = vec![0.0; n];
+        let (mut weights, mut inner_err, mut state, mut abs_sum) = (0.0, 0.0, 0.0, 0.0);
+        let mut mass = 0.0;
+        let mut l = 0.0;
+        for (k, row) in rows.chunks_exact(n).enumerate() {
+            let (q, sk) = dot_and_magnitude(row, &tau);
+            let m = q + a[k];
+            mass += m;
+            let c = counts[k];
+            let (u, e) = if c > 0.0 {
+                if !(m > 0.0 && m.is_finite()) {
+                    return Ok(Certificate::UNKNOWN);
+                }
+                let w = c / m;
+                // q_k is a plain dot product of d² terms.
+                let rel = eps * (2.0 + df * df * sk / m);
+                l += c * m.ln();
+                state += c * sk / m;
+                let e = w * rel + eps * w.max(1.0);
+                inner_err += e * q.abs();
+                (w - 1.0, e)
+            } else {
+                (-1.0, eps)
+            };
+            let tr = self.traces[k];
+            weights += e * tr;
+            abs_sum += u.abs() * tr;
+            for (g, r) in grad.iter_mut().zip(row) {
+                *g += u * r;
+            }
+        }
+        let log_likelihood = l - mass - (total * total.ln() - total);
+        debug_assert!(
+            affine_log_likelihood_at(counts, &self.q, a, s).is_some()
+                || !log_likelihood.is_finite()
+        );
+        let lmax = self.eigen.max_eigenvalue(&grad)?;
+        let norm_g = hermitian::dot(&grad, &grad).sqrt();
+        let inner = hermitian::dot(&tau, &grad);
+        let inner_mag: f64 = tau.iter().zip(&grad).map(|(x, y)| (x * y).abs()).sum();
+        let tau_norm = hermitian::dot(&tau, &tau).sqrt();
+        let sum_err = 2.0 * eps * (counts.len() as f64).sqrt() * abs_sum;
+        let gap = total * lmax.max(0.0) - inner;
+        let err = total * (8.0 * df * df.sqrt() * eps * norm_g + weights + sum_err)
+            + inner_err
+            + 2.0 * df * eps * inner_mag
+            + tau_norm * sum_err
+            + df * eps * state
+            + (total + tau_norm) * self.frame_deviation;
+        if !(gap.is_finite() && err.is_finite() && log_likelihood.is_finite()) {
+            return Ok(Certificate::UNKNOWN);
+        }
+        Ok(Certificate {
+            gap_bound: gap.max(0.0) + err,
+            gap_floor: 2.0 * err,
+            log_likelihood,
+        })
+    }
+}
+
+/// Σ_j a_j b_j and Σ_j |a_j b_j|.
+fn dot_and_magnitude(a: &[f64], b: &[f64]) -> (f64, f64) {
+    a.iter()
+        .zip(b)
+        .fold((0.0, 0.0), |(s, m), (x, y)| (s + x * y, m + (x * y).abs()))
+}
