@@ -1,4 +1,4 @@
-//! `--readout` and `--scale`: the measurement model of `run` and
+//! `--readout`, `--scale` and `--background`: the measurement model of `run` and
 //! `simulate` (see [`crate::tomo::model`] for what each does).
 //!
 //! The files are read and checked here, each error naming its file and
@@ -30,6 +30,10 @@ pub(crate) struct ModelArgs {
     /// ungrouped set (Poisson, free intensity): float64 NPY of shape (M,). Part of the fingerprint.
     #[arg(long, value_name = "FILE.npy")]
     pub scale: Option<PathBuf>,
+    /// Expected background (accidental) counts a_k ≥ 0 per measurement for an ungrouped set:
+    /// μ_k = I·c_k·Tr(E_k ρ) + a_k. Float64 NPY of shape (M,). Part of the fingerprint.
+    #[arg(long, value_name = "FILE.npy")]
+    pub background: Option<PathBuf>,
 }
 
 /// A model resolved against its set: the set with the model applied and
@@ -47,7 +51,7 @@ pub(crate) struct ResolvedModel {
 impl ModelArgs {
     /// True when no model option was given.
     pub(crate) fn is_empty(&self) -> bool {
-        self.readout.is_none() && self.scale.is_none()
+        self.readout.is_none() && self.scale.is_none() && self.background.is_none()
     }
 
     /// Reads the model files and applies the model to `set`.
@@ -72,9 +76,15 @@ impl ModelArgs {
         }
         if let Some(path) = &self.scale {
             let array = model_file::read_model_array(path, "--scale").map_err(file_error)?;
-            model.scale = Some(scale_vector(&set, path, &array)?);
+            model.scale = Some(per_measurement(&set, path, &array, "--scale", true)?);
             files.push(("scale", path.clone()));
             parts.push(format!("scale {}", array.shape_text()));
+        }
+        if let Some(path) = &self.background {
+            let array = model_file::read_model_array(path, "--background").map_err(file_error)?;
+            model.background = Some(per_measurement(&set, path, &array, "--background", false)?);
+            files.push(("background", path.clone()));
+            parts.push(format!("background {}", array.shape_text()));
         }
         let set = model.apply(&set)?;
         Ok(ResolvedModel {
@@ -204,22 +214,25 @@ fn readout_map(
     Ok((map, what))
 }
 
-/// The scale vector of a `--scale` array: shape (M,), every value > 0.
-fn scale_vector(
+/// The vector of a per-measurement array (`--scale`, `--background`):
+/// shape (M,), every value > 0 (`positive`) or ≥ 0, for an ungrouped set.
+fn per_measurement(
     set: &MeasurementSet,
     path: &Path,
     array: &ModelArray,
+    role: &str,
+    positive: bool,
 ) -> Result<Vec<f64>, CliError> {
     let m = set.len();
     let bad = |message: String| CliError::BadFile {
         path: path.to_path_buf(),
-        message: format!("(--scale) {message}"),
+        message: format!("({role}) {message}"),
     };
     if set.info().is_grouped() {
         return Err(bad(format!(
-            "set '{}' is grouped into settings (multinomial counts); per-measurement scales apply \
-             to ungrouped sets (Poisson counts with a free intensity: qudit, james16, a kets file \
-             without a setting column)",
+            "set '{}' is grouped into settings (multinomial counts); per-measurement scales and \
+             backgrounds apply to ungrouped sets (Poisson counts with a free intensity: qudit, \
+             james16, a kets file without a setting column)",
             set.info().name
         )));
     }
@@ -227,24 +240,26 @@ fn scale_vector(
         [len] if *len == m => {}
         [_, len] if *len == m => {
             return Err(bad(format!(
-                "shape {}: per-sample scales are not supported by this version; give one scale \
+                "shape {}: per-sample values are not supported by this version; give one value \
                  per measurement, shape ({m},)",
                 array.shape_text()
             )));
         }
         _ => {
             return Err(bad(format!(
-                "shape {}; expected ({m},), one scale per measurement of set '{}'",
+                "shape {}; expected ({m},), one value per measurement of set '{}'",
                 array.shape_text(),
                 set.info().name
             )));
         }
     }
-    if let Some(k) = array.values.iter().position(|&c| c <= 0.0) {
+    let wrong = |c: f64| if positive { c <= 0.0 } else { c < 0.0 };
+    if let Some(k) = array.values.iter().position(|&c| wrong(c)) {
         return Err(bad(format!(
-            "entry [{k}] (measurement '{}') is {}; expected a scale > 0",
+            "entry [{k}] (measurement '{}') is {}; expected a value {}",
             set.labels()[k],
-            array.values[k]
+            array.values[k],
+            if positive { "> 0" } else { "≥ 0" }
         )));
     }
     Ok(array.values.clone())

@@ -323,7 +323,7 @@ fn print_method(out: &mut impl Write, m: &MethodResult, p: Precision) -> std::io
 /// qubits) [readout r.npy sha256 0123456789ab…]`; `None` without a model.
 fn model_line(f: &crate::store::Fingerprint) -> Option<String> {
     let model = f.options.get("model")?;
-    let files: Vec<String> = ["readout", "scale"]
+    let files: Vec<String> = ["readout", "scale", "background"]
         .iter()
         .filter_map(|role| {
             f.files.get(*role).map(|d| {

@@ -115,7 +115,9 @@ pub fn true_state_in_batch<R: Rng + ?Sized>(
     })
 }
 
-/// Draws counts for the state with coordinates `rho` into `counts`.
+/// Draws counts for the state with coordinates `rho` into `counts`:
+/// multinomial per setting for grouped sets, Poisson with means
+/// shots·Tr(F_k ρ) (+ a_k with a background) for ungrouped ones.
 pub fn draw_counts<R: Rng + ?Sized>(
     set: SetView<'_>,
     rho: &[f64],
@@ -160,8 +162,10 @@ pub fn draw_counts<R: Rng + ?Sized>(
             }
         }
         Grouping::Ungrouped => {
-            for (c, &pk) in counts.iter_mut().zip(&p) {
-                let lambda = shots as f64 * pk;
+            // With an affine model the background adds its expected counts.
+            let background = set.info.background();
+            for (k, (c, &pk)) in counts.iter_mut().zip(&p).enumerate() {
+                let lambda = shots as f64 * pk + background.map_or(0.0, |a| a[k]);
                 *c = if lambda > 0.0 {
                     Poisson::new(lambda)
                         .map_err(|e| TomoError::InvalidSet(format!("poisson({lambda}): {e}")))?

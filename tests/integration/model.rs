@@ -335,3 +335,193 @@ fn bad_model_files_get_located_errors_and_exit_2() {
         .expect_code(2)
         .stderr_has(&["readout file: good.npy -> (none)"]);
 }
+
+/// The affine certificate N·max(0, λ_max(∇L)) − Tr(τ∇L) of ρ recomputed from
+/// dense complex matrices: F_k = c_k Π_k, G = Σ F_k, τ = s·G^{1/2}ρG^{1/2}/Tr
+/// at the intensity s maximising the likelihood (bisection), ∇L =
+/// Σ_k n_k/(Tr(F̃_k τ) + a_k) F̃_k − I.
+fn affine_gap(
+    rows: &[faer::Mat<faer::c64>],
+    counts: &[f64],
+    a: &[f64],
+    rho: &faer::Mat<faer::c64>,
+) -> f64 {
+    use faer::{Mat, Scale, c64};
+    let d = rho.nrows();
+    let mut g = Mat::<c64>::zeros(d, d);
+    for f in rows {
+        g += f;
+    }
+    let half = psd_function(&g, f64::sqrt);
+    let inv_half = psd_function(&g, |v| 1.0 / v.sqrt());
+    let t = &half * rho * &half;
+    let tr = |m: &Mat<c64>| (0..d).map(|i| m[(i, i)].re).sum::<f64>();
+    let t = &t * Scale(c64::new(1.0 / tr(&t), 0.0));
+    let inner = |x: &Mat<c64>, y: &Mat<c64>| -> f64 {
+        (0..d)
+            .map(|i| (0..d).map(|j| x[(i, j)] * y[(j, i)]).sum::<c64>().re)
+            .sum()
+    };
+    let tilde: Vec<Mat<c64>> = rows.iter().map(|f| &inv_half * f * &inv_half).collect();
+    let q: Vec<f64> = tilde.iter().map(|f| inner(f, &t)).collect();
+    let total: f64 = counts.iter().sum();
+    let slope = |s: f64| -> f64 {
+        counts
+            .iter()
+            .zip(q.iter().zip(a))
+            .filter(|(n, _)| **n > 0.0)
+            .map(|(n, (qk, ak))| n * qk / (s * qk + ak))
+            .sum::<f64>()
+            - q.iter().sum::<f64>()
+    };
+    let (mut lo, mut hi) = (0.0, total / q.iter().sum::<f64>());
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if slope(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let s = 0.5 * (lo + hi);
+    let tau = &t * Scale(c64::new(s, 0.0));
+    let mut grad = Mat::<c64>::from_fn(d, d, |i, j| c64::new(if i == j { -1.0 } else { 0.0 }, 0.0));
+    for (k, f) in tilde.iter().enumerate() {
+        if counts[k] > 0.0 {
+            grad += f * Scale(c64::new(counts[k] / (s * q[k] + a[k]), 0.0));
+        }
+    }
+    let lmax = grad
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .expect("eigenvalues")
+        .into_iter()
+        .fold(f64::NEG_INFINITY, f64::max);
+    total * lmax.max(0.0) - inner(&tau, &grad)
+}
+
+#[test]
+fn an_affine_batch_with_background_and_times_is_certified() {
+    use rand_distr::Poisson;
+    let sandbox = Sandbox::new();
+    let set = sets::james16::james16().expect("james16");
+    let m = set.len();
+    // Integration times (relative) and accidentals per coincidence row.
+    let times: Vec<f64> = (0..m).map(|k| 0.8 + 0.05 * k as f64).collect();
+    let background: Vec<f64> = (0..m).map(|k| 20.0 + 3.0 * (k % 5) as f64).collect();
+    write_npy(&sandbox, "times.npy", &[m], times.clone());
+    write_npy(&sandbox, "accidentals.npy", &[m], background.clone());
+    let mut csv = format!("sample,{}\n", set.labels().join(","));
+    let shots = [30.0, 3e3, 3e5, 3e6];
+    for i in 0..12u64 {
+        let mut rng = sample_rng(0x17_af, i);
+        let x = if i % 2 == 0 {
+            states::pure_coords(&states::haar_pure(4, &mut rng))
+        } else {
+            states::hilbert_schmidt_mixed(4, &mut rng)
+        };
+        let mut p = vec![0.0; m];
+        set.view()
+            .predict(&x, &mut p, &mut ProductScratch::default());
+        let intensity = shots[(i / 3) as usize % shots.len()];
+        let mut row = format!("{i}");
+        for k in 0..m {
+            let mean = intensity * times[k] * p[k].max(0.0) + background[k];
+            let n: f64 = Poisson::new(mean).expect("poisson").sample(&mut rng);
+            write!(row, ",{n}").expect("write");
+        }
+        csv.push_str(&row);
+        csv.push('\n');
+    }
+    sandbox.write("coincidences.csv", csv);
+    sandbox
+        .qtomo([
+            "run",
+            "coincidences.csv",
+            "--basis",
+            "james16",
+            "--scale",
+            "times.npy",
+            "--background",
+            "accidentals.npy",
+            "--out",
+            "affine",
+            "--workers",
+            "1",
+            "-q",
+        ])
+        .ok();
+    let rows: Vec<faer::Mat<faer::c64>> = set
+        .a()
+        .chunks_exact(16)
+        .zip(&times)
+        .map(|(r, c)| {
+            let scaled: Vec<f64> = r.iter().map(|v| v * c).collect();
+            hermitian::matrix_from_coords(&scaled)
+        })
+        .collect();
+    let records = jsonl(&sandbox, "affine");
+    assert_eq!(records.len(), 12);
+    let input = std::fs::read_to_string(sandbox.join("coincidences.csv")).expect("csv");
+    for (rec, line) in records.iter().zip(input.lines().skip(1)) {
+        let counts: Vec<f64> = line
+            .split(',')
+            .skip(1)
+            .map(|v| v.parse().expect("a count"))
+            .collect();
+        let mle = &rec["methods"]["mle"];
+        assert_eq!(mle["converged"], true, "{rec}");
+        let bound = mle["gap_bound"].as_f64().expect("a bound");
+        let gap = affine_gap(&rows, &counts, &background, &rho_of(mle));
+        let total: f64 = counts.iter().sum();
+        assert!(
+            gap <= bound + 1e-12 * total,
+            "sample {}: recomputed gap {gap:e} > bound {bound:e}",
+            rec["index"]
+        );
+    }
+    sandbox
+        .qtomo(["show", "affine", "--sample", "0"])
+        .ok()
+        .stdout_has(&[
+            "measurement model: scale (16,); background (16,)",
+            "accidentals.npy",
+        ]);
+    // A background needs an ungrouped set, and one value per measurement.
+    write_npy(&sandbox, "short.npy", &[15], vec![1.0; 15]);
+    sandbox
+        .qtomo([
+            "run",
+            "coincidences.csv",
+            "--basis",
+            "james16",
+            "--background",
+            "short.npy",
+            "--out",
+            "bad",
+            "-q",
+        ])
+        .expect_code(2)
+        .stderr_has(&[
+            "short.npy",
+            "(--background)",
+            "shape (15,)",
+            "expected (16,)",
+        ]);
+    let mut negative = background.clone();
+    negative[3] = -1.0;
+    write_npy(&sandbox, "negative.npy", &[m], negative);
+    sandbox
+        .qtomo([
+            "run",
+            "coincidences.csv",
+            "--basis",
+            "james16",
+            "--background",
+            "negative.npy",
+            "--out",
+            "bad",
+            "-q",
+        ])
+        .expect_code(2)
+        .stderr_has(&["negative.npy", "entry [3] (measurement 'VH') is -1", "≥ 0"]);
+}
