@@ -264,3 +264,47 @@ fn per_measurement(
     }
     Ok(array.values.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn model_flags_parse_for_run_and_simulate() {
+        let cli = Cli::try_parse_from([
+            "qtomo",
+            "run",
+            "in.csv",
+            "--out",
+            "d",
+            "--readout",
+            "r.npy",
+            "--scale",
+            "t.npy",
+            "--background",
+            "b.npy",
+        ])
+        .unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(a.model.readout.as_deref(), Some("r.npy".as_ref()));
+        assert_eq!(a.model.scale.as_deref(), Some("t.npy".as_ref()));
+        assert_eq!(a.model.background.as_deref(), Some("b.npy".as_ref()));
+        let cli = Cli::try_parse_from([
+            "qtomo",
+            "simulate",
+            "--out",
+            "d.csv",
+            "--readout",
+            "r.npy",
+        ])
+        .unwrap();
+        let Command::Simulate(s) = cli.command else {
+            panic!("not simulate")
+        };
+        assert_eq!(s.model.readout.as_deref(), Some("r.npy".as_ref()));
+        assert!(s.model.background.is_none());
+    }
+}
