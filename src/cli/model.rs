@@ -292,15 +292,9 @@ mod tests {
         assert_eq!(a.model.readout.as_deref(), Some("r.npy".as_ref()));
         assert_eq!(a.model.scale.as_deref(), Some("t.npy".as_ref()));
         assert_eq!(a.model.background.as_deref(), Some("b.npy".as_ref()));
-        let cli = Cli::try_parse_from([
-            "qtomo",
-            "simulate",
-            "--out",
-            "d.csv",
-            "--readout",
-            "r.npy",
-        ])
-        .unwrap();
+        let cli =
+            Cli::try_parse_from(["qtomo", "simulate", "--out", "d.csv", "--readout", "r.npy"])
+                .unwrap();
         let Command::Simulate(s) = cli.command else {
             panic!("not simulate")
         };

@@ -34,6 +34,13 @@
 //! frame whitens G). A grouped set is refused a scale: its settings are
 //! multinomial, where a scale per outcome is not a constant factor.
 //!
+//! **Background** (ungrouped sets only). Expected accidental counts
+//! a_k ≥ 0 make the model affine, μ_k = I·Tr(F_k ρ) + a_k: the set carries
+//! them ([`crate::tomo::SetInfo::background`]), the log-likelihood profiles
+//! the intensity numerically ([`crate::tomo::likelihood`]), and the MLE and
+//! its certificate are those of [`crate::tomo::mle::affine`]. Linear
+//! inversion and PLS use (n_k − a_k)/N.
+//!
 //! **Linear inversion and PLS** use the pseudo-inverse of the effect
 //! matrix (the model is folded into A⁺, computed by SVD), which is
 //! unbiased for the model: E\[f\] = A_E x(ρ). Nothing is subtracted from or
