@@ -36,7 +36,7 @@
 //!
 //! **Background** (ungrouped sets only). Expected accidental counts
 //! a_k ≥ 0 make the model affine, μ_k = I·Tr(F_k ρ) + a_k: the set carries
-//! them ([`crate::tomo::SetInfo::background`]), the log-likelihood profiles
+//! them ([`crate::tomo::SetInfo::background()`]), the log-likelihood profiles
 //! the intensity numerically ([`crate::tomo::likelihood`]), and the MLE and
 //! its certificate are those of [`crate::tomo::mle::affine`]. Linear
 //! inversion and PLS use (n_k − a_k)/N.

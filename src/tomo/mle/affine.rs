@@ -13,8 +13,10 @@
 //! **Solver.** A log-barrier interior-point method (S. Boyd, L. Vandenberghe,
 //! *Convex Optimization*, CUP 2004, §11.3): maximise
 //! L(τ) + μ log det τ by damped Newton steps (the Hessian formed in the
-//! d² real coordinates, Cholesky), then lower μ tenfold, from μ₀ ≈ 10⁻³Tr τ/d
-//! until the certificate below is within the tolerance. At the centre of
+//! d² real coordinates, Cholesky), then lower μ fiftyfold, from μ₀ = the
+//! start's certified gap / d; centres are followed loosely while dμ is
+//! above the tolerance, then tightly and certified, until the certificate
+//! below is within the tolerance. At the centre of
 //! each μ, ∇L = −μτ⁻¹ ≺ 0 and the gap is at most dμ. The start is the PLS
 //! estimate mixed with I/d (strictly inside the cone) at its fitted
 //! intensity. Only dense sets up to d = [`AFFINE_MAX_DIM`] (the Hessian has
@@ -59,6 +61,9 @@ use faer::{Mat, Side, c64};
 /// Largest d of the affine solver (its Hessian has d⁴ entries).
 pub const AFFINE_MAX_DIM: usize = 16;
 
+/// Factor by which μ falls between centres.
+const MU_STEP: f64 = 0.02;
+
 /// Newton steps per barrier parameter at most.
 const CENTRE_STEPS: u32 = 100;
 
@@ -69,8 +74,9 @@ const QUADRATIC: f64 = 0.05;
 /// Workspace of the affine solver for one set.
 pub struct AffineWorkspace {
     d: usize,
-    /// The orthonormal Hermitian basis B_j (coordinate j = Tr(B_j X)).
-    basis: Vec<Mat<c64>>,
+    /// The non-zero entries (row, column, value) of each matrix B_j of the
+    /// orthonormal Hermitian basis (coordinate j = Tr(B_j X)).
+    basis: Vec<Vec<(usize, usize, c64)>>,
     eigen: EigenWorkspace,
     frame: FrameMap,
     /// ‖Σ F̃_k − I‖_F of the stored frame rows.
@@ -84,9 +90,9 @@ pub struct AffineWorkspace {
     hess: Mat<f64>,
     rhs: Mat<f64>,
     inv: Vec<f64>,
+    inv_trial: Vec<f64>,
     tmp: Mat<c64>,
-    tmp2: Mat<c64>,
-    x: Vec<f64>,
+    lower: Mat<c64>,
 }
 
 impl AffineWorkspace {
@@ -98,7 +104,16 @@ impl AffineWorkspace {
             .map(|j| {
                 let mut e = vec![0.0; n];
                 e[j] = 1.0;
-                hermitian::matrix_from_coords(&e)
+                let b = hermitian::matrix_from_coords(&e);
+                let mut entries = Vec::new();
+                for r in 0..d {
+                    for c in 0..d {
+                        if b[(r, c)] != c64::new(0.0, 0.0) {
+                            entries.push((r, c, b[(r, c)]));
+                        }
+                    }
+                }
+                entries
             })
             .collect();
         let (frame_deviation, traces) = match set.dense_mle_rows() {
@@ -127,9 +142,9 @@ impl AffineWorkspace {
             hess: Mat::zeros(n, n),
             rhs: Mat::zeros(n, 1),
             inv: vec![0.0; n],
+            inv_trial: vec![0.0; n],
             tmp: Mat::zeros(d, d),
-            tmp2: Mat::zeros(d, d),
-            x: vec![0.0; n],
+            lower: Mat::zeros(d, d),
         }
     }
 
@@ -161,7 +176,7 @@ impl AffineWorkspace {
             return Err(TomoError::NoCounts);
         }
         // Start strictly inside the cone, at the fitted intensity.
-        let mix = 0.05;
+        let mix = 1e-3;
         for (j, (t, s)) in self.tau.iter_mut().zip(start).enumerate() {
             *t = (1.0 - mix) * s + if j < d { mix / d as f64 } else { 0.0 };
         }
@@ -192,13 +207,20 @@ impl AffineWorkspace {
             1e-3 * s0 / d as f64
         };
         let mut iterations = 0u32;
+        // Centres are followed loosely while dμ, the gap they leave, is
+        // above the tolerance, then tightly (the certificate multiplies the
+        // gradient's residual by N) and certified.
         let c = loop {
-            iterations += self.centre(rows, counts, background, mu)?;
-            let c = self.certify_state(set, counts, background, rho)?;
-            if c.converged(tol) || iterations >= params.max_iters || mu < 1e-16 * total {
-                break c;
+            let last = iterations >= params.max_iters || mu < 1e-16 * total;
+            let tight = d as f64 * mu <= 0.5 * tol || last;
+            iterations += self.centre(rows, counts, background, mu, tight)?;
+            if tight {
+                let c = self.certify_state(set, counts, background, rho)?;
+                if c.converged(tol) || last {
+                    break c;
+                }
             }
-            mu *= 0.1;
+            mu *= MU_STEP;
         };
         Ok(MleInfo {
             iterations,
@@ -229,6 +251,7 @@ impl AffineWorkspace {
         counts: &[f64],
         a: &[f64],
         mu: f64,
+        tight: bool,
     ) -> Result<u32, TomoError> {
         let d = self.d;
         let n = d * d;
@@ -264,19 +287,20 @@ impl AffineWorkspace {
                     }
                 }
             }
-            // Barrier Hessian: μ Tr(τ⁻¹ B_i τ⁻¹ B_j) = μ x(τ⁻¹ B_i τ⁻¹)_j.
-            let tinv = hermitian::matrix_from_coords(&self.inv);
+            // Barrier Hessian: μ Tr(T B_i T B_j), T = τ⁻¹, from the one or
+            // two non-zero entries of each basis matrix:
+            // Tr(T B_i T B_j) = Σ T[p][a] B_i[a][b] T[b][c] B_j[c][p].
+            hermitian::from_coords(&self.inv, self.tmp.as_mut());
+            let t = &self.tmp;
             for i in 0..n {
-                hermitian::triple_product(
-                    self.tmp2.as_mut(),
-                    self.tmp.as_mut(),
-                    tinv.as_ref(),
-                    self.basis[i].as_ref(),
-                    tinv.as_ref(),
-                );
-                hermitian::to_coords(self.tmp2.as_ref(), &mut self.x);
                 for jj in 0..=i {
-                    self.hess[(i, jj)] += mu * self.x[jj];
+                    let mut acc = c64::new(0.0, 0.0);
+                    for &(a, b, v) in &self.basis[i] {
+                        for &(c, p, w) in &self.basis[jj] {
+                            acc += t[(p, a)] * v * t[(b, c)] * w;
+                        }
+                    }
+                    self.hess[(i, jj)] += mu * acc.re;
                 }
             }
             for i in 0..n {
@@ -301,7 +325,7 @@ impl AffineWorkspace {
                 return Ok(step);
             }
             let quadratic = decrement < QUADRATIC * mu;
-            if quadratic && (decrement > 0.25 * previous || decrement < 1e-300) {
+            if quadratic && (!tight || decrement > 0.25 * previous || decrement < 1e-300) {
                 return Ok(step);
             }
             previous = decrement;
@@ -316,6 +340,7 @@ impl AffineWorkspace {
                     && (quadratic || v >= phi + 0.25 * t * decrement)
                 {
                     std::mem::swap(&mut self.tau, &mut self.trial);
+                    std::mem::swap(&mut self.inv, &mut self.inv_trial);
                     phi = v;
                     accepted = true;
                     break;
@@ -325,14 +350,12 @@ impl AffineWorkspace {
             if !accepted {
                 return Ok(step + 1);
             }
-            // Refresh τ⁻¹ for the accepted state.
-            self.barrier_objective(rows, counts, a, mu, false)?;
         }
         Ok(CENTRE_STEPS)
     }
 
-    /// L(X) + μ log det X for X = τ (`trial` = false, which also leaves
-    /// τ⁻¹ in `inv`) or X = `trial`; `None` outside the domain.
+    /// L(X) + μ log det X for X = τ (`trial` = false; X⁻¹ into `inv`) or
+    /// X = `trial` (X⁻¹ into `inv_trial`); `None` outside the domain.
     fn barrier_objective(
         &mut self,
         rows: &[f64],
@@ -343,15 +366,16 @@ impl AffineWorkspace {
     ) -> Result<Option<f64>, TomoError> {
         let d = self.d;
         let x = if trial { &self.trial } else { &self.tau };
-        let (vals, vecs) = self.eigen.decompose_coords(x)?;
-        if !(vals[0] > 0.0) {
+        hermitian::from_coords(x, self.tmp.as_mut());
+        let Some(logdet) = cholesky_inverse(&mut self.tmp, &mut self.lower) else {
             return Ok(None);
-        }
-        let logdet: f64 = vals.iter().map(|v| v.ln()).sum();
-        if !trial {
-            let m = crate::tomo::states::weighted_outer(vals, vecs, |v| 1.0 / v);
-            hermitian::to_coords(m.as_ref(), &mut self.inv);
-        }
+        };
+        let inv = if trial {
+            &mut self.inv_trial
+        } else {
+            &mut self.inv
+        };
+        hermitian::to_coords(self.tmp.as_ref(), inv);
         let x = if trial { &self.trial } else { &self.tau };
         crate::tomo::operator::dense_predict(rows, x, &mut self.q);
         let mut l = -hermitian::trace(x, d);
@@ -449,6 +473,70 @@ impl AffineWorkspace {
             log_likelihood,
         })
     }
+}
+
+/// For a Hermitian X (in `x`): its Cholesky factor X = LL† into `lower`,
+/// X⁻¹ = L⁻†L⁻¹ into `x`, and log det X; `None` unless X is positive
+/// definite. Plain loops: d ≤ [`AFFINE_MAX_DIM`] is too small for a
+/// library call's overhead.
+fn cholesky_inverse(x: &mut Mat<c64>, lower: &mut Mat<c64>) -> Option<f64> {
+    let d = x.nrows();
+    let zero = c64::new(0.0, 0.0);
+    let mut logdet = 0.0;
+    for j in 0..d {
+        let mut diag = x[(j, j)].re;
+        for k in 0..j {
+            diag -= lower[(j, k)].norm_sqr();
+        }
+        if !(diag > 0.0 && diag.is_finite()) {
+            return None;
+        }
+        let ljj = diag.sqrt();
+        logdet += 2.0 * ljj.ln();
+        lower[(j, j)] = c64::new(ljj, 0.0);
+        for i in j + 1..d {
+            let mut v = x[(i, j)];
+            for k in 0..j {
+                v -= lower[(i, k)] * lower[(j, k)].conj();
+            }
+            lower[(i, j)] = v / ljj;
+        }
+        for i in 0..j {
+            lower[(i, j)] = zero;
+        }
+    }
+    // M = L⁻¹ (lower triangular) by forward substitution, into x.
+    for c in 0..d {
+        for r in 0..d {
+            if r < c {
+                x[(r, c)] = zero;
+                continue;
+            }
+            let mut v = if r == c { c64::new(1.0, 0.0) } else { zero };
+            for k in c..r {
+                v -= lower[(r, k)] * x[(k, c)];
+            }
+            x[(r, c)] = v / lower[(r, r)];
+        }
+    }
+    // X⁻¹ = M†M, Hermitian: fill the lower triangle (to_coords reads it),
+    // using `lower` as scratch.
+    for i in 0..d {
+        for j in 0..=i {
+            let mut v = zero;
+            for k in i..d {
+                v += x[(k, i)].conj() * x[(k, j)];
+            }
+            lower[(i, j)] = v;
+        }
+    }
+    for i in 0..d {
+        for j in 0..=i {
+            x[(i, j)] = lower[(i, j)];
+            x[(j, i)] = lower[(i, j)].conj();
+        }
+    }
+    Some(logdet)
 }
 
 /// Σ_j a_j b_j and Σ_j |a_j b_j|.

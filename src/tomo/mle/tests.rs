@@ -531,6 +531,21 @@ fn model_sets() -> Vec<MeasurementSet> {
         crosstalk
             .apply(&builtin_set("qudit", None, Some(3)).unwrap())
             .unwrap(),
+        // Three qubits: the Pauli set is built dense for a model.
+        MeasurementModel {
+            block_map: Some(
+                BlockMap::per_qubit(&[
+                    [0.97, 0.05, 0.03, 0.95],
+                    [0.98, 0.04, 0.02, 0.96],
+                    [0.99, 0.02, 0.01, 0.98],
+                ])
+                .unwrap(),
+            ),
+            scale: None,
+            background: None,
+        }
+        .apply(&crate::tomo::sets::pauli::pauli_dense(3).unwrap())
+        .unwrap(),
     ]
 }
 
