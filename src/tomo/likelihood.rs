@@ -143,9 +143,7 @@ pub fn fit_intensity(counts: &[f64], p: &[f64], a: &[f64]) -> Option<f64> {
     let mut i = hi;
     for _ in 0..200 {
         let (d1, d2) = slope(i);
-        if !d1.is_finite() {
-            lo = i;
-        } else if d1 > 0.0 {
+        if !d1.is_finite() || d1 > 0.0 {
             lo = i;
         } else {
             hi = i;
@@ -187,7 +185,7 @@ pub fn affine_log_likelihood_at(
         let mu = intensity * pk + ak;
         mass += mu;
         if n > 0.0 {
-            if !(mu > 0.0) {
+            if mu.is_nan() || mu <= 0.0 {
                 return None;
             }
             l += n * mu.ln();

@@ -43,9 +43,9 @@
 //! magnitude of the dot product q_k) and e_k = w_k r_k + ε max(w_k, 1),
 //! λ_max moves by at most Σ e_k Tr F̃_k + 2√M ε Σ|u_k| Tr F̃_k +
 //! 8d^{3/2}ε‖∇L‖_F (all times N), Tr(τ∇L) by Σ e_k q_k + 2dε Σ|τ_j∇L_j|
-//! + ‖τ‖_F · 2√M ε Σ|u_k| Tr F̃_k; the state's own rounding moves L by
-//! dε Σ n_k s_k/μ_k; and the computed frame's deviation from Σ F̃_k = I,
-//! δ = ‖Σ F̃_k − I‖_F, adds (N + ‖τ‖_F)δ.
+//! plus ‖τ‖_F · 2√M ε Σ|u_k| Tr F̃_k; the state's own rounding moves L
+//! by dε Σ n_k s_k/μ_k; and the computed frame's deviation from
+//! Σ F̃_k = I, δ = ‖Σ F̃_k − I‖_F, adds (N + ‖τ‖_F)δ.
 
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
@@ -277,11 +277,11 @@ impl AffineWorkspace {
                     for (g, r) in self.grad.iter_mut().zip(row) {
                         *g += w * r;
                     }
-                    for i in 0..n {
-                        let hi = h * row[i];
+                    for (i, &ri) in row.iter().enumerate() {
+                        let hi = h * ri;
                         if hi != 0.0 {
-                            for jj in 0..=i {
-                                self.hess[(i, jj)] += hi * row[jj];
+                            for (jj, &rj) in row[..=i].iter().enumerate() {
+                                self.hess[(i, jj)] += hi * rj;
                             }
                         }
                     }
@@ -382,7 +382,7 @@ impl AffineWorkspace {
         for ((&c, &q), &ak) in counts.iter().zip(&self.q).zip(a) {
             if c > 0.0 {
                 let m = q + ak;
-                if !(m > 0.0) {
+                if m.is_nan() || m <= 0.0 {
                     return Ok(None);
                 }
                 l += c * m.ln();
