@@ -270,6 +270,14 @@ fn checked_background(info: &crate::tomo::SetInfo, a: &[f64]) -> Result<Vec<f64>
             info.name
         )));
     }
+    let max_dim = crate::tomo::mle::affine::AFFINE_MAX_DIM;
+    if info.dim > max_dim {
+        return Err(TomoError::InvalidModel(format!(
+            "a background is supported up to d = {max_dim} (its MLE forms a d⁴ Hessian); set \
+             '{}' has d = {}",
+            info.name, info.dim
+        )));
+    }
     if a.len() != info.len() {
         return Err(TomoError::InvalidModel(format!(
             "{} background values for {} measurements",
@@ -462,5 +470,14 @@ mod tests {
         };
         let e = bad.apply(&set).unwrap_err().to_string();
         assert!(e.contains("measurement 1 ('HH')"), "{e}");
+        let large = crate::tomo::sets::qudit::qudit(17).unwrap();
+        let e = MeasurementModel {
+            background: Some(vec![1.0; large.len()]),
+            ..Default::default()
+        }
+        .apply(&large)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("up to d = 16"), "{e}");
     }
 }
