@@ -26,6 +26,8 @@
 //! * `cell` — parsing and validating one number or text cell.
 //! * `kets` — [`read_kets_csv`] and [`KetTable`].
 //! * `output` — [`write_samples_csv`], [`write_samples_npy`].
+//! * `kwiat` — Kwiat Quantum-Tomography JSON data and TOML options
+//!   ([`kwiat::for_each_sample`]).
 
 mod cell;
 mod csv_input;
@@ -33,6 +35,7 @@ mod csv_text;
 mod error;
 mod input;
 mod kets;
+pub mod kwiat;
 mod labels;
 mod npy_input;
 mod options;
