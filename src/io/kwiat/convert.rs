@@ -269,7 +269,9 @@ fn settings(file: &KwiatFile, origin: &Origin) -> Result<Vec<(usize, Vec<usize>)
         let p = partner[b].unwrap_or(b);
         (b.min(p), b.max(p))
     };
-    let mut groups: Vec<(Vec<(usize, usize)>, usize, Vec<usize>)> = Vec::new();
+    // (per-qubit {state, partner} pairs, first entry, members)
+    type Group = (Vec<(usize, usize)>, usize, Vec<usize>);
+    let mut groups: Vec<Group> = Vec::new();
     for (j, e) in file.entries.iter().enumerate() {
         let key: Vec<(usize, usize)> = e.basis.iter().map(|&b| pair(b)).collect();
         match groups.iter_mut().find(|(k, _, _)| *k == key) {

@@ -115,6 +115,22 @@ pub enum KwiatError {
         detail: String,
     },
 
+    /// A sample that needs a measurement model in the likelihood (a scale
+    /// that varies across rows, accidentals, crosstalk), which qtomo does
+    /// not support yet.
+    #[error(
+        "{}: {detail}; fitting this needs a measurement model in the likelihood (per-row scale, accidental background, crosstalk), which this qtomo does not support yet (equal integration times and relative intensities, one detector per qubit or equal efficiencies, and do_accidental_correction = false run as they are)",
+        site(path, *line)
+    )]
+    NeedsModel {
+        /// The sample's file.
+        path: PathBuf,
+        /// Its 1-based line in a `.jsonl` batch.
+        line: Option<u64>,
+        /// Why the plain model is not exact for it.
+        detail: String,
+    },
+
     /// A batch holds no samples (an empty `.jsonl` file, a directory
     /// without `.json` files).
     #[error("{}: no samples: expected {what}", path.display())]
@@ -148,6 +164,7 @@ impl KwiatError {
             | KwiatError::Field { path, .. }
             | KwiatError::Mismatch { path, .. }
             | KwiatError::Semantics { path, .. }
+            | KwiatError::NeedsModel { path, .. }
             | KwiatError::NoSamples { path, .. }
             | KwiatError::Option { path, .. } => path,
         }
