@@ -80,19 +80,21 @@ def detector(q, b):
     return 2 * b + q  # two qubits: qubit 1 has 0 and 2, qubit 2 has 1 and 3
 
 
-def two_detectors(rng, crosstalk):
+def two_detectors(rng, crosstalk, plain=False):
     """2 qubits, 2 detectors each: 9 settings x 4 outcomes, per-detector
-    efficiencies, windows, optional crosstalk."""
+    efficiencies, windows, optional crosstalk; plain: equal times and
+    efficiencies (no relative_efficiency, no window), which qtomo fits
+    without a measurement model."""
     rho = bell_mixed(0.9)
     eff = np.ones((4, 4))
-    per_det = [1.0, 0.95, 0.9, 0.85]
+    per_det = [1.0] * 4 if plain else [1.0, 0.95, 0.9, 0.85]
     for d1 in range(4):
         for d2 in range(4):
             eff[d1, d2] = round(per_det[d1] * per_det[d2], 4)
     window = np.full((4, 4), 4.0)
     data = []
     for i, (a, b) in enumerate([(a, b) for a in "HDR" for b in "HDR"]):
-        t = [1.0, 1.5][i % 2]
+        t = 1.0 if plain else [1.0, 1.5][i % 2]
         for bits in range(4):
             b1, b2 = bits >> 1, bits & 1
             n1 = PARTNER[a] if b1 else a
@@ -117,6 +119,9 @@ def two_detectors(rng, crosstalk):
         "measurement_states": STATES,
         "data": data,
     }
+    if plain:
+        del doc["relative_efficiency"]
+        del doc["coincidence_window"]
     if crosstalk:
         doc["crosstalk"] = [[[0.95, 0.05], [0.1, 0.9]], [[0.97, 0.03], [0.04, 0.96]]]
     return doc
@@ -138,6 +143,9 @@ def plain_batch(rng, n):
             {
                 "n_qubits": 1,
                 "n_detectors_per_qubit": 1,
+                # The package needs a window with one detector per qubit,
+                # even without accidental correction.
+                "coincidence_window": [0],
                 "n_measurements_per_qubit": 6,
                 "measurement_states": STATES,
                 "data": data,
@@ -164,6 +172,7 @@ def main():
             f.write(json.dumps(s) + "\n")
     for k, s in enumerate(samples):
         write(os.path.join("batch_dir", f"t{k:02d}.json"), s)
+    write("two_det_plain.json", two_detectors(rng, crosstalk=False, plain=True))
     with open(os.path.join(OUT, "corrections_on.toml"), "w") as f:
         f.write(
             "# Kwiat options: both corrections on, plus options qtomo accepts and does not use\n"
