@@ -80,6 +80,20 @@ fn kwiat_inputs_run_end_to_end() {
         "fidelity of the Bell example's MLE to phi+: {f}\n{csv}"
     );
 
+    // The options file is fingerprinted by content: a resume with another
+    // one is refused, naming it.
+    sandbox
+        .qtomo([
+            "run".as_ref(),
+            bell.as_os_str(),
+            "--out".as_ref(),
+            "bell".as_ref(),
+        ])
+        .args(["--workers", "1", "--kwiat-conf"])
+        .arg(fixture("corrections_off.toml"))
+        .expect_code(2)
+        .stderr_has(&["kwiat_conf file", "changed since the run started"]);
+
     // A .jsonl batch and the same samples as a directory give the same states.
     for (input, dir) in [("plain_batch.jsonl", "lines"), ("batch_dir", "files")] {
         sandbox

@@ -188,7 +188,8 @@ pub(crate) fn parse(text: &str, origin: &Origin) -> Result<KwiatFile, KwiatError
         1,
         u64::MAX,
     )?;
-    let states = states(raw.measurement_states, origin)?;
+    let later_format = rest.contains_key("measurement_states_per_qubit");
+    let states = states(raw.measurement_states, later_format, origin)?;
     let entries = match get("data") {
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
@@ -302,7 +303,11 @@ fn complex(v: &Value, field: &str, origin: &Origin) -> Result<c64, KwiatError> {
 
 /// `measurement_states`: name → ket of two complex entries, non-zero,
 /// names distinct.
-fn states(v: Option<StatesField>, origin: &Origin) -> Result<Vec<(String, [c64; 2])>, KwiatError> {
+fn states(
+    v: Option<StatesField>,
+    later_format: bool,
+    origin: &Origin,
+) -> Result<Vec<(String, [c64; 2])>, KwiatError> {
     let expected = "an object of named kets, e.g. {\"H\": [1, 0], \"R\": [1, \"1j\"]}";
     let map = match v {
         Some(StatesField::Ordered(map)) if !map.0.is_empty() => map.0,
@@ -311,6 +316,13 @@ fn states(v: Option<StatesField>, origin: &Origin) -> Result<Vec<(String, [c64; 
         }
         Some(StatesField::Other(v)) => {
             return Err(origin.field("measurement_states", expected, shown(&v)));
+        }
+        None if later_format => {
+            return Err(origin.field(
+                "measurement_states",
+                expected,
+                "nothing (this file has measurement_states_per_qubit, of a later version of the format than Quantum-Tomography 1.2, which qtomo reads)",
+            ));
         }
         None => return Err(origin.field("measurement_states", expected, "nothing")),
     };

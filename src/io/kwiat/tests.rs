@@ -458,3 +458,19 @@ fn options_file() {
     assert!(e.to_string().starts_with("conf.toml:"), "{e}");
     assert!(e.to_string().contains("not valid TOML"), "{e}");
 }
+
+#[test]
+fn a_later_format_is_named() {
+    let text = doc(|v| {
+        v["measurement_states_per_qubit"] = v["measurement_states"].take();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("measurement_states");
+        }
+    });
+    let got = error_of(&text, "later.json", &KwiatOptions::default());
+    assert!(
+        got.contains("measurement_states: expected an object of named kets")
+            && got.contains("found nothing (this file has measurement_states_per_qubit"),
+        "{got}"
+    );
+}
