@@ -22,11 +22,13 @@ pub enum KwiatLayout {
     Directory,
 }
 
-/// The layout of `path` if it is a Kwiat input by its name: a directory,
-/// or a file named `*.json` / `*.jsonl` (any case).
+/// The layout of `path` if it is a Kwiat input: a directory holding at
+/// least one `*.json` file, or a file named `*.json` / `*.jsonl` (any
+/// case). A directory without one is not (the caller reports it as a
+/// directory where a file was expected).
 pub fn layout(path: &Path) -> Option<KwiatLayout> {
     if path.is_dir() {
-        return Some(KwiatLayout::Directory);
+        return batch_files(path).is_ok().then_some(KwiatLayout::Directory);
     }
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
@@ -108,7 +110,7 @@ where
     let mut first: Option<(KwiatRows, Origin)> = None;
     let mut count = 0usize;
     let mut take = |text: &str, origin: Origin, id: Option<String>| -> Result<(), E> {
-        let file = json::parse(text, &origin)?;
+        let file = json::parse(text.trim_start_matches('\u{feff}'), &origin)?;
         let (rows, sample) = convert(&file, opts, &origin, id)?;
         match &first {
             None => first = Some((rows, origin)),
@@ -137,7 +139,12 @@ where
         })
     };
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    match layout(path) {
+    let layout = if path.is_dir() {
+        Some(KwiatLayout::Directory)
+    } else {
+        layout(path)
+    };
+    match layout {
         Some(KwiatLayout::Directory) => {
             for file in batch_files(path)? {
                 let text = read(&file)?;

@@ -160,6 +160,13 @@ pub(crate) fn convert(
     if let Some(c) = &file.crosstalk {
         check_crosstalk(c, file.detectors, origin)?;
     }
+    // Finite inputs can still multiply out of range.
+    if let Some(k) = (0..m).find(|&k| !(scale[k].is_finite() && background[k].is_finite())) {
+        return Err(origin.semantics(format!(
+            "data[{k}]: its scale (integration time × relative intensity × efficiency = {}) or accidental background ({}) is not a finite number",
+            scale[k], background[k]
+        )));
+    }
     let counts = file
         .entries
         .iter()

@@ -219,6 +219,8 @@ fn batches_by_lines_and_by_directory() {
     assert_eq!(layout(&data("batch_dir")), Some(KwiatLayout::Directory));
     assert_eq!(layout(Path::new("x.JSON")), Some(KwiatLayout::Single));
     assert_eq!(layout(Path::new("x.csv")), None);
+    let empty = tempfile::tempdir().expect("tempdir");
+    assert_eq!(layout(empty.path()), None);
 }
 
 /// A one-qubit document with `edit` applied to its JSON value.
@@ -473,4 +475,26 @@ fn a_later_format_is_named() {
             && got.contains("found nothing (this file has measurement_states_per_qubit"),
         "{got}"
     );
+}
+
+#[test]
+fn a_byte_order_mark_and_overflowing_products() {
+    let text = format!("\u{feff}{}", doc(|_| {}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bom.json");
+    std::fs::write(&path, text).expect("write");
+    assert!(read_batch(&path, &KwiatOptions::default()).is_ok());
+    let got = error_of(
+        &doc(|v| {
+            v["data"][1]["integration_time"] = serde_json::json!(1e300);
+            v["data"][1]["relative_intensity"] = serde_json::json!(1e300);
+            for k in [0, 2, 3] {
+                v["data"][k]["relative_intensity"] = serde_json::json!(1);
+            }
+        }),
+        "big.json",
+        &KwiatOptions::default(),
+    );
+    assert!(got.contains("data[1]: its scale"), "{got}");
+    assert!(got.contains("is not a finite number"), "{got}");
 }
