@@ -1,8 +1,9 @@
-//! Kwiat Quantum-Tomography JSON input, end to end: the shared public
-//! examples and qtomo's own fixtures (`tests/data/kwiat/`) through `qtomo
-//! run`; and, when `QTOMO_KWIAT_PYTHON` names a Python that has Kwiat's
-//! package (`pip install quantum-tomography==1.2 "numpy>=2.1.3,<2.4"
-//! scipy`, see `.ci/run`), a comparison with the package's own estimate
+//! Kwiat Quantum-Tomography JSON input, end to end: Kwiat's public
+//! examples (`examples/data/kwiat/`, with their licence) and qtomo's own
+//! fixtures (`tests/data/kwiat/`) through `qtomo run`; and, when
+//! `QTOMO_KWIAT_PYTHON` names a Python that has Kwiat's package (`pip
+//! install quantum-tomography==1.2 "numpy>=2.1.3,<2.4" scipy`, see
+//! `.ci/run`), a comparison with the package's own estimate
 //! (`tests/kwiat/reference.py`): fidelity at least 0.995, and qtomo's MLE
 //! at least as likely as the package's ρ under the exact Poisson model
 //! with a free intensity. Without it that test prints `SKIP` and passes.
@@ -20,9 +21,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn shared(name: &str) -> PathBuf {
+fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/kwiat")
+        .join("examples/data/kwiat")
         .join(name)
 }
 
@@ -43,8 +44,8 @@ fn exported_rho(sandbox: &Sandbox, dir: &str, index: usize) -> (Vec<Vec<f64>>, V
 #[test]
 fn kwiat_inputs_run_end_to_end() {
     let sandbox = Sandbox::new();
-    let bell = shared("bell_state_example.json");
-    let conf = shared("conf.toml");
+    let bell = example("bell_state_example.json");
+    let conf = example("conf.toml");
     sandbox
         .qtomo([
             "run".as_ref(),
@@ -256,8 +257,8 @@ fn qtomo_agrees_with_kwiats_package() {
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kwiat/reference.py");
     let cases = [
-        (shared("bell_state_example.json"), shared("conf.toml")),
-        (shared("1_qubit_example.json"), shared("conf.toml")),
+        (example("bell_state_example.json"), example("conf.toml")),
+        (example("1_qubit_example.json"), example("conf.toml")),
         (
             fixture("two_det_plain.json"),
             fixture("corrections_off.toml"),

@@ -22,9 +22,9 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn shared(name: &str) -> PathBuf {
+fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/kwiat")
+        .join("examples/data/kwiat")
         .join(name)
 }
 
@@ -59,10 +59,10 @@ fn effect(rows: &KwiatRows, c: Option<&[f64]>, k: usize, i: usize, j: usize) -> 
 
 #[test]
 fn bell_example_is_36_plain_rows() {
-    let opts = read_options(&shared("conf.toml")).expect("conf");
+    let opts = read_options(&example("conf.toml")).expect("conf");
     assert!(!opts.accidental_correction && !opts.drift_correction);
     assert!(opts.ignored.is_empty());
-    let (rows, s) = one(&shared("bell_state_example.json"), &opts);
+    let (rows, s) = one(&example("bell_state_example.json"), &opts);
     assert_eq!(
         (rows.n_qubits, rows.detectors_per_qubit, rows.len()),
         (2, 1, 36)
