@@ -354,6 +354,30 @@ mod tests {
     }
 
     #[test]
+    fn kwiat_conf_parses() {
+        let cli = Cli::try_parse_from([
+            "qtomo",
+            "run",
+            "data.jsonl",
+            "--out",
+            "d",
+            "--kwiat-conf",
+            "conf.toml",
+        ])
+        .expect("parses");
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            a.kwiat_conf.as_deref(),
+            Some(std::path::Path::new("conf.toml"))
+        );
+        assert!(
+            Cli::try_parse_from(["qtomo", "run", "d.json", "--out", "d", "--kwiat-conf"]).is_err()
+        );
+    }
+
+    #[test]
     fn run_flags_parse() {
         let cli = Cli::try_parse_from([
             "qtomo",
