@@ -28,11 +28,10 @@
 
 use std::time::{Duration, Instant};
 
-use qtomo::run::job::{Job, MleOptions, Plan};
-use qtomo::sample_ids::SampleIdTable;
-use qtomo::supervisor::pool::{NoopObserver, PoolConfig, run_pool};
-use qtomo::supervisor::signals::SignalHandlerKind;
-use qtomo::supervisor::state::PoolStatus;
+use qtomo::pool::{
+    Job, MleOptions, NoopObserver, Plan, PoolConfig, PoolStatus, SampleIdTable, SignalHandlerKind,
+    build_segment, run_pool,
+};
 use qtomo::tomo::simulate::{self, StateKind};
 use qtomo::tomo::{MeasurementSet, builtin_set};
 
@@ -143,7 +142,7 @@ fn pooled(
 ) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("results.log");
-    let segment = qtomo::run::segment::build_segment(set, counts, plan, ids).expect("segment");
+    let segment = build_segment(set, counts, plan, ids).expect("segment");
     let mut cfg = PoolConfig::new(env!("CARGO_BIN_EXE_qtomo").into(), vec!["__worker".into()]);
     cfg.workers = workers;
     cfg.signals = SignalHandlerKind::Noop;

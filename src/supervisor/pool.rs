@@ -73,9 +73,7 @@ pub struct PoolConfig {
     pub restart_window: Duration,
     /// Interval of worker heartbeats; five missed ones mean a hang.
     pub heartbeat_interval: Duration,
-    /// The worker program (normally [`RUNNING_EXECUTABLE`]).
-    ///
-    /// [`RUNNING_EXECUTABLE`]: crate::supervisor::process::RUNNING_EXECUTABLE
+    /// The worker program (normally `supervisor::process::RUNNING_EXECUTABLE`).
     pub worker_program: PathBuf,
     /// The worker's `argv[0]`, when it should differ from the program path
     /// (so `ps` shows `qtomo`, not `/proc/self/exe`).
@@ -133,7 +131,7 @@ impl PoolConfig {
     /// A turn of the loop that comes later than this after the previous one
     /// means the supervisor itself was not running (the process tree was
     /// stopped or frozen): a quarter of the heartbeat limit, at most 1 s. A
-    /// normal turn takes about [`TICK`].
+    /// normal turn takes about `TICK`.
     pub fn pause_threshold(&self) -> Duration {
         (self.heartbeat_timeout() / 4).min(Duration::from_secs(1))
     }

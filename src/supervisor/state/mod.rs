@@ -143,16 +143,12 @@ impl PoolState {
         Action::Do(effects)
     }
 
-    /// The pid of a worker slot, once spawned.
-    pub fn pid(&self, worker: WorkerId) -> Option<u32> {
-        self.workers.get(&worker).and_then(|w| w.pid)
-    }
-
     /// Whether the state is draining after a first shutdown signal.
     pub fn draining(&self) -> bool {
         self.drain_deadline.is_some()
     }
 
+    #[cfg(test)]
     /// The number of worker slots alive.
     pub fn live_workers(&self) -> usize {
         self.workers.len()
@@ -621,6 +617,7 @@ impl PoolState {
         }
     }
 
+    #[cfg(test)]
     /// Total time the supervisor's loop was found paused
     /// ([`SupervisorEvent::Paused`]) in this run.
     pub fn paused_total(&self) -> Duration {
