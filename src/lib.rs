@@ -39,5 +39,5 @@ pub mod pool {
     pub use crate::sample_ids::SampleIdTable;
     pub use crate::supervisor::pool::{NoopObserver, PoolConfig, run_pool};
     pub use crate::supervisor::signals::SignalHandlerKind;
-    pub use crate::supervisor::state::PoolStatus;
+    pub use crate::supervisor::state::{Outcome, PoolPolicy};
 }

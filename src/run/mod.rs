@@ -53,6 +53,7 @@ mod session;
 mod summary;
 mod worker;
 
+pub(crate) use crate::supervisor::state::PoolPolicy;
 pub(crate) use execute::{PoolSettings, ThreadsPerWorker};
 pub(crate) use outcome::Outcome;
 pub(crate) use plan::{Ingest, PlanError, PlanRequest, RunPlan};
