@@ -19,7 +19,7 @@
 //! - `error.rs` + `exit_codes.rs`: errors and the exit-code table.
 //!
 //! What a run does once parsed (plan, segment, execution, summary) is
-//! [`crate::run`]; the hidden `__worker` subcommand goes straight to it.
+//! `crate::run`; the hidden `__worker` subcommand goes straight to it.
 
 mod bases;
 mod basis;

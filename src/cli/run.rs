@@ -18,7 +18,7 @@ use crate::io::kwiat::KwiatOptions;
 use crate::io::{ColumnMode, InputError, InputFormat, InputOptions};
 use crate::run::job::MleOptions;
 use crate::run::{
-    Ingest, Outcome, PlanError, PlanRequest, PoolSettings, Report, RunPlan, Session,
+    Ingest, Outcome, PlanError, PlanRequest, PoolPolicy, PoolSettings, Report, RunPlan, Session,
     ThreadsPerWorker,
 };
 use crate::tomo::Method;
@@ -341,15 +341,17 @@ impl RunArgs {
             extra_files,
             input_options,
             pool: PoolSettings {
-                workers: self
-                    .workers
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-                max_worker_rss,
-                sample_timeout: self.sample_timeout,
-                retries: self.retries,
-                grace: self.grace,
-                restart_max: self.restart_max,
-                restart_window: self.restart_window,
+                policy: PoolPolicy {
+                    workers: self.workers.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                    max_worker_rss,
+                    sample_timeout: self.sample_timeout,
+                    retries: self.retries,
+                    grace: self.grace,
+                    restart_max: self.restart_max,
+                    restart_window: self.restart_window,
+                },
                 threads: self.threads_per_worker,
                 worker_args: crate::cli::worker_args(),
             },

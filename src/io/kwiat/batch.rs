@@ -39,7 +39,7 @@ pub fn layout(path: &Path) -> Option<KwiatLayout> {
 }
 
 /// A whole batch in memory (for tests and small inputs; `qtomo run`
-/// streams with [`for_each_sample`]).
+/// streams with `for_each_sample`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KwiatBatch {
     /// The rows every sample shares.

@@ -155,6 +155,7 @@ pub enum KwiatError {
     },
 }
 
+#[cfg(test)]
 impl KwiatError {
     /// The file (or directory) the error is about.
     pub fn path(&self) -> &Path {

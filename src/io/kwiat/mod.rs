@@ -32,10 +32,13 @@ mod tests;
 
 use faer::c64;
 
-pub use batch::{KwiatBatch, KwiatLayout, batch_files, for_each_sample, layout, read_batch};
+#[cfg(test)]
+pub use batch::KwiatLayout;
+pub use batch::{KwiatBatch, batch_files, for_each_sample, layout, read_batch};
 pub use error::{KwiatError, Origin};
-pub use json::MAX_QUBITS;
-pub use options::{ACCEPTED_UNUSED, KwiatOptions, parse_options, read_options};
+#[cfg(test)]
+pub use options::parse_options;
+pub use options::{KwiatOptions, read_options};
 
 /// The measurements a Kwiat file defines: one row per `data` entry, in
 /// file order.

@@ -40,7 +40,7 @@ pub struct KwiatOptions {
     /// coincidences computed from the singles and `coincidence_window`.
     pub accidental_correction: bool,
     /// Keys that were present but are neither honoured nor in
-    /// [`ACCEPTED_UNUSED`], sorted by name: probably misspelt.
+    /// `ACCEPTED_UNUSED`, sorted by name: probably misspelt.
     pub ignored: Vec<String>,
 }
 
