@@ -288,21 +288,18 @@ fn digest_input(path: &Path) -> Result<store::FileDigest, PlanError> {
         listing.push_str(&digest_file(file)?.sha256);
         listing.push('\n');
     }
-    let sha256 =
-        store::sha256_reader(listing.as_bytes()).map_err(|source| PlanError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(store::FileDigest {
-        path: path.display().to_string(),
-        sha256,
-    })
+    digest(path, store::sha256_reader(listing.as_bytes()))
 }
 
 /// The content digest of a file that shapes results (SHA-256, streamed),
 /// recorded in the manifest under its role.
 fn digest_file(path: &Path) -> Result<store::FileDigest, PlanError> {
-    let sha256 = store::sha256_file(path).map_err(|source| PlanError::Unreadable {
+    digest(path, store::sha256_file(path))
+}
+
+/// `path`'s digest record, from the SHA-256 computed of it.
+fn digest(path: &Path, sha256: std::io::Result<String>) -> Result<store::FileDigest, PlanError> {
+    let sha256 = sha256.map_err(|source| PlanError::Unreadable {
         path: path.to_path_buf(),
         source,
     })?;
