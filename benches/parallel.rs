@@ -28,11 +28,10 @@
 
 use std::time::{Duration, Instant};
 
-use qtomo::run::job::{Job, MleOptions, Plan};
-use qtomo::sample_ids::SampleIdTable;
-use qtomo::supervisor::pool::{NoopObserver, PoolConfig, run_pool};
-use qtomo::supervisor::signals::SignalHandlerKind;
-use qtomo::supervisor::state::PoolStatus;
+use qtomo::pool::{
+    Job, MleOptions, NoopObserver, Outcome, Plan, PoolConfig, SampleIdTable, SignalHandlerKind,
+    build_segment, run_pool,
+};
 use qtomo::tomo::simulate::{self, StateKind};
 use qtomo::tomo::{MeasurementSet, builtin_set};
 
@@ -143,9 +142,9 @@ fn pooled(
 ) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("results.log");
-    let segment = qtomo::run::segment::build_segment(set, counts, plan, ids).expect("segment");
+    let segment = build_segment(set, counts, plan, ids).expect("segment");
     let mut cfg = PoolConfig::new(env!("CARGO_BIN_EXE_qtomo").into(), vec!["__worker".into()]);
-    cfg.workers = workers;
+    cfg.policy.workers = workers;
     cfg.signals = SignalHandlerKind::Noop;
     let n = plan.samples;
     let (s0, c0) = cpu_now();
@@ -153,7 +152,7 @@ fn pooled(
     let out = run_pool(&cfg, &segment, (0..n).collect(), &log, &mut NoopObserver).expect("pool");
     let rate = n as f64 / t.elapsed().as_secs_f64();
     let (s1, c1) = cpu_now();
-    assert_eq!(out.status, PoolStatus::Complete);
+    assert_eq!(out.status, Outcome::Complete);
     assert_eq!(out.succeeded, n);
     (rate, ((s1 - s0) + (c1 - c0)) / n as f64)
 }

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qtomo::store::{
+use qtomo::results::{
     LogWriter, MethodMetrics, MethodResult, RecordIndex, ResumeState, SampleRecord, SampleStatus,
     SyncPolicy,
 };

@@ -103,7 +103,7 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<u8> {
             .context(format!("exporting {}", args.dir.display())),
         );
     }
-    let stats = store::export_rescored(&args.dir, format, &out, missing, rescore)
+    let stats = store::export(&args.dir, format, &out, missing, rescore)
         .with_context(|| format!("exporting {}", args.dir.display()))?;
     crate::say!(
         "wrote {}: {} samples ({} ok, {} failed, {} missing)",

@@ -21,7 +21,7 @@
 //! - `error.rs` + `exit_codes.rs`: errors and the exit-code table.
 //!
 //! What a run does once parsed (plan, segment, execution, summary) is
-//! [`crate::run`]; the hidden `__worker` subcommand goes straight to it.
+//! `crate::run`; the hidden `__worker` subcommand goes straight to it.
 
 mod bases;
 mod basis;
@@ -354,6 +354,30 @@ mod tests {
         }
         let default = set_of(&["qtomo", "run", "in.csv", "--out", "d"]);
         assert_eq!((default.basis.as_str(), default.qubits), ("pauli", None));
+    }
+
+    #[test]
+    fn kwiat_conf_parses() {
+        let cli = Cli::try_parse_from([
+            "qtomo",
+            "run",
+            "data.jsonl",
+            "--out",
+            "d",
+            "--kwiat-conf",
+            "conf.toml",
+        ])
+        .expect("parses");
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            a.kwiat_conf.as_deref(),
+            Some(std::path::Path::new("conf.toml"))
+        );
+        assert!(
+            Cli::try_parse_from(["qtomo", "run", "d.json", "--out", "d", "--kwiat-conf"]).is_err()
+        );
     }
 
     #[test]

@@ -14,10 +14,11 @@ use crate::cli::duration::{parse_duration, parse_positive_duration};
 use crate::cli::error::CliError;
 use crate::cli::exit_codes;
 use crate::cli::shard::{self, Shard};
-use crate::io::{ColumnMode, InputFormat, InputOptions};
+use crate::io::kwiat::KwiatOptions;
+use crate::io::{ColumnMode, InputError, InputFormat, InputOptions};
 use crate::run::job::MleOptions;
 use crate::run::{
-    Ingest, Outcome, PlanError, PlanRequest, PoolSettings, Report, RunPlan, Session,
+    Ingest, Outcome, PlanError, PlanRequest, PoolPolicy, PoolSettings, Report, RunPlan, Session,
     ThreadsPerWorker,
 };
 use crate::tomo::Method;
@@ -41,7 +42,9 @@ pub(crate) enum Columns {
     after_help = "Examples:\n  qtomo run examples/bell-drift.csv --out results\n  qtomo run counts.csv --out runs/a --basis james16 --method mle --target bell-phi+ --workers 8\n  qtomo run counts.csv --out runs/a --shard 2/4 --sample-timeout 2m --retries 3\n  qtomo run seven-qubits.csv --out runs/b --workers 4 --threads-per-worker auto\n\nMetrics:\n  fidelity        squared (Jozsa) fidelity (Tr sqrt(sqrt(s) r sqrt(s)))^2; <psi|r|psi> for a pure\n                  target; both clamped to [0, 1]\n  trace_distance  (1/2) ||r - s||_1 to the target\n  negativity      sum of |negative eigenvalues| of the partial transpose r^T_B (not halved);\n                  log_negativity = log2(1 + 2 negativity)\n  entropy         von Neumann entropy in bits\n  physical        trace 1 within 1e-9 and no eigenvalue below -1e-12\n  gap_bound       MLE: certified bound on L_max - L(r), rounding included; converged means\n                  gap_bound <= max(--tol, gap_floor), gap_floor the sample's rounding floor"
 )]
 pub(crate) struct RunArgs {
-    /// Input counts: CSV (header of projector labels, optional `sample` id column) or NPY (N×M float64).
+    /// Input counts: CSV (header of projector labels, optional `sample` id column), NPY (N×M
+    /// float64), or Kwiat Quantum-Tomography JSON (a .json file, a .jsonl batch, or a directory
+    /// of .json files).
     pub input: PathBuf,
     /// Run directory (created; rerunning the same command resumes it).
     #[arg(long)]
@@ -105,6 +108,11 @@ pub(crate) struct RunArgs {
     /// Match count columns by label or by position.
     #[arg(long, value_enum, default_value = "labels")]
     pub columns: Columns,
+    /// Kwiat options file (TOML, as Kwiat's package reads it) for a Kwiat JSON input:
+    /// do_drift_correction and do_accidental_correction are honoured; method,
+    /// do_error_estimation and the minimizer's options are accepted and not used.
+    #[arg(long, value_name = "FILE")]
+    pub kwiat_conf: Option<PathBuf>,
     /// MLE stopping tolerance: certified log-likelihood gap (or the sample's rounding floor, if larger).
     #[arg(long, default_value_t = MleOptions::default().tol)]
     pub tol: f64,
@@ -216,9 +224,13 @@ impl RunArgs {
         }
         let bootstrap =
             bootstrap_params(self.bootstrap, self.bootstrap_kind, self.seed, &self.method)?;
+        // A Kwiat input: a directory, or a file named *.json / *.jsonl.
+        let kwiat = crate::io::kwiat::layout(&self.input).is_some();
         // A missing, empty or directory input is reported as such, before
         // anything (such as inferring --qubits) tries to read it.
-        crate::io::open_input(&self.input, "one row per sample")?;
+        if !(kwiat && self.input.is_dir()) {
+            crate::io::open_input(&self.input, "one row per sample")?;
+        }
         let max_worker_rss = self
             .max_worker_rss
             .as_deref()
@@ -241,28 +253,85 @@ impl RunArgs {
                 "--workers {w}: at most {MAX_WORKERS} worker processes (0 runs in this process)"
             )));
         }
-        let qubits = if self.set.basis == "pauli" {
-            Some(basis::pauli_qubits(
-                &self.input,
-                self.set.qubits,
-                self.transposed,
-                self.columns == Columns::Labels,
-            )?)
+        let (set, ingest, input_options, extra_files, model_files, model) = if kwiat {
+            self.check_kwiat_flags()?;
+            if !self.model.is_empty() {
+                return Err(CliError::Usage(
+                    "--readout, --scale and --background apply to CSV and NPY inputs; a Kwiat \
+                     JSON input cannot be combined with them yet"
+                        .into(),
+                ));
+            }
+            let opts = match &self.kwiat_conf {
+                Some(path) => {
+                    let opts = crate::io::kwiat::read_options(path).map_err(InputError::from)?;
+                    for key in &opts.ignored {
+                        crate::say_warn!(
+                            "{}: option '{key}' is not one Kwiat's package reads; ignored (qtomo honours do_drift_correction and do_accidental_correction)",
+                            path.display()
+                        );
+                    }
+                    opts
+                }
+                None => KwiatOptions::default(),
+            };
+            let (set, ingest) = Ingest::read_kwiat(&self.input, &opts)?;
+            let extra: Vec<(&'static str, PathBuf)> = self
+                .kwiat_conf
+                .iter()
+                .map(|p| ("kwiat_conf", p.clone()))
+                .collect();
+            (
+                set,
+                ingest,
+                vec![("input_format", "kwiat".to_string())],
+                extra,
+                Vec::new(),
+                None,
+            )
         } else {
-            self.set.qubits
+            if let Some(conf) = &self.kwiat_conf {
+                return Err(CliError::Usage(format!(
+                    "--kwiat-conf {}: applies to a Kwiat JSON input only (a .json or .jsonl file, or a directory of .json files); {} is none",
+                    conf.display(),
+                    self.input.display()
+                )));
+            }
+            let qubits = if self.set.basis == "pauli" {
+                Some(basis::pauli_qubits(
+                    &self.input,
+                    self.set.qubits,
+                    self.transposed,
+                    self.columns == Columns::Labels,
+                )?)
+            } else {
+                self.set.qubits
+            };
+            let set = basis::resolve(&self.set.basis, qubits, self.set.dim, None)?;
+            let model = self.model.resolve(set)?;
+            let set = model.set;
+            let opts = InputOptions {
+                format: InputFormat::Auto,
+                transposed: self.transposed,
+                columns: match self.columns {
+                    Columns::Labels => ColumnMode::Labels,
+                    Columns::Positional => ColumnMode::Positional,
+                },
+            };
+            let ingest = Ingest::read(&self.input, &set, &opts)?;
+            let input_options = vec![
+                ("transposed", self.transposed.to_string()),
+                ("columns", format!("{:?}", self.columns).to_lowercase()),
+            ];
+            (
+                set,
+                ingest,
+                input_options,
+                Vec::new(),
+                model.files,
+                model.description,
+            )
         };
-        let set = basis::resolve(&self.set.basis, qubits, self.set.dim, None)?;
-        let model = self.model.resolve(set)?;
-        let set = model.set;
-        let opts = InputOptions {
-            format: InputFormat::Auto,
-            transposed: self.transposed,
-            columns: match self.columns {
-                Columns::Labels => ColumnMode::Labels,
-                Columns::Positional => ColumnMode::Positional,
-            },
-        };
-        let ingest = Ingest::read(&self.input, &set, &opts)?;
         let target = self
             .target
             .as_deref()
@@ -286,26 +355,26 @@ impl RunArgs {
                 max_iters: self.max_iters,
             },
             bootstrap,
-            model_files: model.files,
-            model: model.description,
+            model_files,
+            model,
             target: self.target.zip(target),
             shard: shard.map(|s| ((s.index, s.count), s.range(total))),
             fresh: self.fresh,
             retry_failed: self.retry_failed,
-            input_options: vec![
-                ("transposed", self.transposed.to_string()),
-                ("columns", format!("{:?}", self.columns).to_lowercase()),
-            ],
+            extra_files,
+            input_options,
             pool: PoolSettings {
-                workers: self
-                    .workers
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-                max_worker_rss,
-                sample_timeout: self.sample_timeout,
-                retries: self.retries,
-                grace: self.grace,
-                restart_max: self.restart_max,
-                restart_window: self.restart_window,
+                policy: PoolPolicy {
+                    workers: self.workers.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                    max_worker_rss,
+                    sample_timeout: self.sample_timeout,
+                    retries: self.retries,
+                    grace: self.grace,
+                    restart_max: self.restart_max,
+                    restart_window: self.restart_window,
+                },
                 threads: self.threads_per_worker,
                 worker_args: crate::cli::worker_args(),
             },
@@ -318,6 +387,35 @@ impl RunArgs {
                 message: format!("cannot read: {source}"),
             },
         })
+    }
+}
+
+impl RunArgs {
+    /// Refuses the options that describe a CSV or NPY input's measurements
+    /// or layout: a Kwiat file defines its own.
+    fn check_kwiat_flags(&self) -> Result<(), CliError> {
+        let input = self.input.display();
+        let refuse = |flag: String| {
+            Err(CliError::Usage(format!(
+                "{flag}: {input} is a Kwiat JSON input, which defines its own measurements (measurement_states and data); drop {flag}"
+            )))
+        };
+        if self.set.basis != "pauli" {
+            return refuse(format!("--basis {}", self.set.basis));
+        }
+        if let Some(n) = self.set.qubits {
+            return refuse(format!("--qubits {n}"));
+        }
+        if let Some(d) = self.set.dim {
+            return refuse(format!("--dim {d}"));
+        }
+        if self.transposed {
+            return refuse("--transposed".into());
+        }
+        if self.columns == Columns::Positional {
+            return refuse("--columns positional".into());
+        }
+        Ok(())
     }
 }
 

@@ -467,6 +467,12 @@ pub enum InputError {
         detail: String,
     },
 
+    /// A Kwiat Quantum-Tomography input (data, batch or options file) is
+    /// malformed or cannot be used (located by file, `.jsonl` line and
+    /// field).
+    #[error(transparent)]
+    Kwiat(#[from] super::kwiat::KwiatError),
+
     /// A ket has zero norm.
     #[error(
         "{}: ket '{label}' has zero norm; expected a non-zero vector",
@@ -512,6 +518,7 @@ impl InputError {
             | InputError::NpyShape { path, .. }
             | InputError::KetColumns { path, .. }
             | InputError::ZeroNormKet { path, .. } => path,
+            InputError::Kwiat(e) => e.path(),
         }
     }
 

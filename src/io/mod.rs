@@ -28,6 +28,8 @@
 //! * `model_file` — the float64 NPY arrays of a measurement model
 //!   (`--readout`, `--scale`).
 //! * `output` — [`write_samples_csv`], [`write_samples_npy`].
+//! * `kwiat` — Kwiat Quantum-Tomography JSON data and TOML options
+//!   ([`kwiat::for_each_sample`]).
 
 mod cell;
 mod csv_input;
@@ -35,6 +37,7 @@ mod csv_text;
 mod error;
 mod input;
 mod kets;
+pub mod kwiat;
 mod labels;
 pub mod model_file;
 mod npy_input;

@@ -34,11 +34,8 @@ pub mod timeaxis;
 
 use std::path::{Path, PathBuf};
 
-pub use gather::{
-    MAX_FAILURES_LISTED, MethodStats, Pick, ReportData, ReportTarget, Selection, TargetView, gather,
-};
+pub use gather::{ReportTarget, gather};
 pub use html::html;
-pub use metric::Metric;
 pub use plots::PlotError;
 
 use crate::atomic::AtomicWriteError;

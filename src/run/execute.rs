@@ -9,6 +9,7 @@
 //! records the samples that failed for good. [`PoolProgress`] is the
 //! pool's observer: it feeds the progress display and names samples.
 
+use super::PoolPolicy;
 use super::error::RunError;
 use super::outcome::Outcome;
 use super::plan::RunPlan;
@@ -25,7 +26,6 @@ use crate::tomo::parallel::{MAX_THREADS, Threads};
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::time::Duration;
 
 /// Environment variable carrying `--threads-per-worker` (resolved to a
 /// number) to a worker process.
@@ -70,20 +70,9 @@ impl ThreadsPerWorker {
 /// How to execute: the pool's knobs from the command line.
 #[derive(Debug, Clone)]
 pub(crate) struct PoolSettings {
-    /// Worker processes (0 = in this process).
-    pub workers: usize,
-    /// Recycle a worker whose private memory exceeds this many bytes.
-    pub max_worker_rss: Option<u64>,
-    /// A sample running longer is killed and retried.
-    pub sample_timeout: Duration,
-    /// Attempts after the first before a sample is recorded as failed.
-    pub retries: u32,
-    /// On a first shutdown signal, how long in-flight samples may finish.
-    pub grace: Duration,
-    /// More restarts than this within `restart_window` abort the run.
-    pub restart_max: usize,
-    /// Window for `restart_max`.
-    pub restart_window: Duration,
+    /// Workers (0 = in this process), timeouts, retries, memory and restart
+    /// limits, as the pool takes them.
+    pub policy: PoolPolicy,
     /// Threads per worker for one sample.
     pub threads: ThreadsPerWorker,
     /// The arguments a worker process is started with (the hidden
@@ -115,14 +104,14 @@ pub(crate) fn execute(
     let threads = plan
         .pool
         .threads
-        .resolve(plan.pool.workers, pending.len(), cores);
+        .resolve(plan.pool.policy.workers, pending.len(), cores);
     if threads.get() > 1 {
         tracing::info!(
             threads = threads.get(),
             "each worker uses {threads} threads per sample (--threads-per-worker)"
         );
     }
-    if plan.pool.workers == 0 || pending.is_empty() {
+    if plan.pool.policy.workers == 0 || pending.is_empty() {
         let outcome = in_process(plan, &pending, threads, log, progress, signals, notifier)?;
         Ok(Executed {
             outcome,
@@ -245,7 +234,7 @@ fn in_pool(
     let outcome = run_pool_with_signals(&cfg, segment, pending, log, &mut observer, signals)
         .map_err(RunError::Pool)?;
     Ok(Executed {
-        outcome: outcome.status.into(),
+        outcome: outcome.status,
         workers: outcome.peak_workers,
         restarts: outcome.worker_restarts,
     })
@@ -264,13 +253,7 @@ fn pool_config(settings: &PoolSettings) -> Result<PoolConfig, RunError> {
     } else {
         PoolConfig::new(exe, settings.worker_args.clone())
     };
-    cfg.workers = settings.workers;
-    cfg.max_worker_rss = settings.max_worker_rss;
-    cfg.sample_timeout = settings.sample_timeout;
-    cfg.retries = settings.retries;
-    cfg.grace = settings.grace;
-    cfg.restart_max = settings.restart_max;
-    cfg.restart_window = settings.restart_window;
+    cfg.policy = settings.policy.clone();
     #[cfg(feature = "fault-injection")]
     if let Some(interval) = crate::supervisor::fault::heartbeat_override() {
         cfg.heartbeat_interval = interval;

@@ -13,7 +13,9 @@
 //! * `session.rs`: the process-wide part of a run: signal handlers, systemd
 //!   notifications, reading the input interruptibly, execute then conclude.
 //! * `worker.rs`: the worker process's entry (`qtomo __worker`).
-//! * `outcome.rs`: how a run ended, the one outcome type of this level.
+//! * `outcome.rs`: how a run ended: the one `Outcome` type (which the
+//!   pool's state machine also finishes with), settled against the log and
+//!   turned into its stored form.
 //! * `summary.rs`: recounting from the log and writing summary.json.
 //! * `progress.rs`: the progress bar or status lines; `error.rs`: why a run
 //!   stopped with an error.
@@ -53,6 +55,7 @@ mod session;
 mod summary;
 mod worker;
 
+pub(crate) use crate::supervisor::state::PoolPolicy;
 pub(crate) use execute::{PoolSettings, ThreadsPerWorker};
 pub(crate) use outcome::Outcome;
 pub(crate) use plan::{Ingest, PlanError, PlanRequest, RunPlan};

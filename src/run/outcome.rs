@@ -1,35 +1,13 @@
-//! How a run ended: the one outcome type of the run level.
+//! What the run level does with how a run ended.
 //!
-//! Both executors (in-process and pool) end with an [`Outcome`]; the pool's
-//! state machine reports its own finish as a
-//! [`PoolStatus`](crate::supervisor::state::PoolStatus), turned into an
-//! [`Outcome`] here in one place. summary.json records the outcome as a
-//! [`RunOutcome`] (the stored form, which also reads statuses written by
-//! other versions), derived from it by [`Outcome::settle`].
+//! Both executors (in-process and pool) end with the one [`Outcome`] type,
+//! which the pool's state machine finishes with. summary.json records it
+//! as a [`RunOutcome`] (the stored form, which also reads statuses written
+//! by other versions), derived from it by [`Outcome::stored`] once
+//! [`Outcome::settle`] has checked the log.
 
 use crate::store::RunOutcome;
-use crate::supervisor::state::PoolStatus;
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// Every pending sample was attempted.
-    Complete,
-    /// Stopped by a signal (or left samples without a record); resumable.
-    Interrupted,
-    /// Stopped by a fatal condition, with its reason.
-    Aborted(String),
-}
-
-impl From<PoolStatus> for Outcome {
-    fn from(status: PoolStatus) -> Self {
-        match status {
-            PoolStatus::Complete => Outcome::Complete,
-            PoolStatus::Interrupted => Outcome::Interrupted,
-            PoolStatus::Aborted { reason } => Outcome::Aborted(reason),
-        }
-    }
-}
+pub(crate) use crate::supervisor::state::Outcome;
 
 impl Outcome {
     /// The outcome once the log has been recounted: an execution that
@@ -63,9 +41,6 @@ mod tests {
         let aborted = Outcome::Aborted("disk full".into());
         assert_eq!(aborted.clone().settle(false), aborted);
         assert_eq!(aborted.stored(), RunOutcome::Aborted);
-        assert_eq!(
-            Outcome::from(PoolStatus::Interrupted).stored(),
-            RunOutcome::Interrupted
-        );
+        assert_eq!(Outcome::Interrupted.stored(), RunOutcome::Interrupted);
     }
 }

@@ -13,7 +13,8 @@
 use super::execute::PoolSettings;
 use super::job::{MleOptions, Plan, TargetSpec};
 use super::segment::SegmentSink;
-use crate::io::{InputError, InputOptions, SampleSink};
+use crate::io::kwiat::{self, KwiatError, KwiatOptions};
+use crate::io::{InputError, InputOptions, SampleSink, SinkError};
 use crate::store::{self, Fingerprint};
 use crate::supervisor::shm::Segment;
 use crate::tomo::bootstrap::BootstrapParams;
@@ -61,6 +62,68 @@ impl Ingest {
         Ok(Self { sink })
     }
 
+    /// Reads a Kwiat Quantum-Tomography input (one `.json` file, a
+    /// `.jsonl` batch or a directory of `.json` files) into a new segment:
+    /// its rows become an ungrouped custom set (Poisson counts with a free
+    /// intensity, as the package fits them), its coincidence counts the
+    /// samples. A sample that needs a measurement model (a scale that
+    /// varies across rows, accidentals, crosstalk) is refused, naming it
+    /// and why, until the likelihood supports one.
+    pub(crate) fn read_kwiat(
+        input: &Path,
+        opts: &KwiatOptions,
+    ) -> Result<(MeasurementSet, Self), InputError> {
+        let mut state: Option<(MeasurementSet, SegmentSink)> = None;
+        let storage = |source: SinkError| InputError::Storage {
+            path: input.to_path_buf(),
+            source,
+        };
+        kwiat::for_each_sample(input, opts, |rows, sample| {
+            if let Some(detail) = sample.model_needed(rows) {
+                return Err(InputError::from(KwiatError::NeedsModel {
+                    path: sample.origin.path.clone(),
+                    line: sample.origin.line,
+                    detail,
+                }));
+            }
+            if state.is_none() {
+                let name = format!(
+                    "kwiat({} qubit{}, {} detector{} per qubit)",
+                    rows.n_qubits,
+                    if rows.n_qubits == 1 { "" } else { "s" },
+                    rows.detectors_per_qubit,
+                    if rows.detectors_per_qubit == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                );
+                let set = MeasurementSet::from_kets(&name, rows.labels.clone(), &rows.kets, None)
+                    .map_err(|e| {
+                    InputError::from(KwiatError::Semantics {
+                        path: sample.origin.path.clone(),
+                        line: sample.origin.line,
+                        detail: format!("its measurements cannot determine a state: {e}"),
+                    })
+                })?;
+                let sink = SegmentSink::new(&set).map_err(|e| storage(e.into()))?;
+                state = Some((set, sink));
+            }
+            if let Some((_, sink)) = state.as_mut() {
+                sink.push(sample.id.as_deref(), &sample.counts)
+                    .map_err(storage)?;
+            }
+            Ok(())
+        })?;
+        match state {
+            Some((set, sink)) => Ok((set, Self { sink })),
+            None => Err(InputError::from(KwiatError::NoSamples {
+                path: input.to_path_buf(),
+                what: "at least one sample",
+            })),
+        }
+    }
+
     /// The number of samples read.
     pub(crate) fn len(&self) -> usize {
         self.sink.len()
@@ -95,6 +158,9 @@ pub(crate) struct PlanRequest {
     pub fresh: bool,
     /// Retry samples recorded as failed.
     pub retry_failed: bool,
+    /// Other files that shape results, by role (e.g. `kwiat_conf`): their
+    /// contents are fingerprinted.
+    pub extra_files: Vec<(&'static str, PathBuf)>,
     /// Options of the input reading that shape results, for the
     /// fingerprint (`transposed`, `columns`).
     pub input_options: Vec<(&'static str, String)>,
@@ -176,7 +242,10 @@ impl RunPlan {
         // matrix, and show and export measure against any target later
         // (it is stored in the run directory instead, see cli::target).
         let mut files = BTreeMap::new();
-        files.insert("input".to_string(), digest_file(&request.input)?);
+        files.insert("input".to_string(), digest_input(&request.input)?);
+        for (role, path) in &request.extra_files {
+            files.insert((*role).to_string(), digest_file(path)?);
+        }
         if let Some(basis) = &request.basis_file {
             files.insert("basis".to_string(), digest_file(basis)?);
         }
@@ -221,10 +290,31 @@ impl RunPlan {
     }
 }
 
+/// The content digest of the input: of the file, or for a directory
+/// batch (Kwiat `.json` files) the SHA-256 of its files' digests in batch
+/// order, so that contents and order count and names do not.
+fn digest_input(path: &Path) -> Result<store::FileDigest, PlanError> {
+    if !path.is_dir() {
+        return digest_file(path);
+    }
+    let files = kwiat::batch_files(path).map_err(|e| PlanError::Input(e.into()))?;
+    let mut listing = String::new();
+    for file in &files {
+        listing.push_str(&digest_file(file)?.sha256);
+        listing.push('\n');
+    }
+    digest(path, store::sha256_reader(listing.as_bytes()))
+}
+
 /// The content digest of a file that shapes results (SHA-256, streamed),
 /// recorded in the manifest under its role.
 fn digest_file(path: &Path) -> Result<store::FileDigest, PlanError> {
-    let sha256 = store::sha256_file(path).map_err(|source| PlanError::Unreadable {
+    digest(path, store::sha256_file(path))
+}
+
+/// `path`'s digest record, from the SHA-256 computed of it.
+fn digest(path: &Path, sha256: std::io::Result<String>) -> Result<store::FileDigest, PlanError> {
+    let sha256 = sha256.map_err(|source| PlanError::Unreadable {
         path: path.to_path_buf(),
         source,
     })?;

@@ -92,7 +92,6 @@ pub struct RunLock {
     _file: File,
     /// The locked directory, where the file system allows it.
     _dir: Option<File>,
-    path: PathBuf,
 }
 
 /// The (device, inode) of a file, to tell whether a name still refers to
@@ -170,7 +169,6 @@ impl RunLock {
         Ok(RunLock {
             _file: own,
             _dir: dir_lock,
-            path,
         })
     }
 
@@ -231,11 +229,6 @@ impl RunLock {
         Err(LockError::Unstable {
             path: path.to_path_buf(),
         })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -346,8 +339,8 @@ mod tests {
 
         drop(lock);
         assert!(!probe(dir.path()).unwrap().held);
-        let again = RunLock::acquire(dir.path()).unwrap();
-        assert_eq!(again.path(), dir.path().join(RUN_LOCK));
+        let _again = RunLock::acquire(dir.path()).unwrap();
+        assert!(probe(dir.path()).unwrap().held);
         // Only run.lock is left: no temporary files.
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -394,9 +387,9 @@ mod tests {
         fs::write(&other, b"keep me").unwrap();
         // A hard link: writing into run.lock would change `other`.
         fs::hard_link(&other, dir.path().join(RUN_LOCK)).unwrap();
-        let lock = RunLock::acquire(dir.path()).unwrap();
+        let _lock = RunLock::acquire(dir.path()).unwrap();
         assert_eq!(fs::read(&other).unwrap(), b"keep me");
-        let pid: u32 = fs::read_to_string(lock.path())
+        let pid: u32 = fs::read_to_string(dir.path().join(RUN_LOCK))
             .unwrap()
             .trim()
             .parse()

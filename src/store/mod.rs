@@ -62,32 +62,25 @@ mod rundir;
 mod status;
 mod summary;
 
-pub use crate::atomic::{AtomicWriteError, atomic_write, sync_dir};
 pub use export::{
-    CSV_COLUMNS, ExportError, ExportFormat, ExportStats, MissingPolicy, NPY_INDEX, Rescore,
-    RunReader, export, export_csv, export_jsonl, export_npy, export_rescored, export_to_writer,
-    sample_json,
+    ExportError, ExportFormat, ExportStats, MissingPolicy, Rescore, RunReader, export,
+    export_to_writer, sample_json,
 };
-pub use format::{FormatVersion, FormatVersionError};
 pub use fsutil::{
     SymlinkRefused, is_symlink_refusal, open_read_nofollow, sha256_file, sha256_reader,
 };
-pub use lock::{LockError, LockProbe, RUN_LOCK, RunLock, probe};
-pub use log::{
-    FRAME_HEADER_LEN, Frame, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, LogReader, LogWriter,
-    MAX_PAYLOAD_LEN, ScanResult, SkippedRegion, SyncPolicy, TornTail, remove_damage,
-    truncate_torn_tail,
-};
-pub use merge::{MergeError, MergeReport, merge};
+pub use lock::{LockProbe, probe};
+pub use log::{LogError, LogReader, LogWriter, SyncPolicy};
+pub use merge::{MergeError, merge};
 pub use path_io::PathIoError;
 pub use record::{
-    BootstrapMetricsRecord, BootstrapRecord, GofRecord, MethodMetrics, MethodResult, RecordHead,
-    SampleRecord, SampleStatus, SpreadRecord,
+    BootstrapMetricsRecord, BootstrapRecord, GofRecord, MethodMetrics, MethodResult, SampleRecord,
+    SampleStatus, SpreadRecord,
 };
-pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeScan, ResumeState};
+pub use resume::{IndexStatus, RecordIndex, ResumeError, ResumeState};
 pub use rundir::{
-    FileDigest, Fingerprint, MANIFEST, Manifest, OpenMode, OpenRun, Opened, RESULTS_LOG, RunDir,
-    RunDirError, SUMMARY, TARGET, check_run_dir, open_run, read_target, write_target,
+    FileDigest, Fingerprint, Manifest, OpenMode, OpenRun, RunDir, RunDirError, TARGET, open_run,
+    read_target, write_target,
 };
-pub use status::{DamagedRegion, RATE_WINDOW, RunStatus, StatusError};
+pub use status::{RunStatus, StatusError};
 pub use summary::{RunOutcome, Summary, SummaryError};

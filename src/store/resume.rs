@@ -20,7 +20,9 @@ use crate::store::PathIoError;
 use std::io;
 use std::path::Path;
 
-use super::log::{LogError, LogReader, ScanResult, SkippedRegion, TornTail};
+#[cfg(test)]
+use super::log::ScanResult;
+use super::log::{LogError, LogReader, SkippedRegion, TornTail};
 use super::record::RecordHead;
 
 const PENDING: u8 = 0;
@@ -134,7 +136,9 @@ impl ResumeState {
         Ok(effective)
     }
 
-    /// Builds the state from a full scan.
+    /// Builds the state from a full scan (for tests, to check
+    /// [`ResumeState::from_log`] against).
+    #[cfg(test)]
     pub fn from_scan(scan: &ScanResult, total: u64) -> Result<ResumeState, ResumeError> {
         let mut state = ResumeState::new(total);
         for record in &scan.records {

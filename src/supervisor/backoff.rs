@@ -33,6 +33,7 @@ impl Backoff {
         }
     }
 
+    #[cfg(test)]
     /// Uses `factor` instead of 2. Factors below 1 (or NaN) are taken as 1.
     #[must_use]
     pub fn with_factor(mut self, factor: f64) -> Self {
@@ -45,6 +46,7 @@ impl Backoff {
         self.next = self.initial;
     }
 
+    #[cfg(test)]
     /// The delay the next call to `next()` returns.
     pub fn peek(&self) -> Duration {
         self.next

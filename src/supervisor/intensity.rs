@@ -64,6 +64,7 @@ impl RestartIntensity {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Restarts currently counted (as of the last `record`).
     pub fn recent(&self) -> usize {
         self.recent.len()

@@ -45,10 +45,9 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
+use ipc_channel::IpcError;
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
-use ipc_channel::{IpcError, TryRecvError};
 use serde::{Deserialize, Serialize};
 
 /// Environment variable carrying the one-shot server name to a worker.
@@ -189,6 +188,7 @@ pub enum LinkError {
         source: IpcError,
     },
     /// Receiving a message failed (usually: the other side is gone).
+    #[cfg(test)]
     #[error("failed to receive an ipc message")]
     Recv {
         /// The ipc error.
@@ -274,7 +274,6 @@ impl PendingWorker {
             });
         }
         Ok(Some(WorkerLink {
-            pid: hello.pid,
             tx: hello.to_worker,
             rx: hello.from_worker,
         }))
@@ -309,8 +308,6 @@ impl Drop for PendingWorker {
 /// The supervisor's end of an established worker link.
 #[derive(Debug)]
 pub struct WorkerLink {
-    /// The worker's pid, as checked during the handshake.
-    pub pid: u32,
     /// Sends work to the worker.
     pub tx: IpcSender<ToWorker>,
     /// Receives progress from the worker.
@@ -318,6 +315,7 @@ pub struct WorkerLink {
 }
 
 impl WorkerLink {
+    #[cfg(test)]
     /// Sends one message to the worker.
     pub fn send(&self, msg: ToWorker) -> Result<(), LinkError> {
         self.tx
@@ -325,13 +323,17 @@ impl WorkerLink {
             .map_err(|source| LinkError::Send { source })
     }
 
+    #[cfg(test)]
     /// Receives one message, waiting at most `timeout`; `Ok(None)` on
     /// timeout.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<FromWorker>, LinkError> {
+    pub fn recv_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<FromWorker>, LinkError> {
         match self.rx.try_recv_timeout(timeout) {
             Ok(m) => Ok(Some(m)),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::IpcError(source)) => Err(LinkError::Recv { source }),
+            Err(ipc_channel::TryRecvError::Empty) => Ok(None),
+            Err(ipc_channel::TryRecvError::IpcError(source)) => Err(LinkError::Recv { source }),
         }
     }
 }
@@ -379,6 +381,7 @@ impl WorkerEndpoint {
         Ok(Self { rx, tx })
     }
 
+    #[cfg(test)]
     /// Sends one message to the supervisor.
     pub fn send(&self, msg: FromWorker) -> Result<(), LinkError> {
         self.tx
@@ -386,6 +389,7 @@ impl WorkerEndpoint {
             .map_err(|source| LinkError::Send { source })
     }
 
+    #[cfg(test)]
     /// Blocks for the next message; an error means the supervisor is gone.
     pub fn recv(&self) -> Result<ToWorker, LinkError> {
         self.rx.recv().map_err(|source| LinkError::Recv { source })
@@ -397,6 +401,7 @@ mod tests {
     use super::*;
     use crate::supervisor::process::{ExitOutcome, classify};
     use crate::supervisor::testutil::{ChildRole, child_role, spawn_child};
+    use std::time::Duration;
 
     #[test]
     fn messages_round_trip_through_postcard() {

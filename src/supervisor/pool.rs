@@ -46,7 +46,8 @@ use super::scoreboard::{SCOREBOARD_FD_ENV, Scoreboard};
 use super::shm::{SEGMENT_FD_ENV, Segment};
 use super::signals::{SignalHandler, SignalHandlerKind};
 use super::state::{
-    Effect, PauseDetector, PoolEvent, PoolState, PoolStatus, StateParams, SupervisorEvent, WorkerId,
+    Effect, Outcome, PauseDetector, PoolEvent, PoolPolicy, PoolState, StateParams, SupervisorEvent,
+    WorkerId,
 };
 use super::worker_loop::{HEARTBEAT_ENV, RESULTS_LOG_ENV};
 use crate::store::{LogError, LogWriter, SampleRecord, SampleStatus, SyncPolicy};
@@ -57,25 +58,12 @@ pub const TICK: Duration = Duration::from_millis(20);
 /// How a pool run is configured.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
-    /// Number of worker processes.
-    pub workers: usize,
-    /// A sample computing longer than this is a hang (`--sample-timeout`).
-    pub sample_timeout: Duration,
-    /// Retries per sample after the first attempt (`--retries`).
-    pub retries: u32,
-    /// Time in-flight samples get after the first shutdown signal (`--grace`).
-    pub grace: Duration,
-    /// Kill a worker whose anonymous memory exceeds this (`--max-worker-rss`).
-    pub max_worker_rss: Option<u64>,
-    /// Restart intensity: more than this many restarts ...
-    pub restart_max: usize,
-    /// ... within this window abort the run.
-    pub restart_window: Duration,
+    /// The operator's choices: workers, timeouts, retries, memory and
+    /// restart limits.
+    pub policy: PoolPolicy,
     /// Interval of worker heartbeats; five missed ones mean a hang.
     pub heartbeat_interval: Duration,
-    /// The worker program (normally [`RUNNING_EXECUTABLE`]).
-    ///
-    /// [`RUNNING_EXECUTABLE`]: crate::supervisor::process::RUNNING_EXECUTABLE
+    /// The worker program (normally `supervisor::process::RUNNING_EXECUTABLE`).
     pub worker_program: PathBuf,
     /// The worker's `argv[0]`, when it should differ from the program path
     /// (so `ps` shows `qtomo`, not `/proc/self/exe`).
@@ -89,27 +77,19 @@ pub struct PoolConfig {
     /// Work per chunk to aim for.
     pub chunk_target: Duration,
     /// A worker that has not said Ready within this long is killed. The
-    /// IPC handshake itself is awaited synchronously (normally a few
-    /// milliseconds) for at most this long, during which the loop does not
-    /// turn; keep it well below a systemd `WatchdogSec=`.
+    /// IPC handshake is polled once per turn of the loop, which keeps
+    /// turning meanwhile.
     pub spawn_timeout: Duration,
     /// Which signal handler to install (`Noop` in tests that signal nothing).
     pub signals: SignalHandlerKind,
 }
 
 impl PoolConfig {
-    /// Defaults for `program args...`: one worker per available core,
-    /// 10 min sample timeout, 2 retries, 30 s grace, no memory limit, at most
-    /// 10 restarts in 60 s, 1 s heartbeats, 10 s to start a worker.
+    /// Defaults for `program args...`: the default [`PoolPolicy`], 1 s
+    /// heartbeats, 10 s to start a worker.
     pub fn new(worker_program: PathBuf, worker_args: Vec<OsString>) -> Self {
         Self {
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            sample_timeout: Duration::from_secs(600),
-            retries: 2,
-            grace: Duration::from_secs(30),
-            max_worker_rss: None,
-            restart_max: 10,
-            restart_window: Duration::from_secs(60),
+            policy: PoolPolicy::default(),
             heartbeat_interval: Duration::from_secs(1),
             worker_program,
             worker_arg0: None,
@@ -133,20 +113,17 @@ impl PoolConfig {
     /// A turn of the loop that comes later than this after the previous one
     /// means the supervisor itself was not running (the process tree was
     /// stopped or frozen): a quarter of the heartbeat limit, at most 1 s. A
-    /// normal turn takes about [`TICK`].
+    /// normal turn takes about `TICK`.
     pub fn pause_threshold(&self) -> Duration {
         (self.heartbeat_timeout() / 4).min(Duration::from_secs(1))
     }
 
     fn state_params(&self) -> StateParams {
         StateParams {
-            workers: self.workers.max(1),
-            sample_timeout: self.sample_timeout,
-            retries: self.retries,
-            grace: self.grace,
-            max_worker_rss: self.max_worker_rss,
-            restart_max: self.restart_max,
-            restart_window: self.restart_window,
+            policy: PoolPolicy {
+                workers: self.policy.workers.max(1),
+                ..self.policy.clone()
+            },
             heartbeat_timeout: self.heartbeat_timeout(),
             spawn_timeout: self.spawn_timeout,
             initial_chunk: self.initial_chunk,
@@ -181,7 +158,7 @@ impl PoolObserver for NoopObserver {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolOutcome {
     /// Complete, interrupted or aborted.
-    pub status: PoolStatus,
+    pub status: Outcome,
     /// Samples with an ok record written by this run.
     pub succeeded: u64,
     /// Samples with a failed record written by this run, with reasons.
@@ -371,7 +348,7 @@ pub fn run_pool_with_signals(
                 });
             }
         }
-        if cfg.max_worker_rss.is_some()
+        if cfg.policy.max_worker_rss.is_some()
             && now.duration_since(last_mem) >= Duration::from_millis(100)
         {
             last_mem = now;
@@ -405,7 +382,7 @@ pub fn run_pool_with_signals(
             }
         }
     }
-    let status = finish.unwrap_or(PoolStatus::Interrupted);
+    let status = finish.unwrap_or(Outcome::Interrupted);
     rt.teardown(&status);
     if let Some(n) = &rt.notifier {
         let _ = n.status(&format!("{}; {:?}", state.status_line(), status));
@@ -435,7 +412,7 @@ impl Runtime<'_> {
         state: &mut PoolState,
         effects: Vec<Effect>,
         observer: &mut dyn PoolObserver,
-    ) -> Result<Option<PoolStatus>, PoolError> {
+    ) -> Result<Option<Outcome>, PoolError> {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(e) = queue.pop_front() {
             match e {
@@ -509,7 +486,9 @@ impl Runtime<'_> {
                             }
                             PoolEvent::Draining => {
                                 let _ = n.stopping();
-                                let _ = n.extend_timeout(self.cfg.grace + Duration::from_secs(10));
+                                let _ = n.extend_timeout(
+                                    self.cfg.policy.grace + Duration::from_secs(10),
+                                );
                             }
                             _ => {}
                         }
@@ -600,8 +579,8 @@ impl Runtime<'_> {
 
     /// Ends every remaining worker: politely after a complete run, at once
     /// otherwise.
-    fn teardown(&mut self, status: &PoolStatus) {
-        if *status == PoolStatus::Complete {
+    fn teardown(&mut self, status: &Outcome) {
+        if *status == Outcome::Complete {
             for live in self.live.values_mut() {
                 if let Some(tx) = live.tx.take() {
                     let _ = tx.send(ToWorker::Shutdown);

@@ -34,7 +34,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -152,6 +152,7 @@ impl WorkerCommand {
         self
     }
 
+    #[cfg(test)]
     /// Appends one argument.
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.cmd.arg(arg);
@@ -174,27 +175,16 @@ impl WorkerCommand {
         self
     }
 
-    /// Removes an environment variable from the child's environment.
-    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
-        self.cmd.env_remove(key);
-        self
-    }
-
     /// Sets the child's standard input.
     pub fn stdin(mut self, cfg: impl Into<Stdio>) -> Self {
         self.cmd.stdin(cfg);
         self
     }
 
+    #[cfg(test)]
     /// Sets the child's standard output.
     pub fn stdout(mut self, cfg: impl Into<Stdio>) -> Self {
         self.cmd.stdout(cfg);
-        self
-    }
-
-    /// Sets the child's standard error.
-    pub fn stderr(mut self, cfg: impl Into<Stdio>) -> Self {
-        self.cmd.stderr(cfg);
         self
     }
 
@@ -244,7 +234,7 @@ impl WorkerCommand {
         self.inherited.clear();
         let pid = Pid::from_raw(child.id() as i32);
         Ok(WorkerChild {
-            child,
+            _child: child,
             pid,
             status: None,
         })
@@ -256,7 +246,8 @@ impl WorkerCommand {
 /// [`KILL_WAIT`]).
 #[derive(Debug)]
 pub struct WorkerChild {
-    child: Child,
+    /// Holds the child's pipes, if any were requested, open.
+    _child: Child,
     pid: Pid,
     status: Option<ExitStatus>,
 }
@@ -267,19 +258,16 @@ impl WorkerChild {
         self.pid
     }
 
+    #[cfg(test)]
     /// The exit status, once reaped.
     pub fn status(&self) -> Option<ExitStatus> {
         self.status
     }
 
+    #[cfg(test)]
     /// Takes the worker's stdout pipe, if one was requested.
-    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.child.stdout.take()
-    }
-
-    /// Takes the worker's stderr pipe, if one was requested.
-    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
-        self.child.stderr.take()
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self._child.stdout.take()
     }
 
     /// Sends `signal` to the worker's process group.

@@ -171,7 +171,7 @@ pub enum SignalError {
 /// Which handler to install.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignalHandlerKind {
-    /// Handle [`HANDLED_SIGNALS`] and ignore SIGPIPE.
+    /// Handle `HANDLED_SIGNALS` and ignore SIGPIPE.
     Standard,
     /// Install nothing and never report an event; useful for tests.
     Noop,
@@ -385,6 +385,7 @@ impl ShutdownCounter {
         }
     }
 
+    #[cfg(test)]
     /// How many shutdown signals were recorded.
     pub fn count(&self) -> u32 {
         self.count

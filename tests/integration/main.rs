@@ -7,6 +7,7 @@ mod cli;
 mod contract;
 mod disk_full;
 mod integrity;
+mod kwiat;
 mod model;
 mod real_data;
 mod report;

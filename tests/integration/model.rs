@@ -334,6 +334,21 @@ fn bad_model_files_get_located_errors_and_exit_2() {
         .qtomo(["run", "d.csv", "--out", "ok", "--workers", "0", "-q"])
         .expect_code(2)
         .stderr_has(&["readout file: good.npy -> (none)"]);
+    // A Kwiat JSON input is not combined with the model options (yet).
+    let kwiat = crate::util::example_data("kwiat/bell_state_example.json");
+    sandbox
+        .qtomo([
+            "run".as_ref(),
+            kwiat.as_os_str(),
+            "--out".as_ref(),
+            "kw".as_ref(),
+            "--readout".as_ref(),
+            "good.npy".as_ref(),
+            "-q".as_ref(),
+        ])
+        .expect_code(2)
+        .stderr_has(&["--readout, --scale and --background apply to CSV and NPY inputs"]);
+    assert!(!sandbox.join("kw").exists());
 }
 
 /// The affine certificate N·max(0, λ_max(∇L)) − Tr(τ∇L) of ρ recomputed from

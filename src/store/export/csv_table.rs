@@ -120,15 +120,6 @@ struct CsvRow<'a> {
     negativity_q975: Option<f64>,
 }
 
-/// Writes the CSV export of the run in `dir` to the file `out`.
-pub fn export_csv(
-    dir: &Path,
-    out: &Path,
-    missing: MissingPolicy,
-) -> Result<ExportStats, ExportError> {
-    csv_to_file(Source::open(dir, missing, None)?, out)
-}
-
 pub(super) fn csv_to_file(mut source: Source<'_>, out: &Path) -> Result<ExportStats, ExportError> {
     let (temp, file) = create_temp(out)?;
     let mut buffered = BufWriter::with_capacity(1 << 20, file);

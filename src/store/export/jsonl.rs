@@ -98,15 +98,6 @@ pub fn sample_json(
     })
 }
 
-/// Writes the JSONL export of the run in `dir` to the file `out`.
-pub fn export_jsonl(
-    dir: &Path,
-    out: &Path,
-    missing: MissingPolicy,
-) -> Result<ExportStats, ExportError> {
-    jsonl_to_file(Source::open(dir, missing, None)?, out)
-}
-
 pub(super) fn jsonl_to_file(
     mut source: Source<'_>,
     out: &Path,

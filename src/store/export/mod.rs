@@ -25,7 +25,7 @@
 //!   Methods appear in the record's order; non-finite numbers become `null`;
 //!   `id` is `null` for missing samples.
 //! * CSV: one row per sample and method with the scalar metrics (columns
-//!   [`CSV_COLUMNS`]); a failed or missing sample has one row with an empty
+//!   [`CSV_COLUMNS`](csv_table::CSV_COLUMNS)); a failed or missing sample has one row with an empty
 //!   `method`. Eigenvalues and matrices are in the JSONL and NPY exports.
 //! * NPY: a directory with `rho_<method>.npy` per method of the manifest,
 //!   complex128 of shape (total, d, d), rows of failed or missing samples
@@ -62,14 +62,15 @@ use crate::atomic::{
     AtomicWriteError, TempFile, parent_dir, remove_stale_temps, remove_stale_temps_where,
 };
 
+#[cfg(test)]
+use csv_table::CSV_COLUMNS;
 use csv_table::csv_to_file;
 use csv_table::write_csv;
-pub use csv_table::{CSV_COLUMNS, export_csv};
 use jsonl::jsonl_to_file;
+pub use jsonl::sample_json;
 use jsonl::write_jsonl;
-pub use jsonl::{export_jsonl, sample_json};
+pub use npy::NPY_INDEX;
 use npy::npy_to_dir;
-pub use npy::{NPY_INDEX, export_npy};
 
 /// The export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,7 +353,7 @@ pub struct RunReader<'r> {
 
 impl<'r> RunReader<'r> {
     /// Opens the run in `dir`, with `rescore` applied to every method
-    /// result of every ok record read (as [`export_rescored`] does).
+    /// result of every ok record read (as [`export`] does).
     /// Missing indices are allowed.
     pub fn open(dir: &Path, rescore: Option<Rescore<'r>>) -> Result<RunReader<'r>, ExportError> {
         Ok(RunReader {
@@ -425,19 +426,9 @@ fn check_record(record: &SampleRecord, dim: u32) -> Result<(), ExportError> {
 }
 
 /// Exports the run in `dir` in `format` to `out` (a file for JSONL and CSV,
-/// a directory for NPY).
+/// a directory for NPY); `rescore`, if given, is applied to every method
+/// result of every ok record before it is written.
 pub fn export(
-    dir: &Path,
-    format: ExportFormat,
-    out: &Path,
-    missing: MissingPolicy,
-) -> Result<ExportStats, ExportError> {
-    export_rescored(dir, format, out, missing, None)
-}
-
-/// [`export`], with `rescore` applied to every method result of every ok
-/// record before it is written.
-pub fn export_rescored(
     dir: &Path,
     format: ExportFormat,
     out: &Path,
@@ -512,7 +503,7 @@ fn finish_writer(w: BufWriter<File>, path: &Path) -> Result<File, ExportError> {
 /// Writes the JSONL or CSV export of the run in `dir` to `out` (standard
 /// output, say) in index order; `name` names the destination in errors.
 /// NPY, a directory of files, is refused ([`ExportError::NotStreamable`]).
-/// `rescore`, if given, is applied as in [`export_rescored`].
+/// `rescore`, if given, is applied as in [`export`].
 pub fn export_to_writer(
     dir: &Path,
     format: ExportFormat,

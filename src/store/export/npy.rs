@@ -10,16 +10,6 @@ use super::*;
 /// File name of the row index written next to the NPY arrays.
 pub const NPY_INDEX: &str = "index.csv";
 
-/// Writes the NPY export of the run in `dir` into the directory `out_dir`
-/// (created if needed): `rho_<method>.npy` per method and `index.csv`.
-pub fn export_npy(
-    dir: &Path,
-    out_dir: &Path,
-    missing: MissingPolicy,
-) -> Result<ExportStats, ExportError> {
-    npy_to_dir(Source::open(dir, missing, None)?, out_dir)
-}
-
 pub(super) fn npy_to_dir(
     mut source: Source<'_>,
     out_dir: &Path,

@@ -43,7 +43,7 @@ fn jsonl_lists_every_index_in_order_with_the_contract_shape() {
     let run = tmp.path().join("run");
     let expected = make_run(&run, true);
     let out = tmp.path().join("out.jsonl");
-    let stats = export_jsonl(&run, &out, MissingPolicy::Error).unwrap();
+    let stats = export(&run, ExportFormat::Jsonl, &out, MissingPolicy::Error, None).unwrap();
     assert_eq!(
         stats,
         ExportStats {
@@ -99,7 +99,7 @@ fn missing_index_is_refused_or_marked() {
     let run = tmp.path().join("run");
     make_run(&run, false);
     let out = tmp.path().join("out.jsonl");
-    let err = export_jsonl(&run, &out, MissingPolicy::Error).unwrap_err();
+    let err = export(&run, ExportFormat::Jsonl, &out, MissingPolicy::Error, None).unwrap_err();
     assert!(matches!(
         err,
         ExportError::Missing {
@@ -111,7 +111,7 @@ fn missing_index_is_refused_or_marked() {
     assert!(err.to_string().contains("sample 5"), "{err}");
     assert!(!out.exists(), "nothing written on refusal");
 
-    let stats = export_jsonl(&run, &out, MissingPolicy::Mark).unwrap();
+    let stats = export(&run, ExportFormat::Jsonl, &out, MissingPolicy::Mark, None).unwrap();
     assert_eq!(stats.missing, 1);
     let last: serde_json::Value =
         serde_json::from_str(fs::read_to_string(&out).unwrap().lines().last().unwrap()).unwrap();
@@ -126,7 +126,7 @@ fn csv_has_one_row_per_sample_and_method() {
     let run = tmp.path().join("run");
     let expected = make_run(&run, true);
     let out = tmp.path().join("out.csv");
-    export_csv(&run, &out, MissingPolicy::Error).unwrap();
+    export(&run, ExportFormat::Csv, &out, MissingPolicy::Error, None).unwrap();
     let mut r = csv::Reader::from_path(&out).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header, CSV_COLUMNS);
@@ -149,7 +149,7 @@ fn npy_arrays_read_back_with_nan_rows_for_failures() {
     let run = tmp.path().join("run");
     let expected = make_run(&run, true);
     let out = tmp.path().join("npy");
-    export_npy(&run, &out, MissingPolicy::Error).unwrap();
+    export(&run, ExportFormat::Npy, &out, MissingPolicy::Error, None).unwrap();
     for (k, method) in METHODS.iter().enumerate() {
         let file = File::open(out.join(format!("rho_{method}.npy"))).unwrap();
         let a = Array3::<c64>::read_npy(file).unwrap();
@@ -197,6 +197,7 @@ fn export_of_a_directory_without_manifest_is_refused() {
         ExportFormat::Csv,
         &tmp.path().join("x.csv"),
         MissingPolicy::Mark,
+        None,
     )
     .unwrap_err();
     assert!(matches!(err, ExportError::NoManifest { .. }));

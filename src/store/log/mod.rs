@@ -81,9 +81,10 @@ use std::path::{Path, PathBuf};
 
 use super::format::{FormatVersion, FormatVersionError};
 
-pub use frame::Frame;
 pub(crate) use frame::frame_payload;
-pub use reader::{LogReader, ScanResult, SkippedRegion};
+#[cfg(test)]
+pub use reader::ScanResult;
+pub use reader::{LogReader, SkippedRegion};
 pub(crate) use reader::{read_payload_at, read_record_at};
 pub use repair::{remove_damage, truncate_torn_tail};
 pub use writer::{LogWriter, SyncPolicy};

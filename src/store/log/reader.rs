@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use super::frame::{Frame, FrameHeader, parse_header};
 use super::{FRAME_HEADER_LEN, FrameDefect, HEADER_LEN, LOG_MAGIC, LogError, TornTail};
-use crate::store::format::FormatVersion;
 use crate::store::fsutil::open_read_nofollow;
 use crate::store::record::{RecordHead, SampleRecord};
 
-/// Everything a full scan of a log found.
+/// Everything a full scan of a log found (for tests: the code paths that
+/// read logs stream them with [`LogReader::next_head`]).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanResult {
     /// Every valid record, in file order (duplicates included).
@@ -21,8 +22,6 @@ pub struct ScanResult {
     pub valid_len: u64,
     /// The torn final stretch, if any; see [`super::truncate_torn_tail`].
     pub torn_tail: Option<TornTail>,
-    /// Format version from the header.
-    pub version: FormatVersion,
     /// Damaged regions in the middle of the log that were skipped.
     pub skipped: Vec<SkippedRegion>,
 }
@@ -36,7 +35,6 @@ pub struct ScanResult {
 pub struct LogReader {
     reader: BufReader<File>,
     path: PathBuf,
-    version: FormatVersion,
     pos: u64,
     end: u64,
     payload: Vec<u8>,
@@ -91,7 +89,6 @@ impl LogReader {
             return Ok(LogReader {
                 reader,
                 path: path.to_path_buf(),
-                version: FormatVersion::CURRENT,
                 pos: 0,
                 end: 0,
                 payload: Vec::new(),
@@ -103,27 +100,16 @@ impl LogReader {
         reader
             .read_exact(&mut header)
             .map_err(LogError::io("read the header of", path))?;
-        let version = parse_header(&header, path)?;
+        parse_header(&header, path)?;
         Ok(LogReader {
             reader,
             path: path.to_path_buf(),
-            version,
             pos: HEADER_LEN,
             end: len,
             payload: Vec::new(),
             torn_tail: None,
             skipped: Vec::new(),
         })
-    }
-
-    /// The format version in the header.
-    pub fn version(&self) -> FormatVersion {
-        self.version
-    }
-
-    /// The log file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Length of the valid prefix read so far (header plus valid frames).
@@ -258,6 +244,7 @@ impl LogReader {
         self.end.max(self.torn_tail.map_or(0, |t| t.offset + t.len))
     }
 
+    #[cfg(test)]
     /// Like [`LogReader::scan`], but the first damaged region in the
     /// middle of the log is an error ([`LogError::Corrupt`]) rather than
     /// skipped; a torn tail is still only reported.
@@ -274,6 +261,7 @@ impl LogReader {
         Ok(scan)
     }
 
+    #[cfg(test)]
     /// Reads and decodes every record of the log at `path`.
     ///
     /// Holds every record in memory; for bookkeeping over large logs use
@@ -290,7 +278,6 @@ impl LogReader {
             records,
             valid_len: reader.valid_len(),
             torn_tail: reader.torn_tail(),
-            version: reader.version(),
             skipped: reader.skipped.clone(),
         })
     }

@@ -35,7 +35,7 @@ fn frame_round_trip_and_layout() {
     assert_eq!(&bytes[..8], b"QTOMOLOG");
     assert_eq!(
         &bytes[8..12],
-        &crate::store::FormatVersion::CURRENT.0.to_le_bytes()
+        &crate::store::format::FormatVersion::CURRENT.0.to_le_bytes()
     );
     let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
@@ -46,7 +46,11 @@ fn frame_round_trip_and_layout() {
     assert_eq!(scan.records, records);
     assert_eq!(scan.valid_len, bytes.len() as u64);
     assert_eq!(scan.torn_tail, None);
-    assert_eq!(scan.version, FormatVersion::CURRENT);
+    let header: &[u8; HEADER_LEN as usize] = bytes[..HEADER_LEN as usize].try_into().unwrap();
+    assert_eq!(
+        super::frame::parse_header(header, &path).unwrap(),
+        FormatVersion::CURRENT
+    );
 
     // Reopening appends after the existing frames.
     let more = record(20, true, METHODS, 2);

@@ -57,7 +57,7 @@ impl LogWriter {
     ///
     /// An existing log must carry the current format version and a whole
     /// header; a log with a torn tail should be repaired with
-    /// [`super::truncate_torn_tail`] first (appending after a torn frame would turn
+    /// `store::log::truncate_torn_tail` first (appending after a torn frame would turn
     /// it into corruption).
     pub fn open(path: &Path, policy: SyncPolicy) -> Result<LogWriter, LogError> {
         let file = open_nofollow(

@@ -98,11 +98,6 @@ impl RunDir {
         self.root.join(SUMMARY)
     }
 
-    /// `run.lock`.
-    pub fn lock(&self) -> PathBuf {
-        self.root.join(RUN_LOCK)
-    }
-
     /// `target.json`.
     pub fn target(&self) -> PathBuf {
         self.root.join(TARGET)
@@ -231,10 +226,8 @@ pub enum Opened {
 pub struct OpenRun {
     /// Paths of the directory.
     pub dir: RunDir,
-    /// The exclusive run lock; keep it for the whole run.
-    pub lock: RunLock,
-    /// The manifest in force (the recorded one when resuming).
-    pub manifest: Manifest,
+    /// The exclusive run lock, held for as long as this value lives.
+    _lock: RunLock,
     /// What was done with the directory.
     pub opened: Opened,
     /// Which samples are done, failed or pending.
@@ -471,8 +464,7 @@ pub fn open_run(
     }
     Ok(OpenRun {
         dir,
-        lock,
-        manifest,
+        _lock: lock,
         opened,
         resume: scan.state,
         repaired_tail: scan.torn_tail,

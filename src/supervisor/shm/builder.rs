@@ -117,6 +117,7 @@ impl<'a> SegmentBuilder<'a> {
         Ok((placed, cursor))
     }
 
+    #[cfg(test)]
     /// Total length in bytes of the segment this builder would create.
     pub fn encoded_len(&self) -> Result<usize, ShmError> {
         self.validate()?;

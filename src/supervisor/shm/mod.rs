@@ -65,7 +65,7 @@ mod writer;
 
 pub use builder::SegmentBuilder;
 pub use segment::{Segment, SegmentView};
-pub use writer::{MAX_WRITER_SECTIONS, SectionId, SegmentWriter};
+pub use writer::{SectionId, SegmentWriter};
 
 use nix::errno::Errno;
 

@@ -214,11 +214,6 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Bytes written to section `id` so far.
-    pub fn section_len(&self, id: SectionId) -> usize {
-        self.slots.get(id.0).map_or(0, |s| s.len)
-    }
-
     /// What section `id` holds so far.
     pub fn bytes(&self, id: SectionId) -> &[u8] {
         match self.slots.get(id.0) {

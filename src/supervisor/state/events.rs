@@ -1,5 +1,5 @@
 //! What the state machine takes in ([`SupervisorEvent`]) and gives out
-//! ([`Action`], [`Effect`], [`PoolEvent`], [`PoolStatus`]), and its knobs.
+//! ([`Action`], [`Effect`], [`PoolEvent`], [`Outcome`]), and its knobs.
 
 use std::time::Duration;
 
@@ -122,7 +122,7 @@ pub enum Effect {
     /// Tell the observer.
     Observe(PoolEvent),
     /// The run is over: tear everything down and return.
-    Finish(PoolStatus),
+    Finish(Outcome),
 }
 
 /// The decision for one event. `#[must_use]`: dropping it loses effects.
@@ -188,37 +188,67 @@ pub enum PoolEvent {
     Status(String),
 }
 
-/// How a pool run ended.
+/// How a run ended: the one outcome type of a run, whether its samples
+/// ran in the pool (whose state machine finishes with it) or in process
+/// (`run::execute`). summary.json stores it as a `store::RunOutcome`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PoolStatus {
-    /// Every sample has a record.
+pub enum Outcome {
+    /// Every pending sample was attempted.
     Complete,
-    /// Stopped by a signal; the rest is pending for a resume.
+    /// Stopped by a signal (or left samples without a record); the rest is
+    /// pending for a resume.
     Interrupted,
-    /// Stopped by a fatal condition (restart intensity).
-    Aborted {
-        /// Why.
-        reason: String,
-    },
+    /// Stopped by a fatal condition (restart intensity, a failed write),
+    /// with its reason.
+    Aborted(String),
 }
 
-/// Knobs of the state machine (a subset of the pool's configuration).
+/// The operator's choices for a pool (`qtomo run`'s flags): how many
+/// workers, and when a sample, a worker or the whole run is given up on.
+/// Carried unchanged from the command line through the pool's
+/// configuration into the state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolPolicy {
+    /// Number of worker processes (`--workers`; 0 runs in process).
+    pub workers: usize,
+    /// A sample computing longer than this is a hang (`--sample-timeout`).
+    pub sample_timeout: Duration,
+    /// Retries per sample after its first attempt (`--retries`).
+    pub retries: u32,
+    /// Time in-flight samples get after the first shutdown signal, before
+    /// SIGKILL (`--grace`).
+    pub grace: Duration,
+    /// Kill a worker charged more than this many bytes of private memory
+    /// (`--max-worker-rss`).
+    pub max_worker_rss: Option<u64>,
+    /// Restart intensity: more than this many restarts ...
+    pub restart_max: usize,
+    /// ... within this window abort the run.
+    pub restart_window: Duration,
+}
+
+impl Default for PoolPolicy {
+    /// One worker per available core, 10 min sample timeout, 2 retries,
+    /// 30 s grace, no memory limit, at most 10 restarts in 60 s.
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            sample_timeout: Duration::from_secs(600),
+            retries: 2,
+            grace: Duration::from_secs(30),
+            max_worker_rss: None,
+            restart_max: 10,
+            restart_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Knobs of the state machine: the operator's policy and the pool's
+/// derived timings.
 #[derive(Clone, Debug)]
 pub struct StateParams {
-    /// Target number of workers.
-    pub workers: usize,
-    /// A sample computing longer than this is a hang.
-    pub sample_timeout: Duration,
-    /// Retries per sample after its first attempt.
-    pub retries: u32,
-    /// How long draining workers get before SIGKILL.
-    pub grace: Duration,
-    /// Kill a worker charged more than this many bytes.
-    pub max_worker_rss: Option<u64>,
-    /// Restart intensity: at most this many restarts ...
-    pub restart_max: usize,
-    /// ... within this window.
-    pub restart_window: Duration,
+    /// The operator's choices.
+    pub policy: PoolPolicy,
     /// A worker silent for this long is hung.
     pub heartbeat_timeout: Duration,
     /// A worker not Ready within this long is hung.

@@ -31,7 +31,7 @@
 //! * [`PoolState`]: the machine; [`StateParams`] its knobs.
 //! * [`ChunkSizer`]: adaptive chunk size (pure).
 //! * [`PauseDetector`]: notices that the loop itself was not scheduled.
-//! * [`PoolEvent`]: what the observer is told; [`PoolStatus`]: how a run ends.
+//! * [`PoolEvent`]: what the observer is told; [`Outcome`]: how a run ends.
 //!
 //! Files: `events` (what goes in and out), `chunk`, `pause`,
 //! `worker` (a slot's phase and kill causes), this file (the machine).
@@ -54,7 +54,7 @@ use super::scoreboard::Progress;
 use super::signals::{ShutdownCounter, ShutdownRequest, SignalEvent};
 
 pub use chunk::ChunkSizer;
-pub use events::{Action, Effect, PoolEvent, PoolStatus, StateParams, SupervisorEvent};
+pub use events::{Action, Effect, Outcome, PoolEvent, PoolPolicy, StateParams, SupervisorEvent};
 pub use pause::PauseDetector;
 use worker::{KillCause, Phase, Worker};
 
@@ -102,7 +102,7 @@ impl PoolState {
     pub fn new(p: StateParams, pending: impl IntoIterator<Item = u64>) -> Self {
         let queue: VecDeque<(u64, u32)> = pending.into_iter().map(|i| (i, 0)).collect();
         Self {
-            target: p.workers.max(1),
+            target: p.policy.workers.max(1),
             next_id: 0,
             workers: BTreeMap::new(),
             total: queue.len() as u64,
@@ -111,10 +111,10 @@ impl PoolState {
             sizer: ChunkSizer::new(
                 p.initial_chunk,
                 p.chunk_target,
-                p.sample_timeout,
+                p.policy.sample_timeout,
                 p.max_chunk,
             ),
-            intensity: RestartIntensity::new(p.restart_max, p.restart_window),
+            intensity: RestartIntensity::new(p.policy.restart_max, p.policy.restart_window),
             backoff: Backoff::new(p.restart_delay, Duration::from_secs(2)),
             spawn_at: Vec::new(),
             shutdowns: ShutdownCounter::new(),
@@ -135,7 +135,7 @@ impl PoolState {
     pub fn start(&mut self, now: Instant) -> Action {
         if self.queue.is_empty() {
             self.finished = true;
-            return Action::Do(vec![Effect::Finish(PoolStatus::Complete)]);
+            return Action::Do(vec![Effect::Finish(Outcome::Complete)]);
         }
         let n = self.target.min(self.queue.len());
         self.target = n;
@@ -143,16 +143,12 @@ impl PoolState {
         Action::Do(effects)
     }
 
-    /// The pid of a worker slot, once spawned.
-    pub fn pid(&self, worker: WorkerId) -> Option<u32> {
-        self.workers.get(&worker).and_then(|w| w.pid)
-    }
-
     /// Whether the state is draining after a first shutdown signal.
     pub fn draining(&self) -> bool {
         self.drain_deadline.is_some()
     }
 
+    #[cfg(test)]
     /// The number of worker slots alive.
     pub fn live_workers(&self) -> usize {
         self.workers.len()
@@ -269,7 +265,8 @@ impl PoolState {
                 }
             }
             SupervisorEvent::Memory { worker, bytes } => {
-                if let (Some(limit), Some(w)) = (self.p.max_worker_rss, self.workers.get(&worker))
+                if let (Some(limit), Some(w)) =
+                    (self.p.policy.max_worker_rss, self.workers.get(&worker))
                     && bytes > limit
                     && !matches!(w.phase, Phase::Killing { .. })
                 {
@@ -344,7 +341,7 @@ impl PoolState {
         }
         if self.drain_deadline.is_some() || w.retiring {
             w.phase = Phase::Stopping {
-                deadline: now + self.p.grace,
+                deadline: now + self.p.policy.grace,
             };
             fx.push(Effect::Stop { worker });
             return;
@@ -424,7 +421,7 @@ impl PoolState {
                           the log is valid: free space and rerun the same command to resume"
                 .to_string();
             tracing::error!(%worker, pid = %OrDash(w.pid), %reason, "aborting the run");
-            fx.push(Effect::Finish(PoolStatus::Aborted { reason }));
+            fx.push(Effect::Finish(Outcome::Aborted(reason)));
             return;
         }
         let blamed = match &cause {
@@ -436,12 +433,15 @@ impl PoolState {
         let reason = match (&cause, spawn_error) {
             (_, Some(e)) => format!("worker could not be started: {e}"),
             (Some(KillCause::Timeout { index: Some(_) }), _) => {
-                format!("timed out after {} s", fmt_secs(self.p.sample_timeout))
+                format!(
+                    "timed out after {} s",
+                    fmt_secs(self.p.policy.sample_timeout)
+                )
             }
             (Some(KillCause::Timeout { index: None }), _) => {
                 format!(
                     "worker made no progress for {} s",
-                    fmt_secs(self.p.sample_timeout)
+                    fmt_secs(self.p.policy.sample_timeout)
                 )
             }
             (Some(KillCause::NoHeartbeat), _) => format!(
@@ -451,7 +451,7 @@ impl PoolState {
             (Some(KillCause::Memory { bytes }), _) => format!(
                 "worker exceeded --max-worker-rss ({} MiB > {} MiB)",
                 bytes >> 20,
-                self.p.max_worker_rss.unwrap_or(0) >> 20
+                self.p.policy.max_worker_rss.unwrap_or(0) >> 20
             ),
             (Some(KillCause::SpawnTimeout), _) => format!(
                 "worker not ready within {} s",
@@ -476,7 +476,7 @@ impl PoolState {
             let reasons = self.reasons.entry(index).or_default();
             reasons.push(reason.clone());
             let attempts = attempt + 1;
-            if attempts > self.p.retries {
+            if attempts > self.p.policy.retries {
                 let text = final_reason(reasons);
                 self.reasons.remove(&index);
                 tracing::error!(sample = index, attempts, reason = %text, "sample failed; retries exhausted");
@@ -501,7 +501,7 @@ impl PoolState {
             self.finished = true;
             let reason = format!("restart intensity exceeded: {e}; last: {reason}");
             tracing::error!(%reason, "aborting the run");
-            fx.push(Effect::Finish(PoolStatus::Aborted { reason }));
+            fx.push(Effect::Finish(Outcome::Aborted(reason)));
             return;
         }
         if self.workers.len() + self.spawn_at.len() < self.target {
@@ -514,9 +514,9 @@ impl PoolState {
         match sig {
             SignalEvent::Shutdown(s) => match self.shutdowns.record(s) {
                 ShutdownRequest::Once(_) => {
-                    tracing::warn!(signal = ?s, grace = ?self.p.grace,
+                    tracing::warn!(signal = ?s, grace = ?self.p.policy.grace,
                         "shutdown requested: no new work, in-flight samples get the grace period");
-                    self.drain_deadline = Some(now + self.p.grace);
+                    self.drain_deadline = Some(now + self.p.policy.grace);
                     self.spawn_at.clear();
                     fx.push(Effect::Observe(PoolEvent::Draining));
                     let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
@@ -528,7 +528,7 @@ impl PoolState {
                             Phase::Spawning { .. } => self.kill(id, KillCause::Shutdown, fx),
                             Phase::Idle | Phase::Busy => {
                                 w.phase = Phase::Stopping {
-                                    deadline: now + self.p.grace,
+                                    deadline: now + self.p.policy.grace,
                                 };
                                 fx.push(Effect::Stop { worker: id });
                             }
@@ -543,7 +543,7 @@ impl PoolState {
                         self.kill(id, KillCause::Shutdown, fx);
                     }
                     self.finished = true;
-                    fx.push(Effect::Finish(PoolStatus::Interrupted));
+                    fx.push(Effect::Finish(Outcome::Interrupted));
                 }
             },
             SignalEvent::Status => {
@@ -621,6 +621,7 @@ impl PoolState {
         }
     }
 
+    #[cfg(test)]
     /// Total time the supervisor's loop was found paused
     /// ([`SupervisorEvent::Paused`]) in this run.
     pub fn paused_total(&self) -> Duration {
@@ -660,7 +661,7 @@ impl PoolState {
                     }
                 }
                 Phase::Busy => {
-                    if stalled > self.p.sample_timeout {
+                    if stalled > self.p.policy.sample_timeout {
                         kills.push((
                             id,
                             KillCause::Timeout {
@@ -700,14 +701,14 @@ impl PoolState {
         if self.drain_deadline.is_some() {
             if self.workers.is_empty() {
                 self.finished = true;
-                fx.push(Effect::Finish(PoolStatus::Interrupted));
+                fx.push(Effect::Finish(Outcome::Interrupted));
             }
             return;
         }
         let holding = self.workers.values().any(|w| !w.items.is_empty());
         if self.queue.is_empty() && !holding {
             self.finished = true;
-            fx.push(Effect::Finish(PoolStatus::Complete));
+            fx.push(Effect::Finish(Outcome::Complete));
         }
     }
 }

@@ -4,13 +4,15 @@ use super::*;
 
 fn params(workers: usize) -> StateParams {
     StateParams {
-        workers,
-        sample_timeout: Duration::from_secs(60),
-        retries: 2,
-        grace: Duration::from_secs(10),
-        max_worker_rss: Some(100 << 20),
-        restart_max: 5,
-        restart_window: Duration::from_secs(60),
+        policy: PoolPolicy {
+            workers,
+            sample_timeout: Duration::from_secs(60),
+            retries: 2,
+            grace: Duration::from_secs(10),
+            max_worker_rss: Some(100 << 20),
+            restart_max: 5,
+            restart_window: Duration::from_secs(60),
+        },
         heartbeat_timeout: Duration::from_secs(10),
         spawn_timeout: Duration::from_secs(10),
         initial_chunk: 2,
@@ -103,7 +105,7 @@ fn clean_run_dispatches_everything_and_completes() {
         },
         t,
     ));
-    assert_eq!(fx.last(), Some(&Effect::Finish(PoolStatus::Complete)));
+    assert_eq!(fx.last(), Some(&Effect::Finish(Outcome::Complete)));
     assert_eq!(s.succeeded, 4);
     // Finished: further events change nothing.
     assert_eq!(s.handle_event(SupervisorEvent::Tick, t), Action::None);
@@ -191,7 +193,7 @@ fn poison_sample_fails_after_retries_with_reason() {
         attempts: 3,
         reason: "worker killed by SIGSEGV on 3 attempts".into()
     }));
-    assert_eq!(all.last(), Some(&Effect::Finish(PoolStatus::Complete)));
+    assert_eq!(all.last(), Some(&Effect::Finish(Outcome::Complete)));
     assert_eq!(s.failed.len(), 1);
 }
 
@@ -199,8 +201,8 @@ fn poison_sample_fails_after_retries_with_reason() {
 fn hung_sample_is_killed_and_named_in_the_reason() {
     let t = Instant::now();
     let mut p = params(1);
-    p.retries = 0;
-    p.sample_timeout = Duration::from_secs(2);
+    p.policy.retries = 0;
+    p.policy.sample_timeout = Duration::from_secs(2);
     let mut s = PoolState::new(p, [0, 1]);
     up(&mut s, t, 1);
     let pr = Progress {
@@ -286,8 +288,8 @@ fn memory_hog_is_killed() {
 fn restart_intensity_aborts() {
     let t = Instant::now();
     let mut p = params(1);
-    p.restart_max = 2;
-    p.retries = 100;
+    p.policy.restart_max = 2;
+    p.policy.retries = 100;
     let mut s = PoolState::new(p, 0..10);
     up(&mut s, t, 1);
     let mut last = Vec::new();
@@ -306,7 +308,7 @@ fn restart_intensity_aborts() {
         ));
     }
     assert!(
-        matches!(last.last(), Some(Effect::Finish(PoolStatus::Aborted { reason })) if reason.contains("restart intensity"))
+        matches!(last.last(), Some(Effect::Finish(Outcome::Aborted(reason))) if reason.contains("restart intensity"))
     );
 }
 
@@ -342,7 +344,7 @@ fn first_signal_drains_second_kills() {
             Effect::Kill {
                 worker: WorkerId(1)
             },
-            Effect::Finish(PoolStatus::Interrupted)
+            Effect::Finish(Outcome::Interrupted)
         ]
     );
 }
@@ -369,7 +371,7 @@ fn drain_ends_when_last_worker_exits_or_grace_expires() {
         },
         t + Duration::from_secs(11),
     ));
-    assert_eq!(fx, vec![Effect::Finish(PoolStatus::Interrupted)]);
+    assert_eq!(fx, vec![Effect::Finish(Outcome::Interrupted)]);
 }
 
 #[test]
