@@ -46,6 +46,7 @@
 mod error;
 mod execute;
 pub mod job;
+mod kwiat_set;
 mod outcome;
 mod plan;
 mod progress;

@@ -12,6 +12,7 @@
 
 use super::execute::PoolSettings;
 use super::job::{MleOptions, Plan, TargetSpec};
+use super::kwiat_set::{kwiat_set, model_differs};
 use super::segment::SegmentSink;
 use crate::io::kwiat::{self, KwiatError, KwiatOptions};
 use crate::io::{InputError, InputOptions, SampleSink, SinkError};
@@ -64,22 +65,25 @@ impl Ingest {
 
     /// Reads a Kwiat Quantum-Tomography input (one `.json` file, a
     /// `.jsonl` batch or a directory of `.json` files) into a new segment:
-    /// its rows become an ungrouped custom set (Poisson counts with a free
-    /// intensity, as the package fits them), its coincidence counts the
-    /// samples. A sample that needs a measurement model (a scale that
-    /// varies across rows, accidentals, crosstalk) is refused, naming it
-    /// and why, until the likelihood supports one.
+    /// its rows become an ungrouped set (Poisson counts with a free
+    /// intensity, as the package fits them) under the measurement model
+    /// the file defines (scales, accidentals, crosstalk; see
+    /// [`super::kwiat_set`]), its coincidence counts the samples. The model
+    /// is the run's: a sample whose model differs from the first sample's
+    /// is refused, naming it and why.
     pub(crate) fn read_kwiat(
         input: &Path,
         opts: &KwiatOptions,
     ) -> Result<(MeasurementSet, Self), InputError> {
-        let mut state: Option<(MeasurementSet, SegmentSink)> = None;
+        let mut state: Option<(MeasurementSet, SegmentSink, kwiat::KwiatSample)> = None;
         let storage = |source: SinkError| InputError::Storage {
             path: input.to_path_buf(),
             source,
         };
         kwiat::for_each_sample(input, opts, |rows, sample| {
-            if let Some(detail) = sample.model_needed(rows) {
+            if let Some((_, _, first)) = &state
+                && let Some(detail) = model_differs(first, &sample)
+            {
                 return Err(InputError::from(KwiatError::NeedsModel {
                     path: sample.origin.path.clone(),
                     line: sample.origin.line,
@@ -98,8 +102,7 @@ impl Ingest {
                         "s"
                     },
                 );
-                let set = MeasurementSet::from_kets(&name, rows.labels.clone(), &rows.kets, None)
-                    .map_err(|e| {
+                let set = kwiat_set(&name, rows, &sample).map_err(|e| {
                     InputError::from(KwiatError::Semantics {
                         path: sample.origin.path.clone(),
                         line: sample.origin.line,
@@ -107,16 +110,16 @@ impl Ingest {
                     })
                 })?;
                 let sink = SegmentSink::new(&set).map_err(|e| storage(e.into()))?;
-                state = Some((set, sink));
+                state = Some((set, sink, sample.clone()));
             }
-            if let Some((_, sink)) = state.as_mut() {
+            if let Some((_, sink, _)) = state.as_mut() {
                 sink.push(sample.id.as_deref(), &sample.counts)
                     .map_err(storage)?;
             }
             Ok(())
         })?;
         match state {
-            Some((set, sink)) => Ok((set, Self { sink })),
+            Some((set, sink, _)) => Ok((set, Self { sink })),
             None => Err(InputError::from(KwiatError::NoSamples {
                 path: input.to_path_buf(),
                 what: "at least one sample",

@@ -10,7 +10,7 @@
 
 use crate::util::Sandbox;
 use faer::c64;
-use qtomo::kwiat::{KwiatOptions, read_batch, read_options};
+use qtomo::kwiat::{KwiatBatch, KwiatOptions, read_batch, read_options};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -125,7 +125,9 @@ fn kwiat_inputs_run_end_to_end() {
         .args(["--workers", "0"])
         .ok();
 
-    // Drift and accidentals need the measurement model: exit 2, nothing written.
+    // Drift and accidentals are fitted through the measurement model; the
+    // model is the run's, so a batch whose samples differ in it is refused
+    // (exit 2, nothing written), naming the sample.
     let on = fixture("corrections_on.toml");
     sandbox
         .qtomo([
@@ -134,14 +136,30 @@ fn kwiat_inputs_run_end_to_end() {
             "--out".as_ref(),
             "acc".as_ref(),
         ])
+        .args(["--workers", "0", "--kwiat-conf"])
+        .arg(&on)
+        .ok();
+    let show = sandbox.qtomo(["show", "acc", "--sample", "0"]).ok();
+    assert!(show.stdout.contains("converged true"), "{show}");
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("one_det_drift_acc.json")).expect("read"),
+    )
+    .expect("json");
+    let mut other = doc.clone();
+    other["data"][0]["integration_time"] = serde_json::json!(2.5);
+    let path = sandbox.write("two_models.jsonl", format!("{doc}\n{other}\n"));
+    sandbox
+        .qtomo([
+            "run".as_ref(),
+            path.as_os_str(),
+            "--out".as_ref(),
+            "mixed".as_ref(),
+        ])
         .arg("--kwiat-conf")
         .arg(&on)
         .expect_code(2)
-        .stderr_has(&[
-            "one_det_drift_acc.json: the rows' scale",
-            "measurement model",
-        ]);
-    assert!(!sandbox.join("acc").exists());
+        .stderr_has(&["two_models.jsonl:2:", "differ from the first sample's"]);
+    assert!(!sandbox.join("mixed").exists());
 
     // A malformed line of a batch: file, line and field.
     let good = std::fs::read_to_string(fixture("plain_batch.jsonl")).expect("read");
@@ -218,33 +236,81 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String, String) {
     )
 }
 
-/// max over the intensity I of Σ_k n_k log(I p_k) − I p_k, p_k = ⟨ψ_k|ρ|ψ_k⟩
-/// (the exact Poisson log-likelihood with a free intensity, without the
-/// log n_k! constant): Σ n_k log p_k + N log(N / P) − N.
-fn profile_log_likelihood(
-    kets: &[Vec<c64>],
-    counts: &[f64],
-    re: &[Vec<f64>],
-    im: &[Vec<f64>],
-) -> f64 {
+/// ⟨ψ|ρ|ψ⟩ for ρ given by its real and imaginary parts.
+fn expectation(psi: &[c64], re: &[Vec<f64>], im: &[Vec<f64>]) -> f64 {
     let d = re.len();
-    let mut total = 0.0;
-    let (mut n_sum, mut p_sum) = (0.0, 0.0);
-    for (psi, &n) in kets.iter().zip(counts) {
-        let mut p = c64::new(0.0, 0.0);
-        for i in 0..d {
-            for j in 0..d {
-                p += psi[i].conj() * c64::new(re[i][j], im[i][j]) * psi[j];
-            }
+    let mut p = c64::new(0.0, 0.0);
+    for i in 0..d {
+        for j in 0..d {
+            p += psi[i].conj() * c64::new(re[i][j], im[i][j]) * psi[j];
         }
-        let p = p.re.max(0.0);
-        if n > 0.0 {
-            total += n * p.ln();
-        }
-        n_sum += n;
-        p_sum += p;
     }
-    total + n_sum * (n_sum / p_sum).ln() - n_sum
+    p.re.max(0.0)
+}
+
+/// The exact Poisson log-likelihood of the model Kwiat's file defines,
+/// maximised over the intensity I (without the log n_k! constant):
+/// max_I Σ_k n_k log(I q_k + a_k) − (I q_k + a_k), with
+/// q_k = c_k Tr(M′_k ρ), M′_k = Σ_l C_pl Π_{s,l} / Σ_l C_pl (p the row's
+/// outcome pattern, s its setting; Π_k itself without crosstalk). Computed
+/// here from the reader's rows, independently of qtomo's likelihood code.
+fn model_log_likelihood(batch: &KwiatBatch, re: &[Vec<f64>], im: &[Vec<f64>]) -> f64 {
+    let rows = &batch.rows;
+    let sample = &batch.samples[0];
+    let d = rows.dim();
+    let q: Vec<f64> = (0..rows.len())
+        .map(|k| {
+            let p = match &sample.crosstalk {
+                None => expectation(&rows.kets[k], re, im),
+                Some(c) => {
+                    let pattern = &c[rows.outcome[k] * d..(rows.outcome[k] + 1) * d];
+                    let sum: f64 = pattern.iter().sum();
+                    pattern
+                        .iter()
+                        .zip(&rows.setting_kets[rows.setting[k]])
+                        .map(|(w, psi)| w / sum * expectation(psi, re, im))
+                        .sum()
+                }
+            };
+            sample.scale[k] * p
+        })
+        .collect();
+    let (n, a) = (&sample.counts, &sample.background);
+    let value = |i: f64| -> f64 {
+        (0..q.len())
+            .map(|k| {
+                let mu = i * q[k] + a[k];
+                if n[k] > 0.0 { n[k] * mu.ln() - mu } else { -mu }
+            })
+            .sum()
+    };
+    // The value is concave in I: the slope Σ n_k q_k/μ_k − Σ q_k decreases;
+    // bisect it between 0 and an I with a negative slope.
+    let slope = |i: f64| -> f64 {
+        (0..q.len())
+            .map(|k| {
+                let gain = if n[k] > 0.0 {
+                    n[k] * q[k] / (i * q[k] + a[k])
+                } else {
+                    0.0
+                };
+                gain - q[k]
+            })
+            .sum()
+    };
+    let (mut lo, mut hi) = (0.0, 1.0);
+    while slope(hi) > 0.0 {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if slope(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    value(0.5 * (lo + hi))
 }
 
 #[test]
@@ -266,6 +332,12 @@ fn qtomo_agrees_with_kwiats_package() {
         (
             fixture("batch_dir/t01.json"),
             fixture("corrections_off.toml"),
+        ),
+        // Measurement models: efficiencies with accidentals, and crosstalk.
+        (fixture("two_det_eff.json"), fixture("corrections_on.toml")),
+        (
+            fixture("two_det_crosstalk.json"),
+            fixture("corrections_on.toml"),
         ),
     ];
     let sandbox = Sandbox::new();
@@ -315,11 +387,10 @@ fn qtomo_agrees_with_kwiats_package() {
 
         let opts: KwiatOptions = read_options(conf).expect("conf");
         let batch = read_batch(data, &opts).expect("kwiat data");
-        let counts = &batch.samples[0].counts;
-        let l_qtomo = profile_log_likelihood(&batch.rows.kets, counts, &q_re, &q_im);
-        let l_kwiat = profile_log_likelihood(&batch.rows.kets, counts, &k_re, &k_im);
+        let l_qtomo = model_log_likelihood(&batch, &q_re, &q_im);
+        let l_kwiat = model_log_likelihood(&batch, &k_re, &k_im);
         println!(
-            "{}: fidelity(qtomo MLE, Kwiat) = {fidelity:.6}; Poisson log-likelihood qtomo {l_qtomo:.6}, Kwiat {l_kwiat:.6} (Kwiat intensity {}, fval {})",
+            "{}: fidelity(qtomo MLE, Kwiat) = {fidelity:.6}; exact-model Poisson log-likelihood qtomo {l_qtomo:.6}, Kwiat {l_kwiat:.6} (Kwiat intensity {}, fval {})",
             data.file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default(),

@@ -115,11 +115,10 @@ pub enum KwiatError {
         detail: String,
     },
 
-    /// A sample that needs a measurement model in the likelihood (a scale
-    /// that varies across rows, accidentals, crosstalk), which qtomo does
-    /// not support yet.
+    /// A sample of a batch whose measurement model (scales, accidentals,
+    /// crosstalk) differs from the first sample's: the model is the run's.
     #[error(
-        "{}: {detail}; fitting this needs a measurement model in the likelihood (per-row scale, accidental background, crosstalk), which this qtomo does not support yet (equal integration times and relative intensities, one detector per qubit or equal efficiencies, and do_accidental_correction = false run as they are)",
+        "{}: {detail}; the measurement model (row scales, accidental background, crosstalk) is shared by a run, so every sample of a batch must have the same one (run such samples as separate batches)",
         site(path, *line)
     )]
     NeedsModel {
