@@ -250,6 +250,43 @@ impl MeasurementSet {
         kets: &[Vec<c64>],
     ) -> Result<Self, TomoError> {
         let n = d * d;
+        let mut phi = vec![c64::new(0.0, 0.0); d];
+        Self::dense(
+            name,
+            d,
+            labels,
+            grouping,
+            a,
+            pinv,
+            cond,
+            |w, _, mle_rows| {
+                // Π̃_k = |G^{-1/2} ψ_k⟩⟨G^{-1/2} ψ_k|.
+                let wm = hermitian::matrix_from_coords(w);
+                for (k, ket) in kets.iter().enumerate() {
+                    for (i, p) in phi.iter_mut().enumerate() {
+                        *p = (0..d).map(|j| wm[(i, j)] * ket[j]).sum();
+                    }
+                    hermitian::ket_coords(&phi, &mut mle_rows[k * n..(k + 1) * n]);
+                }
+            },
+        )
+    }
+
+    /// A dense set from its rows `a` and pseudo-inverse; for an ungrouped
+    /// set also its MLE frame: G = Σ_k E_k, and `whiten(G^{-1/2}, a,
+    /// rows)` fills the rows G^{-1/2} E_k G^{-1/2}.
+    #[allow(clippy::too_many_arguments)]
+    fn dense(
+        name: &str,
+        d: usize,
+        labels: Vec<String>,
+        grouping: Grouping,
+        a: Vec<f64>,
+        pinv: Vec<f64>,
+        cond: f64,
+        whiten: impl FnOnce(&[f64], &[f64], &mut [f64]),
+    ) -> Result<Self, TomoError> {
+        let n = d * d;
         let mut info = SetInfo {
             name: name.to_string(),
             dim: d,
@@ -263,23 +300,15 @@ impl MeasurementSet {
         };
         let mut mle_rows = Vec::new();
         if !info.is_grouped() {
-            // G = Σ Π_k; Π̃_k = |G^{-1/2} ψ_k⟩⟨G^{-1/2} ψ_k|.
             let mut g = vec![0.0; n];
-            for k in 0..info.len() {
-                for (gi, ai) in g.iter_mut().zip(&a[k * n..(k + 1) * n]) {
+            for row in a.chunks_exact(n) {
+                for (gi, ai) in g.iter_mut().zip(row) {
                     *gi += ai;
                 }
             }
             let (w, w_half) = inverse_sqrt_and_sqrt(&g, d)?;
-            let wm = hermitian::matrix_from_coords(&w);
             mle_rows = vec![0.0; a.len()];
-            let mut phi = vec![c64::new(0.0, 0.0); d];
-            for (k, ket) in kets.iter().enumerate() {
-                for (i, p) in phi.iter_mut().enumerate() {
-                    *p = (0..d).map(|j| wm[(i, j)] * ket[j]).sum();
-                }
-                hermitian::ket_coords(&phi, &mut mle_rows[k * n..(k + 1) * n]);
-            }
+            whiten(&w, &a, &mut mle_rows);
             info.g_inv_sqrt = Some(w);
             info.g_sqrt = Some(w_half);
         }
@@ -320,40 +349,21 @@ impl MeasurementSet {
             check_settings_complete(name, settings, setting_of, &a, d)?;
         }
         let (pinv, cond) = pseudo_inverse(name, &a, m, n)?;
-        let mut info = SetInfo {
-            name: name.to_string(),
-            dim: d,
+        Self::dense(
+            name,
+            d,
             labels,
             grouping,
-            cond,
-            g_inv_sqrt: None,
-            g_sqrt: None,
-            product: None,
-            background: None,
-        };
-        let mut mle_rows = Vec::new();
-        if !info.is_grouped() {
-            let mut g = vec![0.0; n];
-            for row in a.chunks_exact(n) {
-                for (gi, ai) in g.iter_mut().zip(row) {
-                    *gi += ai;
-                }
-            }
-            let (w, w_half) = inverse_sqrt_and_sqrt(&g, d)?;
-            mle_rows = vec![0.0; a.len()];
-            let mut frame = crate::tomo::frame::FrameMap::new(d);
-            for (row, out) in a.chunks_exact(n).zip(mle_rows.chunks_exact_mut(n)) {
-                frame.sandwich(&w, row, out);
-            }
-            info.g_inv_sqrt = Some(w);
-            info.g_sqrt = Some(w_half);
-        }
-        Ok(Self {
-            info,
             a,
             pinv,
-            mle_rows,
-        })
+            cond,
+            |w, a, mle_rows| {
+                let mut frame = crate::tomo::frame::FrameMap::new(d);
+                for (row, out) in a.chunks_exact(n).zip(mle_rows.chunks_exact_mut(n)) {
+                    frame.sandwich(w, row, out);
+                }
+            },
+        )
     }
 
     /// A grouped product set (see [`crate::tomo::product`]): no dense
