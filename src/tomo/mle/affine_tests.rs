@@ -56,20 +56,7 @@ fn independent_affine_gap(set: &MeasurementSet, counts: &[f64], a: &[f64], rho: 
         .chunks_exact(n)
         .map(hermitian::matrix_from_coords)
         .collect();
-    let mut g = Mat::<c64>::zeros(d, d);
-    for f in &fs {
-        g += f;
-    }
-    let evd = g.self_adjoint_eigen(faer::Side::Lower).unwrap();
-    let (sv, u) = (evd.S().column_vector(), evd.U());
-    let power = |pow: f64| {
-        Mat::<c64>::from_fn(d, d, |i, j| {
-            (0..d)
-                .map(|k| u[(i, k)] * u[(j, k)].conj() * sv[k].re.powf(pow))
-                .sum()
-        })
-    };
-    let (half, inv_half) = (power(0.5), power(-0.5));
+    let (half, inv_half) = super::tests::g_half_and_inverse_half(&fs);
     let t = &half * hermitian::matrix_from_coords(rho) * &half;
     let tr = |m: &Mat<c64>| (0..d).map(|i| m[(i, i)].re).sum::<f64>();
     let t = &t * faer::Scale(c64::new(1.0 / tr(&t), 0.0));

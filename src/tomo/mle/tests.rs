@@ -12,6 +12,27 @@ use crate::tomo::{MeasurementSet, Method, MleParams, Reconstructor, builtin_set}
 use faer::{Mat, c64};
 use rand::Rng;
 
+/// G^{1/2} and G^{-1/2} for G = Σ_k E_k, from faer's eigendecomposition
+/// (independently of the solver's own frame code).
+pub(super) fn g_half_and_inverse_half(effects: &[Mat<c64>]) -> (Mat<c64>, Mat<c64>) {
+    let d = effects[0].nrows();
+    let mut g = Mat::<c64>::zeros(d, d);
+    for e in effects {
+        g += e;
+    }
+    let evd = g.self_adjoint_eigen(faer::Side::Lower).unwrap();
+    let s = evd.S().column_vector();
+    let u = evd.U();
+    let power = |pow: f64| {
+        Mat::<c64>::from_fn(d, d, |i, j| {
+            (0..d)
+                .map(|k| u[(i, k)] * u[(j, k)].conj() * s[k].re.powf(pow))
+                .sum()
+        })
+    };
+    (power(0.5), power(-0.5))
+}
+
 /// The certificate λ_max(R) − Tr(τR) of ρ, computed from scratch with
 /// complex matrices: τ = G^{1/2}ρG^{1/2}/Tr(Gρ) and Π̃_k = G^{-1/2}Π_kG^{-1/2}
 /// for ungrouped sets, τ = ρ and Π̃_k = Π_k for grouped ones.
@@ -31,21 +52,7 @@ pub(crate) fn independent_gap(set: &MeasurementSet, counts: &[f64], rho: &[f64])
     let (tau, tilde): (Mat<c64>, Vec<Mat<c64>>) = if set.info().is_grouped() {
         (rho_m, pis)
     } else {
-        let mut g = Mat::<c64>::zeros(d, d);
-        for p in &pis {
-            g += p;
-        }
-        let evd = g.self_adjoint_eigen(faer::Side::Lower).unwrap();
-        let s = evd.S().column_vector();
-        let u = evd.U();
-        let f = |pow: f64| {
-            Mat::<c64>::from_fn(d, d, |i, j| {
-                (0..d)
-                    .map(|k| u[(i, k)] * u[(j, k)].conj() * s[k].re.powf(pow))
-                    .sum()
-            })
-        };
-        let (half, inv_half) = (f(0.5), f(-0.5));
+        let (half, inv_half) = g_half_and_inverse_half(&pis);
         let t = &half * &rho_m * &half;
         let tr: f64 = (0..d).map(|i| t[(i, i)].re).sum();
         let tilde = pis.iter().map(|p| &inv_half * p * &inv_half).collect();
