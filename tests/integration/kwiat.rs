@@ -284,33 +284,7 @@ fn model_log_likelihood(batch: &KwiatBatch, re: &[Vec<f64>], im: &[Vec<f64>]) ->
             })
             .sum()
     };
-    // The value is concave in I: the slope Σ n_k q_k/μ_k − Σ q_k decreases;
-    // bisect it between 0 and an I with a negative slope.
-    let slope = |i: f64| -> f64 {
-        (0..q.len())
-            .map(|k| {
-                let gain = if n[k] > 0.0 {
-                    n[k] * q[k] / (i * q[k] + a[k])
-                } else {
-                    0.0
-                };
-                gain - q[k]
-            })
-            .sum()
-    };
-    let (mut lo, mut hi) = (0.0, 1.0);
-    while slope(hi) > 0.0 {
-        hi *= 2.0;
-    }
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if slope(mid) > 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    value(0.5 * (lo + hi))
+    value(crate::util::fitted_intensity(n, &q, a))
 }
 
 #[test]

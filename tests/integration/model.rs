@@ -380,25 +380,7 @@ fn affine_gap(
     let tilde: Vec<Mat<c64>> = rows.iter().map(|f| &inv_half * f * &inv_half).collect();
     let q: Vec<f64> = tilde.iter().map(|f| inner(f, &t)).collect();
     let total: f64 = counts.iter().sum();
-    let slope = |s: f64| -> f64 {
-        counts
-            .iter()
-            .zip(q.iter().zip(a))
-            .filter(|(n, _)| **n > 0.0)
-            .map(|(n, (qk, ak))| n * qk / (s * qk + ak))
-            .sum::<f64>()
-            - q.iter().sum::<f64>()
-    };
-    let (mut lo, mut hi) = (0.0, total / q.iter().sum::<f64>());
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if slope(mid) > 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let s = 0.5 * (lo + hi);
+    let s = crate::util::fitted_intensity(counts, &q, a);
     let tau = &t * Scale(c64::new(s, 0.0));
     let mut grad = Mat::<c64>::from_fn(d, d, |i, j| c64::new(if i == j { -1.0 } else { 0.0 }, 0.0));
     for (k, f) in tilde.iter().enumerate() {

@@ -51,6 +51,35 @@ pub fn scrubbed_command(program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// The intensity s ≥ 0 that maximises the Poisson log-likelihood
+/// Σ_k n_k log(s q_k + a_k) − (s q_k + a_k) of counts n, signal q (Σq > 0)
+/// and background a: the root of its decreasing slope
+/// Σ_{n_k>0} n_k q_k/(s q_k + a_k) − Σ q_k, bisected on [0, N/Σq] (the
+/// slope is ≤ 0 at N/Σq). Computed independently of qtomo's own fit.
+pub fn fitted_intensity(counts: &[f64], q: &[f64], a: &[f64]) -> f64 {
+    let sum_q: f64 = q.iter().sum();
+    let slope = |s: f64| -> f64 {
+        counts
+            .iter()
+            .zip(q.iter().zip(a))
+            .filter(|(n, _)| **n > 0.0)
+            .map(|(n, (qk, ak))| n * qk / (s * qk + ak))
+            .sum::<f64>()
+            - sum_q
+    };
+    let total: f64 = counts.iter().sum();
+    let (mut lo, mut hi) = (0.0, total / sum_q);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if slope(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// The shipped example data, `examples/data/<name>`.
 pub fn example_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
