@@ -32,7 +32,7 @@ pub(crate) fn kwiat_set(
     rows: &KwiatRows,
     sample: &KwiatSample,
 ) -> Result<MeasurementSet, TomoError> {
-    let plain = match mixing_crosstalk(rows, sample) {
+    let plain = match sample.mixing_crosstalk(rows) {
         None => MeasurementSet::from_kets(name, rows.labels.clone(), &rows.kets, None)?,
         Some(c) => {
             let d = rows.dim();
@@ -60,30 +60,12 @@ pub(crate) fn kwiat_set(
             MeasurementSet::from_rows(name, d, rows.labels.clone(), Grouping::Ungrouped, a)?
         }
     };
-    let constant = |v: &[f64]| {
-        let hi = v.iter().copied().fold(0.0f64, f64::max);
-        v.iter().all(|&x| (x - hi).abs() <= SAME * hi)
-    };
     let model = MeasurementModel {
         block_map: None,
-        scale: (!constant(&sample.scale)).then(|| sample.scale.clone()),
-        background: sample
-            .background
-            .iter()
-            .any(|&a| a > 0.0)
-            .then(|| sample.background.clone()),
+        scale: sample.scale_varies().then(|| sample.scale.clone()),
+        background: sample.has_background().then(|| sample.background.clone()),
     };
     model.apply(&plain)
-}
-
-/// The crosstalk matrix of `sample` when it mixes the recorded outcomes.
-fn mixing_crosstalk<'a>(rows: &KwiatRows, sample: &'a KwiatSample) -> Option<&'a [f64]> {
-    let c = sample.crosstalk.as_deref()?;
-    let d = rows.dim();
-    let used = if rows.detectors_per_qubit == 1 { 1 } else { d };
-    (0..used)
-        .any(|k| (0..d).any(|l| l != k && c[k * d + l] != 0.0))
-        .then_some(c)
 }
 
 /// Why `sample` needs another model than `first` (the batch's first

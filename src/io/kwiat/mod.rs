@@ -119,18 +119,51 @@ pub struct KwiatSample {
 const CONSTANT: f64 = 1e-12;
 
 impl KwiatSample {
+    /// The smallest and largest row scale.
+    fn scale_range(&self) -> (f64, f64) {
+        self.scale
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &c| {
+                (lo.min(c), hi.max(c))
+            })
+    }
+
+    /// True when the row scales differ (beyond rounding): the model then
+    /// needs them, where a common factor goes into the free intensity.
+    pub fn scale_varies(&self) -> bool {
+        let (lo, hi) = self.scale_range();
+        hi - lo > CONSTANT * hi
+    }
+
+    /// True when some row expects accidental coincidences.
+    pub fn has_background(&self) -> bool {
+        self.background.iter().any(|&a| a > 0.0)
+    }
+
+    /// The crosstalk matrix when it mixes the recorded outcomes (with one
+    /// detector per qubit only row 0 is recorded); `None` when there is none
+    /// or it only scales each outcome (which normalisation undoes).
+    pub fn mixing_crosstalk(&self, rows: &KwiatRows) -> Option<&[f64]> {
+        self.first_mixing_row(rows)?;
+        self.crosstalk.as_deref()
+    }
+
+    /// The first recorded row of the crosstalk matrix with an off-diagonal
+    /// entry.
+    fn first_mixing_row(&self, rows: &KwiatRows) -> Option<usize> {
+        let c = self.crosstalk.as_deref()?;
+        let d = rows.dim();
+        let used = if rows.detectors_per_qubit == 1 { 1 } else { d };
+        (0..used).find(|&k| (0..d).any(|l| l != k && c[k * d + l] != 0.0))
+    }
+
     /// Why this sample needs a measurement model beyond plain Poisson
     /// counts with a free intensity: a scale that varies across rows, a
     /// non-zero background, or a crosstalk matrix that mixes outcomes.
     /// `None` when the plain model is exact for it.
     pub fn model_needed(&self, rows: &KwiatRows) -> Option<String> {
-        let (lo, hi) = self
-            .scale
-            .iter()
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &c| {
-                (lo.min(c), hi.max(c))
-            });
-        if hi - lo > CONSTANT * hi {
+        if self.scale_varies() {
+            let (lo, hi) = self.scale_range();
             let parts: Vec<&str> = [
                 ("integration times", &self.integration_time),
                 ("relative intensities", &self.relative_intensity),
@@ -152,17 +185,12 @@ impl KwiatSample {
                 rows.labels.get(k).map_or("", String::as_str)
             ));
         }
-        if let Some(c) = &self.crosstalk {
+        if let (Some(k), Some(c)) = (self.first_mixing_row(rows), &self.crosstalk) {
             let d = rows.dim();
-            let used = if rows.detectors_per_qubit == 1 { 1 } else { d };
-            for k in 0..used {
-                let row = &c[k * d..(k + 1) * d];
-                if row.iter().enumerate().any(|(l, &x)| l != k && x != 0.0) {
-                    return Some(format!(
-                        "the crosstalk matrix mixes outcomes (row {k}: {row:?})"
-                    ));
-                }
-            }
+            let row = &c[k * d..(k + 1) * d];
+            return Some(format!(
+                "the crosstalk matrix mixes outcomes (row {k}: {row:?})"
+            ));
         }
         None
     }
