@@ -4,6 +4,7 @@
 //! ordinary solver when the background is zero; near-pure and mixed
 //! states, 1 to 10⁷ counts, with and without background.
 
+use super::tests::near_pure;
 use crate::tomo::likelihood::affine_log_likelihood;
 use crate::tomo::model::MeasurementModel;
 use crate::tomo::product::ProductScratch;
@@ -109,15 +110,6 @@ fn draw(set: &MeasurementSet, rho: &[f64], shots: f64, a: &[f64], rng: &mut impl
                 0.0
             }
         })
-        .collect()
-}
-
-fn near_pure(d: usize, q: f64, rng: &mut impl Rng) -> Vec<f64> {
-    let psi = states::pure_coords(&states::haar_pure(d, rng));
-    let sigma = states::hilbert_schmidt_mixed(d, rng);
-    psi.iter()
-        .zip(&sigma)
-        .map(|(a, b)| (1.0 - q) * a + q * b)
         .collect()
 }
 

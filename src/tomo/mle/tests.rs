@@ -82,7 +82,7 @@ pub(crate) fn independent_gap(set: &MeasurementSet, counts: &[f64], rho: &[f64])
 }
 
 /// A near-pure state: (1 − q)|ψ⟩⟨ψ| + q σ, ψ Haar-random, σ Hilbert–Schmidt random.
-fn near_pure(d: usize, q: f64, rng: &mut impl Rng) -> Vec<f64> {
+pub(super) fn near_pure(d: usize, q: f64, rng: &mut impl Rng) -> Vec<f64> {
     let psi = states::pure_coords(&states::haar_pure(d, rng));
     let sigma = states::hilbert_schmidt_mixed(d, rng);
     psi.iter()
