@@ -222,7 +222,7 @@ pub fn target_tag(target: &Target) -> u64 {
 pub struct BootstrapWorkspace {
     mle: MleWorkspace,
     pls: PlsWorkspace,
-    eigen: EigenWorkspace,
+    eigen: MetricSolvers,
     frame: FrameMap,
     /// Projector indices of each setting (one group of all for ungrouped sets).
     settings: Vec<Vec<usize>>,
@@ -260,7 +260,7 @@ impl BootstrapWorkspace {
         Self {
             mle: MleWorkspace::new(set),
             pls: PlsWorkspace::new(set),
-            eigen: EigenWorkspace::new(set.dim()),
+            eigen: MetricSolvers::new(set.dim()),
             frame: FrameMap::new(set.dim()),
             trials: vec![0; settings.len()],
             settings,
@@ -295,6 +295,7 @@ impl BootstrapWorkspace {
             ));
         }
         self.prepare(set, sample, estimate, boot.kind);
+        self.eigen.reset();
         if method == Method::Mle {
             self.frame.to_frame(set, estimate, &mut self.start)?;
         }
@@ -399,8 +400,17 @@ impl BootstrapWorkspace {
         match method {
             Method::Mle => {
                 crate::tomo::counts::validate(set.info, &self.counts)?;
-                self.mle
-                    .solve_from_frame(set, &self.counts, &self.start, params, &mut self.rho)?;
+                let params = MleParams {
+                    warm_start: true,
+                    ..params.clone()
+                };
+                self.mle.solve_from_frame(
+                    set,
+                    &self.counts,
+                    &self.start,
+                    &params,
+                    &mut self.rho,
+                )?;
             }
             _ => self.pls.estimate(set, &self.counts, &mut self.rho, None)?,
         }
@@ -422,6 +432,35 @@ impl BootstrapWorkspace {
     }
 }
 
+/// One eigensolver per matrix a replicate's metrics decompose, each
+/// warm-started from the same matrix of the replicate before
+/// ([`EigenWorkspace::warm`]) and reset at the start of every sample, so
+/// that a sample's bootstrap depends on nothing else.
+struct MetricSolvers {
+    state: EigenWorkspace,
+    concurrence: EigenWorkspace,
+    negativity: EigenWorkspace,
+    target: EigenWorkspace,
+}
+
+impl MetricSolvers {
+    fn new(d: usize) -> Self {
+        Self {
+            state: EigenWorkspace::warm(d),
+            concurrence: EigenWorkspace::warm(d),
+            negativity: EigenWorkspace::warm(d),
+            target: EigenWorkspace::warm(d),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.state.reset();
+        self.concurrence.reset();
+        self.negativity.reset();
+        self.target.reset();
+    }
+}
+
 /// The bootstrapped metrics of a replicate's estimate, computed as
 /// [`metrics::compute`] does but without what the bootstrap does not
 /// report (log-likelihood, χ², log-negativity), in the order of
@@ -430,7 +469,7 @@ fn replicate_metrics(
     set: SetView<'_>,
     rho: &[f64],
     target: Option<&Target>,
-    eigen: &mut EigenWorkspace,
+    eigen: &mut MetricSolvers,
 ) -> Result<ReplicateMetrics, TomoError> {
     let purity = crate::tomo::hermitian::dot(rho, rho);
     let entropy_of = |vals: &[f64]| {
@@ -441,17 +480,18 @@ fn replicate_metrics(
             .max(0.0)
     };
     let (entropy, concurrence, negativity) = if metrics::is_two_qubit(set) {
-        let (vals, vecs) = eigen.decompose_coords(rho)?;
+        let (vals, vecs) = eigen.state.decompose_coords(rho)?;
         let entropy = entropy_of(vals);
         let sqrt_rho = weighted_outer(vals, vecs, f64::sqrt);
-        let c = metrics::concurrence(&sqrt_rho, rho, eigen)?;
-        (entropy, Some(c), Some(metrics::negativity(rho, eigen)?))
+        let c = metrics::concurrence(&sqrt_rho, rho, &mut eigen.concurrence)?;
+        let n = metrics::negativity(rho, &mut eigen.negativity)?;
+        (entropy, Some(c), Some(n))
     } else {
-        (entropy_of(eigen.eigenvalues(rho)?), None, None)
+        (entropy_of(eigen.state.eigenvalues(rho)?), None, None)
     };
     let (fidelity, trace_distance) = match target {
         Some(t) => {
-            let (f, d) = metrics::target_metrics(t, rho, eigen)?;
+            let (f, d) = metrics::target_metrics(t, rho, &mut eigen.target)?;
             (Some(f), Some(d))
         }
         None => (None, None),

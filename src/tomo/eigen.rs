@@ -18,7 +18,7 @@
 use crate::tomo::TomoError;
 use crate::tomo::bloch;
 use crate::tomo::hermitian;
-use crate::tomo::jacobi::WarmJacobi;
+use crate::tomo::jacobi::{self, WarmJacobi};
 use crate::tomo::parallel;
 use crate::tomo::projection::assemble_projection;
 use faer::diag::Diag;
@@ -55,6 +55,9 @@ struct SmallSolver {
     coords: Vec<f64>,
     /// Scratch for sorting the eigenpairs.
     order: Vec<usize>,
+    /// Start each decomposition from the last one's eigenvectors (see
+    /// [`EigenWorkspace::warm`]) rather than from V = I.
+    warm: bool,
 }
 
 impl SmallSolver {
@@ -72,8 +75,11 @@ impl SmallSolver {
             jacobi,
             coords,
             order,
+            warm,
         } = self;
-        jacobi.reset();
+        if !*warm {
+            jacobi.reset();
+        }
         jacobi.decompose_coords(x.unwrap_or(coords))?;
         let found = jacobi.values();
         // From the identity permutation with a stable sort, so ties are
@@ -106,9 +112,38 @@ impl EigenWorkspace {
                 jacobi: WarmJacobi::new(d),
                 coords: vec![0.0; d * d],
                 order: (0..d).collect(),
+                warm: false,
             });
         }
         ws
+    }
+
+    /// A workspace for a sequence of nearby matrices (e.g. the same metric
+    /// of successive bootstrap replicates): up to d = [`jacobi::MAX_DIM`]
+    /// each decomposition is Jacobi started from the eigenvectors of the
+    /// one before, which takes one or two sweeps instead of five or more.
+    /// Results then depend on the earlier calls at the rounding level:
+    /// call [`Self::reset`] where a sequence must be reproducible on its
+    /// own.
+    pub fn warm(d: usize) -> Self {
+        let mut ws = Self::general(d);
+        if (1..=jacobi::MAX_DIM).contains(&d) {
+            ws.small = Some(SmallSolver {
+                jacobi: WarmJacobi::new(d),
+                coords: vec![0.0; d * d],
+                order: (0..d).collect(),
+                warm: true,
+            });
+        }
+        ws
+    }
+
+    /// Forgets the warm start of a [`Self::warm`] workspace (no effect on
+    /// others).
+    pub fn reset(&mut self) {
+        if let Some(small) = &mut self.small {
+            small.jacobi.reset();
+        }
     }
 
     /// A workspace that always uses faer's general solver, whatever d (to

@@ -293,7 +293,17 @@ fn replicate_metrics_agree_with_the_metrics_of_the_record() {
             .pop()
             .unwrap();
         let m = &est.metrics;
-        let mut eigen = EigenWorkspace::new(4);
+        // Warm solvers, as the bootstrap uses them: after a first call on
+        // another state, so the warm start is exercised.
+        let mut eigen = MetricSolvers::new(4);
+        let mut other = vec![0.0; view.len()];
+        simulate::simulate_sample(view, StateKind::RandomMixed, 1000, 2, 1, &mut other).unwrap();
+        let other = rec
+            .run(view, &other, &[Method::Pls], &MleParams::default(), None)
+            .unwrap()
+            .pop()
+            .unwrap();
+        replicate_metrics(view, &other.rho, Some(&target), &mut eigen).unwrap();
         let row = replicate_metrics(view, &est.rho, Some(&target), &mut eigen).unwrap();
         let want = [
             m.fidelity,
@@ -304,10 +314,14 @@ fn replicate_metrics_agree_with_the_metrics_of_the_record() {
             m.negativity,
             m.trace_distance,
         ];
-        for (got, want) in row.iter().zip(want) {
+        for (i, (got, want)) in row.iter().zip(want).enumerate() {
             assert_eq!(got.is_some(), want.is_some(), "{name}");
+            // The concurrence takes square roots of eigenvalues of ρρ̃ that
+            // are zero for a rank-deficient ρ: a rounding difference of
+            // 1e-18 there (a warm start against a cold one) shows as 1e-9.
+            let tol = if i == 4 { 1e-8 } else { 1e-12 };
             if let (Some(g), Some(w)) = (got, want) {
-                assert!((g - w).abs() < 1e-12, "{name}: {g} vs {w}");
+                assert!((g - w).abs() < tol, "{name} metric {i}: {g} vs {w}");
             }
         }
     }

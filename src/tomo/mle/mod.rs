@@ -92,6 +92,10 @@ pub struct MleParams {
     /// Newton polish on the face of the iterate (see [`newton`]). Default
     /// true; off, the solver is the accelerated gradient method alone.
     pub polish: bool,
+    /// The start is already close to the maximum (a bootstrap replicate
+    /// started from its sample's estimate): polish before any gradient
+    /// iteration. Default false.
+    pub warm_start: bool,
 }
 
 impl Default for MleParams {
@@ -103,6 +107,7 @@ impl Default for MleParams {
             check_every: 4,
             step_growth: 1.1,
             polish: true,
+            warm_start: false,
         }
     }
 }
@@ -146,6 +151,10 @@ const POLISH_AFTER: u32 = 48;
 
 /// The best state is updated every this many certificate checks.
 const BEST_EVERY: u32 = 4;
+
+/// A certificate check follows a Newton step whose decrement was at most
+/// this many times the tolerance.
+const CHECK_AFTER_DECREMENT: f64 = 100.0;
 
 /// Mean count per outcome from which the solve starts with a polish.
 const POLISH_FIRST_COUNTS: f64 = 1e4;
@@ -337,6 +346,9 @@ impl MleWorkspace {
         }
         let d = self.d;
         self.eigen.reset();
+        if let Polisher::Dense(newton) = &mut self.polisher {
+            newton.reset();
+        }
         let total: f64 = counts.iter().sum();
         if !(total > 0.0 && total.is_finite()) {
             return Err(TomoError::NoCounts);
@@ -383,8 +395,11 @@ impl MleWorkspace {
         // Until a certificate has measured it, the floor is taken as about
         // εN: it only decides when the full certificate is worth computing.
         let mut floor_hint = 64.0 * f64::EPSILON * d as f64 * total;
-        // The start may already be the MLE (often so for one qubit).
-        if let Check::Converged(c) = self.check(set, counts, rho, tol, &mut floor_hint)? {
+        // The start may already be the MLE (often so for one qubit), unless
+        // it is another data set's.
+        if !params.warm_start
+            && let Check::Converged(c) = self.check(set, counts, rho, tol, &mut floor_hint)?
+        {
             return Ok(Self::finish(0, c, tol));
         }
         let scale = -1.0 / total;
@@ -412,48 +427,64 @@ impl MleWorkspace {
         // Many counts per outcome make the problem ill-conditioned for
         // gradient steps: polish at once. Otherwise the gradient method
         // usually certifies first and no Hessian is ever formed.
-        let mut next_polish = if total >= POLISH_FIRST_COUNTS * counts.len() as f64 {
-            0
-        } else if d <= 4 || d > POLISH_MAX_DIM {
-            POLISH_AFTER
-        } else {
-            4 * POLISH_AFTER
-        };
+        let mut next_polish =
+            if params.warm_start || total >= POLISH_FIRST_COUNTS * counts.len() as f64 {
+                0
+            } else if d <= 4 || d > POLISH_MAX_DIM {
+                POLISH_AFTER
+            } else {
+                4 * POLISH_AFTER
+            };
         let mut polish_gap = 2 * check_every;
         let mut certified = None;
         while certified.is_none() {
             if polish && iterations >= next_polish {
-                // Polish the best state so far.
+                // Polish the best state so far, one Newton step at a time:
+                // the quick certificate between steps (a gradient and its
+                // largest eigenvalue, a fraction of a step's cost) stops it
+                // as soon as the state is certified, rather than after a
+                // last step that only finds the face stationary.
                 self.x.copy_from_slice(&self.best);
                 self.p.copy_from_slice(&self.best_p);
                 let stop = POLISH_STOP * tol.max(floor_hint);
-                let steps = match (&mut self.polisher, set.dense_mle_rows()) {
-                    (Polisher::Dense(newton), Some(rows)) => {
-                        newton.polish(rows, counts, &mut self.x, &mut self.p, POLISH_STEPS, stop)?
+                let mut steps = 0;
+                while steps < POLISH_STEPS {
+                    let (took, decrement) = match (&mut self.polisher, set.dense_mle_rows()) {
+                        (Polisher::Dense(newton), Some(rows)) => (
+                            newton.polish(rows, counts, &mut self.x, &mut self.p, 1, stop)?,
+                            newton.last_decrement(),
+                        ),
+                        (Polisher::MatrixFree(newton), _) => (
+                            newton.polish(set, counts, &mut self.x, &mut self.p, 1, stop)?,
+                            0.0,
+                        ),
+                        (Polisher::Dense(_), None) => (0, 0.0),
+                    };
+                    if took == 0 {
+                        break;
                     }
-                    (Polisher::MatrixFree(newton), _) => {
-                        newton.polish(set, counts, &mut self.x, &mut self.p, POLISH_STEPS, stop)?
-                    }
-                    (Polisher::Dense(_), None) => break,
-                };
-                iterations += steps;
-                next_polish = iterations.saturating_add(polish_gap);
-                polish_gap = polish_gap.saturating_mul(2);
-                if steps > 0 {
+                    steps += took;
                     // Newton steps only ever raise the likelihood of `best`.
                     self.take_as_best();
-                    self.reset_momentum(set, counts, scale);
-                    theta = 1.0;
-                    if let Check::Converged(c) =
-                        self.check(set, counts, rho, tol, &mut floor_hint)?
+                    // A step that closed a gap of more than 50·tol leaves a
+                    // bound above tol (the bound is first order in the
+                    // distance, the gap second): the next step decides.
+                    if decrement <= CHECK_AFTER_DECREMENT * tol.max(floor_hint)
+                        && let Check::Converged(c) =
+                            self.check(set, counts, rho, tol, &mut floor_hint)?
                     {
                         certified = Some(c);
                         break;
                     }
-                } else {
-                    self.reset_momentum(set, counts, scale);
-                    theta = 1.0;
                 }
+                iterations += steps;
+                if certified.is_some() {
+                    break;
+                }
+                next_polish = iterations.saturating_add(polish_gap);
+                polish_gap = polish_gap.saturating_mul(2);
+                self.reset_momentum(set, counts, scale);
+                theta = 1.0;
             }
             if iterations >= params.max_iters {
                 break;

@@ -31,10 +31,11 @@
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
+use crate::tomo::jacobi::WarmJacobi;
 use crate::tomo::likelihood::shifted_gradient;
 use crate::tomo::operator::dense_predict;
-use faer::linalg::solvers::Solve;
 use faer::{Mat, Side, c64};
+use std::f64::consts::{FRAC_1_SQRT_2, SQRT_2};
 
 /// Eigenvalues of a trace-1 state at or below this are on the face's boundary.
 const ZERO_EIGENVALUE: f64 = 1e-13;
@@ -55,24 +56,52 @@ pub struct FaceNewton {
     d: usize,
     gamma: f64,
     u: Vec<f64>,
-    eigen: EigenWorkspace,
-    project: EigenWorkspace,
+    /// Eigensolver of the iterates and the trial states, warm-started from
+    /// one decomposition to the next (an accepted trial is the next
+    /// iterate, whose decomposition then costs no sweep); reset at the
+    /// start of every sample ([`Self::reset`]), so a result depends on its
+    /// sample alone.
+    spectral: WarmJacobi,
+    order: Vec<usize>,
+    sorted: Vec<f64>,
     values: Vec<f64>,
     basis: Mat<c64>,
     row_matrix: Mat<c64>,
     half: Mat<c64>,
+    /// Eigensolvers of the null-space blocks, one per size 1..=d.
+    null_eigen: Vec<EigenWorkspace>,
     rotated_matrix: Mat<c64>,
-    rotated: Vec<f64>,
+    /// The rows coordinate-major (n×M): entry (i, k) is coordinate i of
+    /// row k, so that a Hessian entry is one dot product.
+    rows_by_coordinate: Vec<f64>,
+    /// n_k/p_k² of the current state.
+    curvature: Vec<f64>,
+    /// The Hessian in the coordinates of x (n×n).
+    full_hessian: Vec<f64>,
+    /// Q (see the step): column c, the coordinates of W E_c W^†, then HQ.
+    face_basis: Vec<f64>,
+    face_product: Vec<f64>,
+    /// The eigenbasis pair (j, k) of each off-diagonal coordinate, and
+    /// whether it is the imaginary part; `None` for the diagonal.
+    pair_of: Vec<Option<(usize, usize, bool)>>,
     free: Vec<usize>,
     extra: Vec<f64>,
     null_gradient: Vec<f64>,
-    gathered: Vec<f64>,
+    /// The rows coordinate-major times the curvature weights.
+    weighted: Vec<f64>,
     w: Vec<f64>,
     grad_full: Vec<f64>,
     g: Vec<f64>,
     c: Vec<f64>,
-    hessian: Mat<f64>,
-    rhs: Mat<f64>,
+    /// The q×q Hessian on the free coordinates, row-major with stride q,
+    /// overwritten by its Cholesky factor.
+    hessian: Vec<f64>,
+    /// Newton decrement −⟨g, Δ⟩ of the last step taken (about twice the
+    /// gap the step closed).
+    last_decrement: f64,
+    /// H⁻¹g and H⁻¹c.
+    solved_g: Vec<f64>,
+    solved_c: Vec<f64>,
     dir: Vec<f64>,
     dx: Vec<f64>,
     moved: Vec<f64>,
@@ -82,8 +111,8 @@ pub struct FaceNewton {
 }
 
 impl FaceNewton {
-    /// Allocates scratch for d×d states and the complete measurement with
-    /// rows `rows` (M×d²).
+    /// Allocates scratch for d×d states (d ≤ [`crate::tomo::jacobi::MAX_DIM`])
+    /// and the complete measurement with rows `rows` (M×d²).
     pub fn new(d: usize, rows: &[f64]) -> Self {
         let n = d * d;
         let m = rows.len() / n;
@@ -97,24 +126,43 @@ impl FaceNewton {
                 d,
             ),
             u: vec![0.0; m],
-            eigen: EigenWorkspace::new(d),
-            project: EigenWorkspace::new(d),
+            spectral: WarmJacobi::new(d),
+            order: (0..d).collect(),
+            sorted: vec![0.0; d],
             values: vec![0.0; d],
             basis: Mat::zeros(d, d),
             row_matrix: Mat::zeros(d, d),
             half: Mat::zeros(d, d),
+            null_eigen: (1..=d).map(EigenWorkspace::new).collect(),
             rotated_matrix: Mat::zeros(d, d),
-            rotated: vec![0.0; m * n],
+            rows_by_coordinate: (0..n)
+                .flat_map(|i| rows.chunks_exact(n).map(move |row| row[i]))
+                .collect(),
+            curvature: vec![0.0; m],
+            full_hessian: vec![0.0; n * n],
+            face_basis: vec![0.0; n * n],
+            face_product: vec![0.0; n * n],
+            pair_of: {
+                let mut pairs = vec![None; d];
+                for j in 0..d {
+                    for k in (j + 1)..d {
+                        pairs.extend([Some((j, k, false)), Some((j, k, true))]);
+                    }
+                }
+                pairs
+            },
             free: Vec::with_capacity(n),
             extra: Vec::with_capacity(n),
             null_gradient: vec![0.0; d],
-            gathered: vec![0.0; n],
+            weighted: vec![0.0; m * n],
             w: vec![0.0; m],
             grad_full: vec![0.0; n],
             g: Vec::with_capacity(n),
             c: Vec::with_capacity(n),
-            hessian: Mat::zeros(n, n),
-            rhs: Mat::zeros(n, 2),
+            hessian: vec![0.0; n * n],
+            last_decrement: f64::INFINITY,
+            solved_g: vec![0.0; n],
+            solved_c: vec![0.0; n],
             dir: vec![0.0; n],
             dx: vec![0.0; n],
             moved: vec![0.0; n],
@@ -122,6 +170,18 @@ impl FaceNewton {
             diff: vec![0.0; n],
             dp: vec![0.0; m],
         }
+    }
+
+    /// Forgets the warm start of the eigensolver: call at the start of each
+    /// sample, so that its result does not depend on the samples before.
+    pub fn reset(&mut self) {
+        self.spectral.reset();
+    }
+
+    /// The Newton decrement of the last step taken (∞ before any): about
+    /// twice the likelihood the step gained.
+    pub fn last_decrement(&self) -> f64 {
+        self.last_decrement
     }
 
     /// Takes up to `max_steps` Newton steps from the state `x` (coordinates,
@@ -181,9 +241,7 @@ impl FaceNewton {
             *w = if c > 0.0 { c / pk } else { 0.0 };
         }
         // The face: eigenvectors of x, zero eigenvalues first.
-        let (vals, vecs) = self.eigen.decompose_coords(x)?;
-        self.values.copy_from_slice(vals);
-        self.basis.copy_from(vecs);
+        self.decompose_sorted(x)?;
         let zeros = self
             .values
             .iter()
@@ -197,14 +255,13 @@ impl FaceNewton {
         // the fixed-rank states), which the Hessian must include.
         let nu = -hermitian::dot(x, &self.grad_full);
         let constrained = if rotate {
-            self.align_null_space(zeros, nu, stop_gap)
+            self.align_null_space(zeros, nu, stop_gap)?
         } else {
             0
         };
         self.extra.clear();
         self.free.clear();
         if rotate {
-            self.rotate_rows(rows);
             self.free.extend(constrained..d);
             self.extra.resize(d - constrained, 0.0);
             let mut at = d;
@@ -228,82 +285,106 @@ impl FaceNewton {
             self.free.extend(0..n);
             self.extra.resize(n, 0.0);
         }
-        let face_rows: &[f64] = if rotate { &self.rotated } else { rows };
         let q = self.free.len();
-        // Gradient, Hessian and trace functional on the free coordinates.
-        self.g.clear();
-        self.g.resize(q, 0.0);
         self.c.clear();
         self.c
             .extend(self.free.iter().map(|&i| if i < d { 1.0 } else { 0.0 }));
-        let mut h = self.hessian.as_mut().submatrix_mut(0, 0, q, q);
-        h.fill(0.0);
-        for (k, &count) in counts.iter().enumerate() {
-            let row = &face_rows[k * n..(k + 1) * n];
-            let uk = self.u[k];
-            for (gi, &fi) in self.g.iter_mut().zip(&self.free) {
-                *gi -= uk * row[fi];
-            }
-            if count <= 0.0 {
-                continue;
-            }
-            for (dst, &i) in self.gathered.iter_mut().zip(&self.free) {
-                *dst = row[i];
-            }
-            let b = &self.gathered[..q];
-            let s = self.w[k] / p[k];
-            for i in 0..q {
-                let si = s * b[i];
-                if si == 0.0 {
-                    continue;
-                }
-                for j in i..q {
-                    h[(j, i)] += si * b[j];
-                }
+        // The Hessian of f in the coordinates of x, H = Σ_k s_k a_k a_kᵀ with
+        // s_k = n_k/p_k², as dot products of the coordinate-major rows (which
+        // the compiler vectorises); its lower triangle, then mirrored.
+        let m = counts.len();
+        for (k, s) in self.curvature.iter_mut().enumerate() {
+            *s = if counts[k] > 0.0 {
+                self.w[k] / p[k]
+            } else {
+                0.0
+            };
+        }
+        for (wc, rc) in self
+            .weighted
+            .chunks_exact_mut(m)
+            .zip(self.rows_by_coordinate.chunks_exact(m))
+        {
+            for ((w, &r), &s) in wc.iter_mut().zip(rc).zip(&self.curvature) {
+                *w = s * r;
             }
         }
-        // Mirror the lower triangle; find the scale for the ridge.
-        let mut scale: f64 = 0.0;
+        for i in 0..n {
+            let wi = &self.weighted[i * m..(i + 1) * m];
+            for j in 0..=i {
+                let v = hermitian::dot(wi, &self.rows_by_coordinate[j * m..(j + 1) * m]);
+                self.full_hessian[i * n + j] = v;
+                self.full_hessian[j * n + i] = v;
+            }
+        }
+        // Gradient and Hessian on the free coordinates: with Q the n×q
+        // matrix whose column c holds the coordinates of W E_c W^† (E_c the
+        // free basis element c of the eigenbasis), g = Qᵀ∇f and QᵀHQ.
+        self.g.clear();
+        let h = &mut self.hessian[..q * q];
+        if rotate {
+            for (c, &fi) in self.free.iter().enumerate() {
+                let col = &mut self.face_basis[c * n..(c + 1) * n];
+                let (a, b, f) = match self.pair_of[fi] {
+                    None => (fi, fi, c64::new(0.5, 0.0)),
+                    Some((j, k, false)) => (j, k, c64::new(FRAC_1_SQRT_2, 0.0)),
+                    Some((j, k, true)) => (j, k, c64::new(0.0, FRAC_1_SQRT_2)),
+                };
+                pair_coords(
+                    self.basis.col_as_slice(a),
+                    self.basis.col_as_slice(b),
+                    f,
+                    col,
+                );
+            }
+            let basis = &self.face_basis[..q * n];
+            for (col, hq) in basis
+                .chunks_exact(n)
+                .zip(self.face_product.chunks_exact_mut(n))
+            {
+                for (i, v) in hq.iter_mut().enumerate() {
+                    *v = hermitian::dot(&self.full_hessian[i * n..(i + 1) * n], col);
+                }
+                self.g.push(hermitian::dot(col, &self.grad_full));
+            }
+            for a in 0..q {
+                let qa = &basis[a * n..(a + 1) * n];
+                for b in 0..=a {
+                    h[a * q + b] = hermitian::dot(qa, &self.face_product[b * n..(b + 1) * n]);
+                }
+            }
+        } else {
+            self.g.extend_from_slice(&self.grad_full);
+            h.copy_from_slice(&self.full_hessian);
+        }
         for (i, &e) in self.extra.iter().enumerate() {
-            h[(i, i)] += e;
+            h[i * q + i] += e;
         }
-        let trace_h: f64 = (0..q).map(|i| h[(i, i)]).sum();
-        for i in 0..q {
-            scale = scale.max(h[(i, i)]);
-            for j in (i + 1)..q {
-                let v = h[(j, i)];
-                h[(i, j)] = v;
-            }
-        }
+        let trace_h: f64 = (0..q).map(|i| h[i * q + i]).sum();
+        let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
         if !(scale > 0.0 && scale.is_finite()) {
             return Ok(false);
         }
         // H⁻¹[g c] with a small ridge for directions the counts do not see.
-        let mut ridge = 1e-12 * scale;
-        let mut solved = false;
-        for _ in 0..4 {
-            for i in 0..q {
-                h[(i, i)] += ridge;
-            }
-            if let Ok(llt) = h.as_ref().llt(Side::Lower) {
-                let mut rhs = self.rhs.as_mut().submatrix_mut(0, 0, q, 2);
-                for i in 0..q {
-                    rhs[(i, 0)] = self.g[i];
-                    rhs[(i, 1)] = self.c[i];
-                }
-                llt.solve_in_place(rhs);
-                solved = true;
-                break;
-            }
-            ridge *= 1e3;
+        let ridge = 1e-12 * scale;
+        for i in 0..q {
+            h[i * q + i] += ridge;
         }
-        if !solved {
+        if !cholesky_in_place(h, q) {
+            // Rounding made H indefinite: one larger ridge on a fresh H
+            // would be the remedy, but a face this degenerate is better
+            // left to the gradient steps.
             return Ok(false);
         }
+        let (solved_g, solved_c) = (&mut self.solved_g[..q], &mut self.solved_c[..q]);
+        solved_g.copy_from_slice(&self.g);
+        solved_c.copy_from_slice(&self.c);
+        cholesky_solve(h, q, solved_g);
+        cholesky_solve(h, q, solved_c);
         let (mut cu, mut cv) = (0.0, 0.0);
         for i in 0..q {
-            cu += self.c[i] * self.rhs[(i, 0)];
-            cv += self.c[i] * self.rhs[(i, 1)];
+            cu += self.c[i] * solved_g[i];
+            cv += self.c[i] * solved_c[i];
         }
         if !(cv > 0.0 && cv.is_finite()) {
             return Ok(false);
@@ -313,7 +394,7 @@ impl FaceNewton {
         self.dir.fill(0.0);
         let mut decrement = 0.0;
         for (i, &fi) in self.free.iter().enumerate() {
-            let delta = -(self.rhs[(i, 0)] + nu * self.rhs[(i, 1)]);
+            let delta = -(self.solved_g[i] + nu * self.solved_c[i]);
             self.dir[fi] = delta;
             decrement -= self.g[i] * delta;
         }
@@ -353,12 +434,22 @@ impl FaceNewton {
             for ((m, xv), dv) in self.moved.iter_mut().zip(x.iter()).zip(&self.dx) {
                 *m = xv + dv;
             }
-            let lowest = self.project.eigenvalues(&self.moved)?[0];
+            self.spectral.decompose_coords(&self.moved)?;
+            let lowest = self
+                .spectral
+                .values()
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
             if lowest >= -NEGATIVE_ROUNDING {
                 self.trial.copy_from_slice(&self.moved);
             } else {
-                self.project
-                    .project_to_states(&self.moved, 1.0, &mut self.trial)?;
+                self.spectral.project_to_states(
+                    &self.moved,
+                    1.0,
+                    &mut self.sorted,
+                    &mut self.trial,
+                )?;
             }
             for ((df, t), xv) in self.diff.iter_mut().zip(&self.trial).zip(x.iter()) {
                 *df = t - xv;
@@ -370,6 +461,7 @@ impl FaceNewton {
                 if gain > 0.0 && -gain <= ARMIJO * linear {
                     x.copy_from_slice(&self.trial);
                     dense_predict(rows, x, p);
+                    self.last_decrement = decrement;
                     return Ok(true);
                 }
             }
@@ -378,33 +470,78 @@ impl FaceNewton {
         Ok(false)
     }
 
-    /// [`align_null_space`] for R = ∇L̃ = −`grad_full`.
-    fn align_null_space(&mut self, zeros: usize, nu: f64, margin: f64) -> usize {
+    /// [`align_null_space`] for R = ∇L̃ = −`grad_full`, by plain loops and
+    /// a small eigensolver: at d ≤ 8 a general matrix product or
+    /// eigensolver costs more in set-up and allocation than in arithmetic.
+    fn align_null_space(&mut self, zeros: usize, nu: f64, margin: f64) -> Result<usize, TomoError> {
+        let d = self.d;
         hermitian::from_coords(&self.grad_full, self.row_matrix.as_mut());
-        self.row_matrix *= faer::Scale(c64::new(-1.0, 0.0));
-        align_null_space(
-            &mut self.basis,
-            self.row_matrix.as_ref(),
-            zeros,
-            nu + margin,
-            &mut self.null_gradient,
-        )
+        let (r, rz, block) = (&self.row_matrix, &mut self.half, &mut self.rotated_matrix);
+        // −R Z, then the block Z^†RZ.
+        for b in 0..zeros {
+            for i in 0..d {
+                let mut acc = c64::new(0.0, 0.0);
+                for j in 0..d {
+                    acc += r[(i, j)] * self.basis[(j, b)];
+                }
+                rz[(i, b)] = -acc;
+            }
+        }
+        for b in 0..zeros {
+            for a in 0..=b {
+                let mut acc = c64::new(0.0, 0.0);
+                for i in 0..d {
+                    acc += self.basis[(i, a)].conj() * rz[(i, b)];
+                }
+                block[(a, b)] = acc;
+                block[(b, a)] = acc.conj();
+            }
+        }
+        let eigen = &mut self.null_eigen[zeros - 1];
+        let (mu, u) = eigen.decompose_matrix(block.as_ref().submatrix(0, 0, zeros, zeros))?;
+        // Z ← Z U, column by column through the scratch.
+        for c in 0..zeros {
+            for i in 0..d {
+                let mut acc = c64::new(0.0, 0.0);
+                for b in 0..zeros {
+                    acc += self.basis[(i, b)] * u[(b, c)];
+                }
+                rz[(i, c)] = acc;
+            }
+        }
+        let mut constrained = 0;
+        for c in 0..zeros {
+            for i in 0..d {
+                self.basis[(i, c)] = rz[(i, c)];
+            }
+            self.null_gradient[c] = mu[c];
+            if mu[c] <= nu + margin {
+                constrained = c + 1;
+            }
+        }
+        Ok(constrained)
     }
 
-    /// `rotated` ← the rows in the eigenbasis W of x: coordinates of W^†Π̃_kW.
-    fn rotate_rows(&mut self, rows: &[f64]) {
-        let n = self.d * self.d;
-        for (src, dst) in rows.chunks_exact(n).zip(self.rotated.chunks_exact_mut(n)) {
-            hermitian::from_coords(src, self.row_matrix.as_mut());
-            hermitian::triple_product(
-                self.rotated_matrix.as_mut(),
-                self.half.as_mut(),
-                self.basis.adjoint(),
-                self.row_matrix.as_ref(),
-                self.basis.as_ref(),
-            );
-            hermitian::to_coords(self.rotated_matrix.as_ref(), dst);
+    /// Decomposes x, writing its eigenvalues in nondecreasing order into
+    /// `values` and the matching eigenvectors into the columns of `basis`.
+    fn decompose_sorted(&mut self, x: &[f64]) -> Result<(), TomoError> {
+        self.spectral.decompose_coords(x)?;
+        let found = self.spectral.values();
+        // From the identity permutation with a stable sort, so that ties
+        // are ordered the same way whatever came before.
+        for (i, o) in self.order.iter_mut().enumerate() {
+            *o = i;
         }
+        self.order.sort_by(|&a, &b| found[a].total_cmp(&found[b]));
+        let d = self.d;
+        let v = self.spectral.vectors();
+        for (i, &k) in self.order.iter().enumerate() {
+            self.values[i] = found[k];
+            self.basis
+                .col_as_slice_mut(i)
+                .copy_from_slice(&v[k * d..(k + 1) * d]);
+        }
+        Ok(())
     }
 
     /// `dx` ← coordinates of W E W^†, E = α D (D the direction in the
@@ -429,6 +566,67 @@ impl FaceNewton {
             self.basis.adjoint(),
         );
         hermitian::to_coords(self.rotated_matrix.as_ref(), &mut self.dx);
+    }
+}
+
+/// `out` ← coordinates of the Hermitian f·ab^† + f̄·ba^† (for a = b and
+/// f = ½, of aa^†).
+fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
+    let d = a.len();
+    for l in 0..d {
+        out[l] = 2.0 * (f * a[l] * b[l].conj()).re;
+    }
+    let mut p = d;
+    for l in 0..d {
+        for m in (l + 1)..d {
+            let e = f * a[l] * b[m].conj() + f.conj() * b[l] * a[m].conj();
+            out[p] = SQRT_2 * e.re;
+            out[p + 1] = SQRT_2 * e.im;
+            p += 2;
+        }
+    }
+}
+
+/// Cholesky factorisation in place of the q×q symmetric matrix `h`
+/// (row-major, lower triangle read): on success (true) the lower triangle
+/// holds L with H = LLᵀ; false when H is not positive definite.
+fn cholesky_in_place(h: &mut [f64], q: usize) -> bool {
+    for j in 0..q {
+        let mut diag = h[j * q + j];
+        for k in 0..j {
+            diag -= h[j * q + k] * h[j * q + k];
+        }
+        if !(diag > 0.0 && diag.is_finite()) {
+            return false;
+        }
+        let ljj = diag.sqrt();
+        h[j * q + j] = ljj;
+        for i in (j + 1)..q {
+            let mut v = h[i * q + j];
+            for k in 0..j {
+                v -= h[i * q + k] * h[j * q + k];
+            }
+            h[i * q + j] = v / ljj;
+        }
+    }
+    true
+}
+
+/// Solves LLᵀy = b in place for the factor of [`cholesky_in_place`].
+fn cholesky_solve(l: &[f64], q: usize, b: &mut [f64]) {
+    for i in 0..q {
+        let mut v = b[i];
+        for k in 0..i {
+            v -= l[i * q + k] * b[k];
+        }
+        b[i] = v / l[i * q + i];
+    }
+    for i in (0..q).rev() {
+        let mut v = b[i];
+        for k in (i + 1)..q {
+            v -= l[k * q + i] * b[k];
+        }
+        b[i] = v / l[i * q + i];
     }
 }
 
@@ -470,18 +668,66 @@ pub(super) fn align_null_space(
     constrained
 }
 
-/// Completes a step E (in the eigenbasis, eigenvalues `values`) to second
-/// order in the block of the first `constrained` (null) columns:
-/// E_ZZ = B Λ⁻¹ B^† over the support columns s (λ_s > `zero`) for the
-/// cross block B = E_Zs, with Tr E_ZZ taken from the support in proportion
-/// to λ_s, so that Tr E = 0 and x + E keeps the rank of x to second order.
+/// Completes a step E (in the eigenbasis of x, eigenvalues `values`) in the
+/// block of the first `constrained` (null) columns so that x + E keeps the
+/// rank of x: with the free block M = Λ_S + E_SS (the support and the null
+/// directions joining it, S = the other columns) positive definite and the
+/// cross block B = E_ZS, the state x + E has rank |S| exactly when
+/// E_ZZ = B M⁻¹ B^† (its Schur complement vanishes). The completed x + E is
+/// then divided by its trace, i.e. E ← (E − t·Λ)/(1 + t), t = Tr E, which
+/// keeps the rank and makes Tr(x + E) = 1. To second order this is
+/// E_ZZ = B Λ⁻¹ B^† with the trace taken from the support in proportion to
+/// λ_s; being exact, it leaves no spurious eigenvalues of order ‖E‖³ in
+/// the null block, which the next step would take for support. When M is
+/// not positive definite (the step drives the free block out of the
+/// states), the second-order form is used over the support columns
+/// (λ_s > `zero`) and the caller's projection restores the states.
 pub(super) fn complete_in_null_block(
     e: &mut Mat<c64>,
     values: &[f64],
     constrained: usize,
     zero: f64,
 ) {
+    if constrained == 0 {
+        return;
+    }
     let d = e.nrows();
+    if let Some(l) = free_block_cholesky(e, values, constrained) {
+        let r = d - constrained;
+        // y_i = L⁻¹ E_{S,i}, so that (B M⁻¹ B^†)_{ij} = y_i^† y_j.
+        let mut y = vec![c64::new(0.0, 0.0); constrained * r];
+        for i in 0..constrained {
+            let yi = &mut y[i * r..(i + 1) * r];
+            for a in 0..r {
+                let mut v = e[(constrained + a, i)];
+                for b in 0..a {
+                    v -= l[a * r + b] * yi[b];
+                }
+                yi[a] = v * (1.0 / l[a * r + a].re);
+            }
+        }
+        for i in 0..constrained {
+            for j in 0..constrained {
+                let (yi, yj) = (&y[i * r..(i + 1) * r], &y[j * r..(j + 1) * r]);
+                e[(i, j)] = yi
+                    .iter()
+                    .zip(yj)
+                    .fold(c64::new(0.0, 0.0), |acc, (a, b)| acc + a.conj() * b);
+            }
+        }
+        let t: f64 = (0..d).map(|a| e[(a, a)].re).sum();
+        let inv = 1.0 / (1.0 + t);
+        for b in 0..d {
+            for a in 0..d {
+                let mut v = e[(a, b)];
+                if a == b {
+                    v -= c64::new(t * values[a], 0.0);
+                }
+                e[(a, b)] = v * inv;
+            }
+        }
+        return;
+    }
     let mut taken = 0.0;
     for i in 0..constrained {
         for j in 0..constrained {
@@ -499,6 +745,42 @@ pub(super) fn complete_in_null_block(
     for s in constrained..d {
         e[(s, s)] -= c64::new(taken * values[s].max(0.0), 0.0);
     }
+}
+
+/// The Cholesky factor L (row-major, r×r, r = d − `constrained`) of the
+/// free block M = Λ_S + E_SS of a step E, or `None` when M is not
+/// positive definite.
+fn free_block_cholesky(e: &Mat<c64>, values: &[f64], constrained: usize) -> Option<Vec<c64>> {
+    let d = e.nrows();
+    let r = d - constrained;
+    let m = |a: usize, b: usize| {
+        let v = e[(constrained + a, constrained + b)];
+        if a == b {
+            v + c64::new(values[constrained + a], 0.0)
+        } else {
+            v
+        }
+    };
+    let mut l = vec![c64::new(0.0, 0.0); r * r];
+    for j in 0..r {
+        let mut diag = m(j, j).re;
+        for k in 0..j {
+            diag -= l[j * r + k].norm_sqr();
+        }
+        if !(diag > 0.0 && diag.is_finite()) {
+            return None;
+        }
+        let ljj = diag.sqrt();
+        l[j * r + j] = c64::new(ljj, 0.0);
+        for i in (j + 1)..r {
+            let mut v = m(i, j);
+            for k in 0..j {
+                v -= l[i * r + k] * l[j * r + k].conj();
+            }
+            l[i * r + j] = v * (1.0 / ljj);
+        }
+    }
+    Some(l)
 }
 
 /// L̃(x + Δ) − L̃(x) = Σ n_k log1p(dp_k/p_k) for dp = ÃΔ, p = Ãx, accurate
