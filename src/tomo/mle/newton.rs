@@ -259,36 +259,6 @@ impl FaceNewton {
         } else {
             0
         };
-        self.extra.clear();
-        self.free.clear();
-        if rotate {
-            self.free.extend(constrained..d);
-            self.extra.resize(d - constrained, 0.0);
-            let mut at = d;
-            for j in 0..d {
-                for k in (j + 1)..d {
-                    if k >= constrained {
-                        let lambda = self.values[k];
-                        if j >= constrained {
-                            self.free.extend([at, at + 1]);
-                            self.extra.extend([0.0, 0.0]);
-                        } else if lambda > ZERO_EIGENVALUE {
-                            let curvature = (nu - self.null_gradient[j]).max(0.0) / lambda;
-                            self.free.extend([at, at + 1]);
-                            self.extra.extend([curvature, curvature]);
-                        }
-                    }
-                    at += 2;
-                }
-            }
-        } else {
-            self.free.extend(0..n);
-            self.extra.resize(n, 0.0);
-        }
-        let q = self.free.len();
-        self.c.clear();
-        self.c
-            .extend(self.free.iter().map(|&i| if i < d { 1.0 } else { 0.0 }));
         // The Hessian of f in the coordinates of x, H = Σ_k s_k a_k a_kᵀ with
         // s_k = n_k/p_k², as dot products of the coordinate-major rows (which
         // the compiler vectorises); its lower triangle, then mirrored.
@@ -317,90 +287,23 @@ impl FaceNewton {
                 self.full_hessian[j * n + i] = v;
             }
         }
-        // Gradient and Hessian on the free coordinates: with Q the n×q
-        // matrix whose column c holds the coordinates of W E_c W^† (E_c the
-        // free basis element c of the eigenbasis), g = Qᵀ∇f and QᵀHQ.
-        self.g.clear();
-        let h = &mut self.hessian[..q * q];
-        if rotate {
-            for (c, &fi) in self.free.iter().enumerate() {
-                let col = &mut self.face_basis[c * n..(c + 1) * n];
-                let (a, b, f) = match self.pair_of[fi] {
-                    None => (fi, fi, c64::new(0.5, 0.0)),
-                    Some((j, k, false)) => (j, k, c64::new(FRAC_1_SQRT_2, 0.0)),
-                    Some((j, k, true)) => (j, k, c64::new(0.0, FRAC_1_SQRT_2)),
-                };
-                pair_coords(
-                    self.basis.col_as_slice(a),
-                    self.basis.col_as_slice(b),
-                    f,
-                    col,
-                );
+        // The Newton direction on the face. A null direction that joined it
+        // (its gradient above the multiplier) but whose own weight the
+        // direction makes negative does not belong to it: as in projected
+        // Newton's choice of the active set (Bertsekas 1982), it is held at
+        // zero and the direction solved again. Without this, such steps are
+        // cut short by the projection and gain a fraction of their promise,
+        // step after step.
+        let mut constrained = constrained;
+        let (decrement, trace_h) = loop {
+            let Some(found) = self.face_direction(rotate, constrained, nu) else {
+                return Ok(false);
+            };
+            match (constrained..zeros).rev().find(|&i| self.dir[i] < 0.0) {
+                Some(i) if rotate => constrained = i + 1,
+                _ => break found,
             }
-            let basis = &self.face_basis[..q * n];
-            for (col, hq) in basis
-                .chunks_exact(n)
-                .zip(self.face_product.chunks_exact_mut(n))
-            {
-                for (i, v) in hq.iter_mut().enumerate() {
-                    *v = hermitian::dot(&self.full_hessian[i * n..(i + 1) * n], col);
-                }
-                self.g.push(hermitian::dot(col, &self.grad_full));
-            }
-            for a in 0..q {
-                let qa = &basis[a * n..(a + 1) * n];
-                for b in 0..=a {
-                    h[a * q + b] = hermitian::dot(qa, &self.face_product[b * n..(b + 1) * n]);
-                }
-            }
-        } else {
-            self.g.extend_from_slice(&self.grad_full);
-            h.copy_from_slice(&self.full_hessian);
-        }
-        for (i, &e) in self.extra.iter().enumerate() {
-            h[i * q + i] += e;
-        }
-        let trace_h: f64 = (0..q).map(|i| h[i * q + i]).sum();
-        let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
-        if !(scale > 0.0 && scale.is_finite()) {
-            return Ok(false);
-        }
-        // H⁻¹[g c] with a small ridge for directions the counts do not see.
-        let ridge = 1e-12 * scale;
-        for i in 0..q {
-            h[i * q + i] += ridge;
-        }
-        if !cholesky_in_place(h, q) {
-            // Rounding made H indefinite: one larger ridge on a fresh H
-            // would be the remedy, but a face this degenerate is better
-            // left to the gradient steps.
-            return Ok(false);
-        }
-        let (solved_g, solved_c) = (&mut self.solved_g[..q], &mut self.solved_c[..q]);
-        solved_g.copy_from_slice(&self.g);
-        solved_c.copy_from_slice(&self.c);
-        cholesky_solve(h, q, solved_g);
-        cholesky_solve(h, q, solved_c);
-        let (mut cu, mut cv) = (0.0, 0.0);
-        for i in 0..q {
-            cu += self.c[i] * solved_g[i];
-            cv += self.c[i] * solved_c[i];
-        }
-        if !(cv > 0.0 && cv.is_finite()) {
-            return Ok(false);
-        }
-        let nu = -cu / cv;
-        // Δ = −H⁻¹(g + νc), so that Tr Δ = 0.
-        self.dir.fill(0.0);
-        let mut decrement = 0.0;
-        for (i, &fi) in self.free.iter().enumerate() {
-            let delta = -(self.solved_g[i] + nu * self.solved_c[i]);
-            self.dir[fi] = delta;
-            decrement -= self.g[i] * delta;
-        }
-        if !decrement.is_finite() {
-            return Ok(false);
-        }
+        };
         // On the face the certificate is about the size of the projected
         // gradient, ‖g‖ ≤ √(decrement · λ_max(H)) ≤ √(decrement · Tr H).
         if decrement * trace_h <= stop_gap * stop_gap {
@@ -520,6 +423,129 @@ impl FaceNewton {
             }
         }
         Ok(constrained)
+    }
+
+    /// The Newton direction on the face of x with the first `constrained`
+    /// null directions held at zero (`rotate`: x has a null space; `nu`:
+    /// the multiplier Tr(xR)), from `full_hessian` and `grad_full`: writes
+    /// Δ into `dir` (coordinates in the eigenbasis when `rotate`) and
+    /// returns the decrement −⟨g, Δ⟩ and Tr H on the face, or `None` when
+    /// the system cannot be solved.
+    fn face_direction(&mut self, rotate: bool, constrained: usize, nu: f64) -> Option<(f64, f64)> {
+        let d = self.d;
+        let n = d * d;
+        self.extra.clear();
+        self.free.clear();
+        if rotate {
+            self.free.extend(constrained..d);
+            self.extra.resize(d - constrained, 0.0);
+            let mut at = d;
+            for j in 0..d {
+                for k in (j + 1)..d {
+                    if k >= constrained {
+                        let lambda = self.values[k];
+                        if j >= constrained {
+                            self.free.extend([at, at + 1]);
+                            self.extra.extend([0.0, 0.0]);
+                        } else if lambda > ZERO_EIGENVALUE {
+                            let curvature = (nu - self.null_gradient[j]).max(0.0) / lambda;
+                            self.free.extend([at, at + 1]);
+                            self.extra.extend([curvature, curvature]);
+                        }
+                    }
+                    at += 2;
+                }
+            }
+        } else {
+            self.free.extend(0..n);
+            self.extra.resize(n, 0.0);
+        }
+        let q = self.free.len();
+        self.c.clear();
+        self.c
+            .extend(self.free.iter().map(|&i| if i < d { 1.0 } else { 0.0 }));
+        // Gradient and Hessian on the free coordinates: with Q the n×q
+        // matrix whose column c holds the coordinates of W E_c W^† (E_c the
+        // free basis element c of the eigenbasis), g = Qᵀ∇f and QᵀHQ.
+        self.g.clear();
+        let h = &mut self.hessian[..q * q];
+        if rotate {
+            for (c, &fi) in self.free.iter().enumerate() {
+                let col = &mut self.face_basis[c * n..(c + 1) * n];
+                let (a, b, f) = match self.pair_of[fi] {
+                    None => (fi, fi, c64::new(0.5, 0.0)),
+                    Some((j, k, false)) => (j, k, c64::new(FRAC_1_SQRT_2, 0.0)),
+                    Some((j, k, true)) => (j, k, c64::new(0.0, FRAC_1_SQRT_2)),
+                };
+                pair_coords(
+                    self.basis.col_as_slice(a),
+                    self.basis.col_as_slice(b),
+                    f,
+                    col,
+                );
+            }
+            let basis = &self.face_basis[..q * n];
+            for (col, hq) in basis
+                .chunks_exact(n)
+                .zip(self.face_product.chunks_exact_mut(n))
+            {
+                for (i, v) in hq.iter_mut().enumerate() {
+                    *v = hermitian::dot(&self.full_hessian[i * n..(i + 1) * n], col);
+                }
+                self.g.push(hermitian::dot(col, &self.grad_full));
+            }
+            for a in 0..q {
+                let qa = &basis[a * n..(a + 1) * n];
+                for b in 0..=a {
+                    h[a * q + b] = hermitian::dot(qa, &self.face_product[b * n..(b + 1) * n]);
+                }
+            }
+        } else {
+            self.g.extend_from_slice(&self.grad_full);
+            h.copy_from_slice(&self.full_hessian);
+        }
+        for (i, &e) in self.extra.iter().enumerate() {
+            h[i * q + i] += e;
+        }
+        let trace_h: f64 = (0..q).map(|i| h[i * q + i]).sum();
+        let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
+        if !(scale > 0.0 && scale.is_finite()) {
+            return None;
+        }
+        // H⁻¹[g c] with a small ridge for directions the counts do not see.
+        let ridge = 1e-12 * scale;
+        for i in 0..q {
+            h[i * q + i] += ridge;
+        }
+        if !cholesky_in_place(h, q) {
+            // Rounding made H indefinite: one larger ridge on a fresh H
+            // would be the remedy, but a face this degenerate is better
+            // left to the gradient steps.
+            return None;
+        }
+        let (solved_g, solved_c) = (&mut self.solved_g[..q], &mut self.solved_c[..q]);
+        solved_g.copy_from_slice(&self.g);
+        solved_c.copy_from_slice(&self.c);
+        cholesky_solve(h, q, solved_g);
+        cholesky_solve(h, q, solved_c);
+        let (mut cu, mut cv) = (0.0, 0.0);
+        for i in 0..q {
+            cu += self.c[i] * solved_g[i];
+            cv += self.c[i] * solved_c[i];
+        }
+        if !(cv > 0.0 && cv.is_finite()) {
+            return None;
+        }
+        let multiplier = -cu / cv;
+        // Δ = −H⁻¹(g + νc), so that Tr Δ = 0.
+        self.dir.fill(0.0);
+        let mut decrement = 0.0;
+        for (i, &fi) in self.free.iter().enumerate() {
+            let delta = -(self.solved_g[i] + multiplier * self.solved_c[i]);
+            self.dir[fi] = delta;
+            decrement -= self.g[i] * delta;
+        }
+        decrement.is_finite().then_some((decrement, trace_h))
     }
 
     /// Decomposes x, writing its eigenvalues in nondecreasing order into
