@@ -76,7 +76,20 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         args.set.dim,
         None,
     )?;
-    let set = args.model.resolve(set)?.set;
+    let model = args.model.resolve(set)?;
+    if let Some(rows) = &model.per_sample {
+        let (role, path) = &rows.file;
+        return Err(CliError::BadFile {
+            path: path.clone(),
+            message: format!(
+                "(--{role}) has one row per sample; simulate takes one row for every sample, \
+                 shape ({},)",
+                model.set.len()
+            ),
+        }
+        .into());
+    }
+    let set = model.set;
     let view = set.view();
     let (m, d) = (set.len(), set.dim());
     let n = args.samples as usize;
