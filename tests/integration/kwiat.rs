@@ -28,7 +28,11 @@ fn example(name: &str) -> PathBuf {
 }
 
 /// ρ of `method` for sample `index`, from `export --format jsonl`.
-fn exported_rho(sandbox: &Sandbox, dir: &str, index: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+pub(crate) fn exported_rho(
+    sandbox: &Sandbox,
+    dir: &str,
+    index: usize,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let done = sandbox
         .qtomo(["export", dir, "--format", "jsonl", "--out", "-"])
         .ok();
@@ -209,7 +213,7 @@ fn kwiat_inputs_run_end_to_end() {
 }
 
 /// Runs `cmd` with a hard time bound; (success, stdout, stderr).
-fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String, String) {
     println!("*** executing: {cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -256,7 +260,7 @@ fn expectation(psi: &[c64], re: &[Vec<f64>], im: &[Vec<f64>]) -> f64 {
 /// q_k = c_k Tr(M′_k ρ), M′_k = Σ_l C_pl Π_{s,l} / Σ_l C_pl (p the row's
 /// outcome pattern, s its setting; Π_k itself without crosstalk). Computed
 /// here from the reader's rows, independently of qtomo's likelihood code.
-fn model_log_likelihood(batch: &KwiatBatch, re: &[Vec<f64>], im: &[Vec<f64>]) -> f64 {
+pub(crate) fn model_log_likelihood(batch: &KwiatBatch, re: &[Vec<f64>], im: &[Vec<f64>]) -> f64 {
     let rows = &batch.rows;
     let sample = &batch.samples[0];
     let d = rows.dim();
