@@ -102,7 +102,7 @@ pub struct Plan {
     /// The bootstrap of MLE and PLS, when asked for (`--bootstrap`).
     pub bootstrap: Option<BootstrapParams>,
     /// Per-sample models: the segment's per-sample sections present, `set`
-    /// then being the base set (see [`crate::run::segment`]); `None` for a
+    /// then being the base set (see `run::segment`); `None` for a
     /// run-wide model (or none), the set's effects being every sample's.
     pub sample_models: Option<SampleModelParts>,
 }

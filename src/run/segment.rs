@@ -554,6 +554,74 @@ mod tests {
         }
     }
 
+    /// Per-sample models through the segment: a job bound to a segment
+    /// with scale and background rows computes for each sample what a job
+    /// over that sample's own set computes, and builds one set per
+    /// distinct model (rows of ones and zeros use the base set).
+    #[test]
+    fn a_per_sample_segment_computes_each_sample_under_its_own_set() {
+        use crate::tomo::model::MeasurementModel;
+        let set = crate::tomo::builtin_set("james16", None, None).expect("set");
+        let m = set.len();
+        let n = 4;
+        let counts: Vec<f64> = (0..n * m)
+            .map(|i| f64::from((i % 13) as u8) * 40.0 + 30.0)
+            .collect();
+        let scale: Vec<f64> = (0..n * m)
+            .map(|x| {
+                if x / m == 1 {
+                    1.0
+                } else {
+                    0.8 + 0.03 * (x % m) as f64
+                }
+            })
+            .collect();
+        let background: Vec<f64> = (0..n * m)
+            .map(|x| match x / m {
+                1 => 0.0,
+                3 => 2.0,
+                _ => 5.0 + (x % 3) as f64,
+            })
+            .collect();
+        let ids = SampleIdTable::new(["a", "b", "c", "d"]);
+        let mut plan = plan_for(&set, n);
+        plan.methods = vec!["mle".into(), "pls".into(), "linear".into()];
+        plan.sample_models = Some(SampleModelParts {
+            scale: true,
+            background: true,
+        });
+        let rows = SampleModelRows {
+            scale: Some(&scale),
+            background: Some(&background),
+        };
+        let seg = build_segment_with_models(&set, &counts, &plan, &ids, rows).expect("segment");
+        let mut job = bind_job(seg.view(), &plan).expect("bind");
+        for i in 0..n {
+            let row = |v: &[f64]| v[i * m..(i + 1) * m].to_vec();
+            let model = MeasurementModel {
+                block_map: None,
+                scale: (i != 1).then(|| row(&scale)),
+                background: (i != 1).then(|| row(&background)),
+            };
+            let own = model.apply(&set).expect("own set");
+            let mut one_plan = plan_for(&own, 1);
+            one_plan.methods = plan.methods.clone();
+            let one_ids = SampleIdTable::new([["a", "b", "c", "d"][i]]);
+            let one = build_segment(&own, &counts[i * m..(i + 1) * m], &one_plan, &one_ids)
+                .expect("segment of one");
+            let mut alone = bind_job(one.view(), &one_plan).expect("bind one");
+            let mut a = job.compute(i as u64, 1);
+            let mut b = alone.compute(0, 1);
+            assert_eq!(a.index, i as u64);
+            (a.index, a.elapsed_us, b.elapsed_us) = (0, 0, 0);
+            assert_eq!(a, b, "sample {i}");
+        }
+        assert_eq!(job.sample_sets_built(), 3, "sample 1 uses the base set");
+        // A plan naming sections the segment does not have is refused.
+        let plain = build_segment(&set, &counts, &plan, &ids).expect("segment");
+        assert!(bind_job(plain.view(), &plan).is_err());
+    }
+
     #[test]
     fn the_input_read_into_the_segment_is_the_input() {
         let set = crate::tomo::builtin_set("pauli", Some(1), None).expect("set");

@@ -46,8 +46,12 @@
 //! unbiased for the model: E\[f\] = A_E x(ρ). Nothing is subtracted from or
 //! divided into the counts.
 //!
-//! The model changes the set once per run; a set without a model is the set
-//! as it always was (bit for bit).
+//! A run-wide model changes the set once per run; a set without a model is
+//! the set as it always was (bit for bit). When each sample has its own
+//! scale and background (`crate::run::sample_model`), a worker applies
+//! the sample's model to the run's base rows
+//! ([`MeasurementModel::apply_to_rows`]), which gives the set a run of
+//! that sample alone builds.
 
 use crate::tomo::TomoError;
 use crate::tomo::measurement::{Grouping, MeasurementSet, SetInfo};
