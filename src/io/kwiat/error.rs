@@ -127,7 +127,7 @@ pub enum KwiatError {
         path: PathBuf,
         /// Its 1-based line in a `.jsonl` batch.
         line: Option<u64>,
-        /// Why the plain model is not exact for it.
+        /// What differs from the first sample.
         detail: String,
     },
 
