@@ -622,6 +622,35 @@ mod tests {
         assert!(bind_job(plain.view(), &plan).is_err());
     }
 
+    /// A segment of another layout version (here one written before
+    /// versions were recorded, without a `layout` section) is refused by
+    /// the worker's side, naming both versions.
+    #[test]
+    fn a_segment_of_another_layout_version_is_refused() {
+        let set = crate::tomo::builtin_set("pauli", Some(1), None).expect("set");
+        let plan = plan_for(&set, 1);
+        let plan_bytes = postcard::to_stdvec(&plan).expect("plan");
+        let ids = SampleIdTable::new(["a"]);
+        let seg = SegmentBuilder::new()
+            .section(sections::A, set.a())
+            .section(sections::PINV, set.pinv())
+            .section(sections::COUNTS, &[1.0; 6])
+            .bytes(sections::PLAN, &plan_bytes)
+            .bytes(sections::IDS_TEXT, ids.text_bytes())
+            .bytes(sections::IDS_ENDS, ids.end_bytes())
+            .build()
+            .expect("segment");
+        assert_eq!(layout_version(seg.view()), 1);
+        let Err(e) = bind_job(seg.view(), &plan) else {
+            panic!("a version 1 segment was bound");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("layout version 1, this qtomo reads 2"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn the_input_read_into_the_segment_is_the_input() {
         let set = crate::tomo::builtin_set("pauli", Some(1), None).expect("set");
