@@ -32,13 +32,13 @@ pub(crate) struct ModelArgs {
     #[arg(long, value_name = "FILE.npy")]
     pub readout: Option<PathBuf>,
     /// Per-measurement scale c_k > 0 (integration time × relative intensity × efficiency) for an
-    /// ungrouped set (Poisson, free intensity): float64 NPY of shape (M,), or (N, M) for `run`
-    /// (one row per sample, each sample fitted under its own). Part of the fingerprint.
+    /// ungrouped set (Poisson, free intensity): float64 NPY of shape (M,), or (N, M) (one row per
+    /// sample, each sample fitted or simulated under its own). Part of the fingerprint.
     #[arg(long, value_name = "FILE.npy")]
     pub scale: Option<PathBuf>,
     /// Expected background (accidental) counts a_k ≥ 0 per measurement for an ungrouped set:
-    /// μ_k = I·c_k·Tr(E_k ρ) + a_k. Float64 NPY of shape (M,), or (N, M) for `run` (one row per
-    /// sample). Part of the fingerprint.
+    /// μ_k = I·c_k·Tr(E_k ρ) + a_k. Float64 NPY of shape (M,), or (N, M) (one row per sample).
+    /// Part of the fingerprint.
     #[arg(long, value_name = "FILE.npy")]
     pub background: Option<PathBuf>,
 }
@@ -71,26 +71,46 @@ pub(crate) struct PerSampleRows {
 }
 
 impl PerSampleRows {
-    /// Checks that there is one row per sample of the input (`read`
-    /// samples of `input`): a located error naming the file otherwise.
+    /// The set of sample `i`: its rows applied to the `base` set (a row of
+    /// ones is no scale, of zeros no background, as in a run).
+    pub(crate) fn sample_set(
+        &self,
+        base: &MeasurementSet,
+        i: usize,
+    ) -> Result<MeasurementSet, CliError> {
+        let m = base.len();
+        let row = |v: &Option<Vec<f64>>, neutral: f64| {
+            v.as_ref()
+                .map(|v| v[i * m..(i + 1) * m].to_vec())
+                .filter(|r| r.iter().any(|&x| x != neutral))
+        };
+        let model = MeasurementModel {
+            block_map: None,
+            scale: row(&self.scale, 1.0),
+            background: row(&self.background, 0.0),
+        };
+        Ok(model.apply(base)?)
+    }
+
+    /// Checks that there is one row per sample: `samples` of them,
+    /// described as `whose` (`the 5 samples of d.csv`, `--samples 5`);
+    /// a located error naming the file and both accepted shapes otherwise.
     pub(crate) fn check_samples(
         &self,
-        read: usize,
-        input: &Path,
+        samples: usize,
+        whose: &str,
         m: usize,
     ) -> Result<(), CliError> {
-        if self.samples == read {
+        if self.samples == samples {
             return Ok(());
         }
         let (role, path) = &self.file;
         Err(CliError::BadFile {
             path: path.clone(),
             message: format!(
-                "(--{role}) shape ({}, {m}): {} rows for the {read} samples of {}; expected \
-                 ({m},) (one value per measurement) or ({read}, {m}) (one row per sample)",
-                self.samples,
-                self.samples,
-                input.display()
+                "(--{role}) shape ({}, {m}): {} rows for {whose}; expected ({m},) (one value per \
+                 measurement) or ({samples}, {m}) (one row per sample)",
+                self.samples, self.samples,
             ),
         })
     }

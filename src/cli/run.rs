@@ -320,7 +320,8 @@ impl RunArgs {
             };
             let mut ingest = Ingest::read(&self.input, &set, &opts)?;
             if let Some(rows) = &model.per_sample {
-                rows.check_samples(ingest.len(), &self.input, set.len())?;
+                let whose = format!("the {} samples of {}", ingest.len(), self.input.display());
+                rows.check_samples(ingest.len(), &whose, set.len())?;
                 ingest.add_sample_models(
                     &self.input,
                     rows.scale.as_deref(),

@@ -2,8 +2,8 @@
 
 use crate::cli::basis;
 use crate::cli::error::CliError;
-use crate::tomo::hermitian;
 use crate::tomo::simulate::{self, StateKind};
+use crate::tomo::{MeasurementSet, hermitian};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ pub(crate) struct SimulateArgs {
     // --basis, --qubits, --dim (shared with run).
     #[command(flatten)]
     pub set: basis::SetArgs,
-    // --readout, --scale (shared with run): counts are drawn through the effects.
+    // --readout, --scale, --background (shared with run): counts are drawn through the effects;
+    // (N, M) rows give each sample its own.
     #[command(flatten)]
     pub model: crate::cli::model::ModelArgs,
     /// Number of samples.
@@ -77,30 +78,27 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         None,
     )?;
     let model = args.model.resolve(set)?;
-    if let Some(rows) = &model.per_sample {
-        let (role, path) = &rows.file;
-        return Err(CliError::BadFile {
-            path: path.clone(),
-            message: format!(
-                "(--{role}) has one row per sample; simulate takes one row for every sample, \
-                 shape ({},)",
-                model.set.len()
-            ),
-        }
-        .into());
-    }
     let set = model.set;
     let view = set.view();
     let (m, d) = (set.len(), set.dim());
     let n = args.samples as usize;
+    if let Some(rows) = &model.per_sample {
+        rows.check_samples(n, &format!("--samples {n}"), m)?;
+    }
     let mut counts = vec![0.0; n * m];
     let mut truth = args
         .truth
         .as_ref()
         .map(|_| vec![faer::c64::new(0.0, 0.0); n * d * d]);
     for i in 0..n {
+        // With (N, M) model rows, sample i is drawn through its own set.
+        let own = model
+            .per_sample
+            .as_ref()
+            .map(|rows| rows.sample_set(&set, i))
+            .transpose()?;
         let rho = simulate::simulate_in_batch(
-            view,
+            own.as_ref().map_or(view, MeasurementSet::view),
             kind,
             args.shots,
             args.seed,

@@ -342,6 +342,45 @@ fn scale_and_background_of_shape_n_by_m_fit_each_sample_under_its_row() {
         (0..n).flat_map(background).collect(),
     );
 
+    // simulate with (N, M) rows draws sample i through row i: the same
+    // counts as a simulation under row i alone (sample i depends only on
+    // the seed and i).
+    let sim = |scale: &str, background: &str, out: &str| {
+        sandbox
+            .qtomo([
+                "simulate",
+                "--basis",
+                "james16",
+                "--samples",
+                "4",
+                "--shots",
+                "20000",
+                "--seed",
+                "8",
+                "--scale",
+                scale,
+                "--background",
+                background,
+                "--out",
+                out,
+            ])
+            .ok();
+        std::fs::read_to_string(sandbox.join(out)).expect("read")
+    };
+    let per_sample = sim("scales.npy", "bgs.npy", "sim_n.csv");
+    for i in 0..n {
+        let alone = sim(
+            &format!("scale{i}.npy"),
+            &format!("bg{i}.npy"),
+            &format!("sim{i}.csv"),
+        );
+        assert_eq!(
+            per_sample.lines().nth(i + 1),
+            alone.lines().nth(i + 1),
+            "simulated sample {i}"
+        );
+    }
+
     let base = ["--basis", "james16", "--method", "mle,pls,linear", "-q"];
     // Both per sample, over two workers.
     sandbox
@@ -499,14 +538,14 @@ fn model_files_of_a_wrong_shape_are_located_usage_errors() {
             "nothing is written: {flags:?}"
         );
     }
-    // simulate keeps one row for every sample.
+    // simulate takes (N, M) too, N its --samples.
     sandbox
         .qtomo([
             "simulate",
             "--basis",
             "james16",
             "--samples",
-            "3",
+            "2",
             "--scale",
             "rows3.npy",
             "--out",
@@ -515,9 +554,11 @@ fn model_files_of_a_wrong_shape_are_located_usage_errors() {
         .expect_code(2)
         .stderr_has(&[
             "rows3.npy",
-            "(--scale) has one row per sample",
-            "shape (16,)",
+            "(--scale) shape (3, 16): 3 rows for --samples 2",
+            "expected (16,)",
+            "or (2, 16)",
         ]);
+    assert!(!sandbox.join("x.csv").exists());
 }
 
 #[test]
