@@ -68,6 +68,7 @@ fn plan(set: &MeasurementSet, method: &str, n: usize) -> Plan {
         target: None,
         samples: n as u64,
         bootstrap: None,
+        sample_models: None,
     }
 }
 

@@ -6,6 +6,11 @@
 //! the input is read, so the segment, the workers and every estimator see
 //! the effects. A Pauli set of 3 or 4 qubits, a product set without a model,
 //! is built dense when a model is given.
+//!
+//! A `--scale` or `--background` of shape (N, M) gives each sample its own
+//! row: the set is then the base set (readout and any run-wide scale
+//! applied) and the rows go into the segment after the input is read
+//! ([`PerSampleRows`], [`crate::run::sample_model`]).
 
 use crate::cli::error::CliError;
 use crate::io::model_file::{self, ModelArray};
@@ -27,11 +32,13 @@ pub(crate) struct ModelArgs {
     #[arg(long, value_name = "FILE.npy")]
     pub readout: Option<PathBuf>,
     /// Per-measurement scale c_k > 0 (integration time × relative intensity × efficiency) for an
-    /// ungrouped set (Poisson, free intensity): float64 NPY of shape (M,). Part of the fingerprint.
+    /// ungrouped set (Poisson, free intensity): float64 NPY of shape (M,), or (N, M) (one row per
+    /// sample, each sample fitted or simulated under its own). Part of the fingerprint.
     #[arg(long, value_name = "FILE.npy")]
     pub scale: Option<PathBuf>,
     /// Expected background (accidental) counts a_k ≥ 0 per measurement for an ungrouped set:
-    /// μ_k = I·c_k·Tr(E_k ρ) + a_k. Float64 NPY of shape (M,). Part of the fingerprint.
+    /// μ_k = I·c_k·Tr(E_k ρ) + a_k. Float64 NPY of shape (M,), or (N, M) (one row per sample).
+    /// Part of the fingerprint.
     #[arg(long, value_name = "FILE.npy")]
     pub background: Option<PathBuf>,
 }
@@ -46,6 +53,75 @@ pub(crate) struct ResolvedModel {
     /// A one-line description (`readout per-qubit (2 qubits); scale (16,)`),
     /// recorded in the fingerprint and shown by `show`; `None` without a model.
     pub description: Option<String>,
+    /// The per-sample rows, when `--scale` or `--background` has shape
+    /// (N, M); `set` is then the base set (see [`crate::run::sample_model`]).
+    pub per_sample: Option<PerSampleRows>,
+}
+
+/// The per-sample part of a model: N×M rows of scales and backgrounds.
+pub(crate) struct PerSampleRows {
+    /// N, the rows of the (N, M) file(s).
+    pub samples: usize,
+    /// N×M scales, if any (a run-wide scale is folded into the base set).
+    pub scale: Option<Vec<f64>>,
+    /// N×M backgrounds, if any (a run-wide one repeated on every row).
+    pub background: Option<Vec<f64>>,
+    /// The (N, M) file and its role, for errors.
+    pub file: (&'static str, PathBuf),
+}
+
+impl PerSampleRows {
+    /// The set of sample `i`: its rows applied to the `base` set (a row of
+    /// ones is no scale, of zeros no background, as in a run).
+    pub(crate) fn sample_set(
+        &self,
+        base: &MeasurementSet,
+        i: usize,
+    ) -> Result<MeasurementSet, CliError> {
+        let m = base.len();
+        let row = |v: &Option<Vec<f64>>, neutral: f64| {
+            v.as_ref()
+                .map(|v| v[i * m..(i + 1) * m].to_vec())
+                .filter(|r| r.iter().any(|&x| x != neutral))
+        };
+        let model = MeasurementModel {
+            block_map: None,
+            scale: row(&self.scale, 1.0),
+            background: row(&self.background, 0.0),
+        };
+        Ok(model.apply(base)?)
+    }
+
+    /// Checks that there is one row per sample: `samples` of them,
+    /// described as `whose` (`the 5 samples of d.csv`, `--samples 5`);
+    /// a located error naming the file and both accepted shapes otherwise.
+    pub(crate) fn check_samples(
+        &self,
+        samples: usize,
+        whose: &str,
+        m: usize,
+    ) -> Result<(), CliError> {
+        if self.samples == samples {
+            return Ok(());
+        }
+        let (role, path) = &self.file;
+        Err(CliError::BadFile {
+            path: path.clone(),
+            message: format!(
+                "(--{role}) shape ({}, {m}): {} rows for {whose}; expected ({m},) (one value per \
+                 measurement) or ({samples}, {m}) (one row per sample)",
+                self.samples, self.samples,
+            ),
+        })
+    }
+}
+
+/// A `--scale` or `--background` array: one row for the run, or one per sample.
+enum Rows {
+    /// Shape (M,).
+    RunWide(Vec<f64>),
+    /// Shape (N, M): N and the N×M values.
+    PerSample(usize, Vec<f64>),
 }
 
 impl ModelArgs {
@@ -54,13 +130,17 @@ impl ModelArgs {
         self.readout.is_none() && self.scale.is_none() && self.background.is_none()
     }
 
-    /// Reads the model files and applies the model to `set`.
+    /// Reads the model files and applies the model to `set`. With an
+    /// (N, M) `--scale` or `--background`, the set returned is the base
+    /// set and the rows are in `per_sample`; the caller checks N against
+    /// the input.
     pub(crate) fn resolve(&self, set: MeasurementSet) -> Result<ResolvedModel, CliError> {
         if self.is_empty() {
             return Ok(ResolvedModel {
                 set,
                 files: Vec::new(),
                 description: None,
+                per_sample: None,
             });
         }
         let set = dense_for_model(set)?;
@@ -74,24 +154,108 @@ impl ModelArgs {
             files.push(("readout", path.clone()));
             parts.push(format!("readout {what}"));
         }
+        let mut scale = None;
         if let Some(path) = &self.scale {
             let array = model_file::read_model_array(path, "--scale").map_err(file_error)?;
-            model.scale = Some(per_measurement(&set, path, &array, "--scale", true)?);
+            let rows = per_measurement(&set, path, &array, "--scale", true)?;
+            parts.push(describe("scale", &rows, &array));
+            scale = Some((rows, path));
             files.push(("scale", path.clone()));
-            parts.push(format!("scale {}", array.shape_text()));
         }
+        let mut background = None;
         if let Some(path) = &self.background {
             let array = model_file::read_model_array(path, "--background").map_err(file_error)?;
-            model.background = Some(per_measurement(&set, path, &array, "--background", false)?);
+            let rows = per_measurement(&set, path, &array, "--background", false)?;
+            parts.push(describe("background", &rows, &array));
+            background = Some((rows, path));
             files.push(("background", path.clone()));
-            parts.push(format!("background {}", array.shape_text()));
         }
-        let set = model.apply(&set)?;
+        let description = Some(parts.join("; "));
+        let per_sample_n = |r: &Option<(Rows, &PathBuf)>| match r {
+            Some((Rows::PerSample(n, _), path)) => Some((*n, (*path).clone())),
+            _ => None,
+        };
+        let (scale_n, background_n) = (per_sample_n(&scale), per_sample_n(&background));
+        let Some((samples, file)) = scale_n
+            .clone()
+            .map(|(n, p)| (n, ("scale", p)))
+            .or(background_n.clone().map(|(n, p)| (n, ("background", p))))
+        else {
+            // A run-wide model: the set's effects are every sample's.
+            model.scale = scale.map(|(r, _)| r.into_vec());
+            model.background = background.map(|(r, _)| r.into_vec());
+            return Ok(ResolvedModel {
+                set: model.apply(&set)?,
+                files,
+                description,
+                per_sample: None,
+            });
+        };
+        if let (Some((a, _)), Some((b, path))) = (&scale_n, &background_n)
+            && a != b
+        {
+            return Err(CliError::BadFile {
+                path: path.clone(),
+                message: format!(
+                    "(--background) {b} rows, the --scale file has {a}; both give one row per \
+                     sample"
+                ),
+            });
+        }
+        // Per sample: the base set carries the readout and a run-wide
+        // scale; the per-sample rows the rest (a run-wide background on
+        // every row).
+        let m = set.len();
+        let mut sample_scale = None;
+        if let Some((rows, _)) = scale {
+            match rows {
+                Rows::RunWide(v) => model.scale = Some(v),
+                Rows::PerSample(_, v) => sample_scale = Some(v),
+            }
+        }
+        let sample_background = background.map(|(rows, _)| match rows {
+            Rows::RunWide(v) => v.repeat(samples),
+            Rows::PerSample(_, v) => v,
+        });
+        let base = model.apply(&set)?;
+        // Sample 0's model checks what the values alone cannot (the
+        // background's dimension limit, the rank).
+        MeasurementModel {
+            block_map: None,
+            scale: sample_scale.as_ref().map(|v| v[..m].to_vec()),
+            background: sample_background.as_ref().map(|v| v[..m].to_vec()),
+        }
+        .apply(&base)?;
         Ok(ResolvedModel {
-            set,
+            set: base,
             files,
-            description: Some(parts.join("; ")),
+            description,
+            per_sample: Some(PerSampleRows {
+                samples,
+                scale: sample_scale,
+                background: sample_background,
+                file,
+            }),
         })
+    }
+}
+
+impl Rows {
+    /// The values, whatever the shape.
+    fn into_vec(self) -> Vec<f64> {
+        match self {
+            Rows::RunWide(v) | Rows::PerSample(_, v) => v,
+        }
+    }
+}
+
+/// The description of a `--scale` or `--background` part: `scale (16,)`
+/// for one row (as before per-sample models, so fingerprints stay), `scale:
+/// per sample (5×16)` for one row per sample.
+fn describe(role: &str, rows: &Rows, array: &ModelArray) -> String {
+    match rows {
+        Rows::RunWide(_) => format!("{role} {}", array.shape_text()),
+        Rows::PerSample(n, v) => format!("{role}: per sample ({n}×{})", v.len() / (*n).max(1)),
     }
 }
 
@@ -214,15 +378,16 @@ fn readout_map(
     Ok((map, what))
 }
 
-/// The vector of a per-measurement array (`--scale`, `--background`):
-/// shape (M,), every value > 0 (`positive`) or ≥ 0, for an ungrouped set.
+/// The values of a per-measurement array (`--scale`, `--background`):
+/// shape (M,) for the run or (N, M) for one row per sample, every value
+/// > 0 (`positive`) or ≥ 0, for an ungrouped set.
 fn per_measurement(
     set: &MeasurementSet,
     path: &Path,
     array: &ModelArray,
     role: &str,
     positive: bool,
-) -> Result<Vec<f64>, CliError> {
+) -> Result<Rows, CliError> {
     let m = set.len();
     let bad = |message: String| CliError::BadFile {
         path: path.to_path_buf(),
@@ -236,33 +401,36 @@ fn per_measurement(
             set.info().name
         )));
     }
-    match array.shape.as_slice() {
-        [len] if *len == m => {}
-        [_, len] if *len == m => {
-            return Err(bad(format!(
-                "shape {}: per-sample values are not supported by this version; give one value \
-                 per measurement, shape ({m},)",
-                array.shape_text()
-            )));
-        }
+    let rows = match array.shape.as_slice() {
+        [len] if *len == m => None,
+        [n, len] if *len == m && *n >= 1 => Some(*n),
         _ => {
             return Err(bad(format!(
-                "shape {}; expected ({m},), one value per measurement of set '{}'",
+                "shape {}; expected ({m},) (one value per measurement) or (N, {m}) (one row per \
+                 sample, N the input's samples) for set '{}'",
                 array.shape_text(),
                 set.info().name
             )));
         }
-    }
-    let wrong = |c: f64| if positive { c <= 0.0 } else { c < 0.0 };
-    if let Some(k) = array.values.iter().position(|&c| wrong(c)) {
+    };
+    let wrong = |c: f64| !c.is_finite() || if positive { c <= 0.0 } else { c < 0.0 };
+    if let Some(at) = array.values.iter().position(|&c| wrong(c)) {
+        let (i, k) = (at / m, at % m);
+        let entry = match rows {
+            None => format!("[{k}]"),
+            Some(_) => format!("[{i}, {k}]"),
+        };
         return Err(bad(format!(
-            "entry [{k}] (measurement '{}') is {}; expected a value {}",
+            "entry {entry} (measurement '{}') is {}; expected a finite value {}",
             set.labels()[k],
-            array.values[k],
+            array.values[at],
             if positive { "> 0" } else { "≥ 0" }
         )));
     }
-    Ok(array.values.clone())
+    Ok(match rows {
+        None => Rows::RunWide(array.values.clone()),
+        Some(n) => Rows::PerSample(n, array.values.clone()),
+    })
 }
 
 #[cfg(test)]

@@ -275,7 +275,7 @@ impl RunArgs {
                 }
                 None => KwiatOptions::default(),
             };
-            let (set, ingest) = Ingest::read_kwiat(&self.input, &opts)?;
+            let (set, ingest, model) = Ingest::read_kwiat(&self.input, &opts)?;
             let extra: Vec<(&'static str, PathBuf)> = self
                 .kwiat_conf
                 .iter()
@@ -287,7 +287,7 @@ impl RunArgs {
                 vec![("input_format", "kwiat".to_string())],
                 extra,
                 Vec::new(),
-                None,
+                model,
             )
         } else {
             if let Some(conf) = &self.kwiat_conf {
@@ -318,7 +318,16 @@ impl RunArgs {
                     Columns::Positional => ColumnMode::Positional,
                 },
             };
-            let ingest = Ingest::read(&self.input, &set, &opts)?;
+            let mut ingest = Ingest::read(&self.input, &set, &opts)?;
+            if let Some(rows) = &model.per_sample {
+                let whose = format!("the {} samples of {}", ingest.len(), self.input.display());
+                rows.check_samples(ingest.len(), &whose, set.len())?;
+                ingest.add_sample_models(
+                    &self.input,
+                    rows.scale.as_deref(),
+                    rows.background.as_deref(),
+                )?;
+            }
             let input_options = vec![
                 ("transposed", self.transposed.to_string()),
                 ("columns", format!("{:?}", self.columns).to_lowercase()),

@@ -335,5 +335,9 @@ fn model_line(f: &crate::store::Fingerprint) -> Option<String> {
             })
         })
         .collect();
-    Some(format!("{model} [{}]", files.join(", ")))
+    Some(if files.is_empty() {
+        model.clone()
+    } else {
+        format!("{model} [{}]", files.join(", "))
+    })
 }

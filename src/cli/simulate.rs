@@ -2,8 +2,8 @@
 
 use crate::cli::basis;
 use crate::cli::error::CliError;
-use crate::tomo::hermitian;
 use crate::tomo::simulate::{self, StateKind};
+use crate::tomo::{MeasurementSet, hermitian};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ pub(crate) struct SimulateArgs {
     // --basis, --qubits, --dim (shared with run).
     #[command(flatten)]
     pub set: basis::SetArgs,
-    // --readout, --scale (shared with run): counts are drawn through the effects.
+    // --readout, --scale, --background (shared with run): counts are drawn through the effects;
+    // (N, M) rows give each sample its own.
     #[command(flatten)]
     pub model: crate::cli::model::ModelArgs,
     /// Number of samples.
@@ -76,18 +77,28 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         args.set.dim,
         None,
     )?;
-    let set = args.model.resolve(set)?.set;
+    let model = args.model.resolve(set)?;
+    let set = model.set;
     let view = set.view();
     let (m, d) = (set.len(), set.dim());
     let n = args.samples as usize;
+    if let Some(rows) = &model.per_sample {
+        rows.check_samples(n, &format!("--samples {n}"), m)?;
+    }
     let mut counts = vec![0.0; n * m];
     let mut truth = args
         .truth
         .as_ref()
         .map(|_| vec![faer::c64::new(0.0, 0.0); n * d * d]);
     for i in 0..n {
+        // With (N, M) model rows, sample i is drawn through its own set.
+        let own = model
+            .per_sample
+            .as_ref()
+            .map(|rows| rows.sample_set(&set, i))
+            .transpose()?;
         let rho = simulate::simulate_in_batch(
-            view,
+            own.as_ref().map_or(view, MeasurementSet::view),
             kind,
             args.shots,
             args.seed,

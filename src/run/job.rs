@@ -15,6 +15,7 @@
 //! failed ones the supervisor writes for a sample that crashed or hung its
 //! workers, stamped with the attempts made and the supervisor's pid).
 
+use crate::run::sample_model::{SampleModelParts, SampleModels};
 use crate::sample_ids::SampleIds;
 use crate::store::{BootstrapMetricsRecord, BootstrapRecord, GofRecord, SpreadRecord};
 use crate::store::{MethodMetrics, MethodResult, SampleRecord, SampleStatus};
@@ -100,6 +101,10 @@ pub struct Plan {
     pub samples: u64,
     /// The bootstrap of MLE and PLS, when asked for (`--bootstrap`).
     pub bootstrap: Option<BootstrapParams>,
+    /// Per-sample models: the segment's per-sample sections present, `set`
+    /// then being the base set (see `run::segment`); `None` for a
+    /// run-wide model (or none), the set's effects being every sample's.
+    pub sample_models: Option<SampleModelParts>,
 }
 
 impl Plan {
@@ -145,6 +150,9 @@ pub struct Job<'a> {
     target: Option<Target>,
     reconstructor: Reconstructor,
     bootstrap: Option<(BootstrapParams, BootstrapWorkspace)>,
+    /// Each sample's own set, when the samples have their own models;
+    /// `view` is then the base set, used for samples without one.
+    sample_models: Option<SampleModels<'a>>,
     threads: Threads,
     pid: u32,
 }
@@ -195,9 +203,22 @@ impl<'a> Job<'a> {
                 .bootstrap
                 .filter(|b| b.replicates > 0)
                 .map(|b| (b, BootstrapWorkspace::new(view))),
+            sample_models: None,
             threads: Threads::sequential(),
             pid: std::process::id(),
         })
+    }
+
+    /// Gives every sample its own set from `models` (per-sample scales and
+    /// backgrounds over the job's set, which is then the base set).
+    pub(crate) fn set_sample_models(&mut self, models: SampleModels<'a>) {
+        self.sample_models = Some(models);
+    }
+
+    /// How many per-sample sets this job built so far (0 without
+    /// per-sample models).
+    pub fn sample_sets_built(&self) -> u64 {
+        self.sample_models.as_ref().map_or(0, SampleModels::built)
     }
 
     /// Computes every later sample with `threads` (`--threads-per-worker`;
@@ -222,20 +243,40 @@ impl<'a> Job<'a> {
         let start = Instant::now();
         let m = self.view.len();
         let i = index as usize;
-        let row = &self.counts[i * m..(i + 1) * m];
-        let result = self.reconstructor.run(
-            self.view,
-            row,
-            &self.methods,
-            &self.params,
-            self.target.as_ref(),
-        );
-        let result = result.and_then(|estimates| {
-            estimates
-                .iter()
-                .map(|e| self.method_result_with_errors(e, row, index))
-                .collect::<Result<Vec<_>, _>>()
-        });
+        let Self {
+            view,
+            counts,
+            methods,
+            params,
+            target,
+            reconstructor,
+            bootstrap,
+            sample_models,
+            ..
+        } = self;
+        let work = SampleWork {
+            methods,
+            params,
+            target: target.as_ref(),
+            row: &counts[i * m..(i + 1) * m],
+            index,
+        };
+        let result = match sample_models.as_mut().map(|s| s.set_for(i)).transpose() {
+            Err(e) => Err(e),
+            // The sample's own set, with its own workspaces.
+            Ok(Some(Some(own))) => {
+                let boot = match (bootstrap.as_ref(), own.bootstrap.as_mut()) {
+                    (Some((p, _)), Some(ws)) => Some((p, ws)),
+                    _ => None,
+                };
+                work.estimate(own.set.view(), &mut own.reconstructor, boot)
+            }
+            // The run's set (a run-wide model, or a sample without one).
+            Ok(_) => {
+                let boot = bootstrap.as_mut().map(|(p, ws)| (&*p, ws));
+                work.estimate(*view, reconstructor, boot)
+            }
+        };
         let (status, methods) = match result {
             Ok(methods) => (SampleStatus::Ok, methods),
             Err(e) => (
@@ -257,19 +298,45 @@ impl<'a> Job<'a> {
     }
 }
 
-impl Job<'_> {
-    /// The stored form of one estimate of sample `index` (counts `row`),
-    /// with its goodness of fit (MLE) and bootstrap (MLE, PLS; when the
-    /// plan asks for it).
+/// One sample's work, whatever set it is reconstructed under.
+struct SampleWork<'w> {
+    methods: &'w [Method],
+    params: &'w MleParams,
+    target: Option<&'w Target>,
+    /// The sample's counts.
+    row: &'w [f64],
+    index: u64,
+}
+
+impl SampleWork<'_> {
+    /// Every method's stored result for the sample under `view`, with the
+    /// goodness of fit (MLE) and the bootstrap (MLE, PLS; `boot` when the
+    /// plan asks for it), all under the same set.
+    fn estimate(
+        &self,
+        view: SetView<'_>,
+        reconstructor: &mut Reconstructor,
+        mut boot: Option<(&BootstrapParams, &mut BootstrapWorkspace)>,
+    ) -> Result<Vec<MethodResult>, TomoError> {
+        let estimates =
+            reconstructor.run(view, self.row, self.methods, self.params, self.target)?;
+        estimates
+            .iter()
+            .map(|e| self.method_result_with_errors(view, e, boot.as_mut()))
+            .collect()
+    }
+
+    /// The stored form of one estimate, with its goodness of fit (MLE)
+    /// and bootstrap (MLE, PLS; when the plan asks for it).
     fn method_result_with_errors(
-        &mut self,
+        &self,
+        view: SetView<'_>,
         e: &Estimate,
-        row: &[f64],
-        index: u64,
+        boot: Option<&mut (&BootstrapParams, &mut BootstrapWorkspace)>,
     ) -> Result<MethodResult, TomoError> {
-        let mut out = method_result(e, self.view.dim());
+        let mut out = method_result(e, view.dim());
         if e.method == Method::Mle {
-            let g = goodness_of_fit(self.view, row, &e.rho);
+            let g = goodness_of_fit(view, self.row, &e.rho);
             out.gof = Some(GofRecord {
                 g2: g.g2,
                 dof: g.dof,
@@ -278,24 +345,24 @@ impl Job<'_> {
                 p_value_boundary: boundary_p_value(g.g2, g.dof, &e.metrics.eigenvalues),
             });
         }
-        if let Some((boot, ws)) = &mut self.bootstrap
+        if let Some((params, ws)) = boot
             && matches!(e.method, Method::Mle | Method::Pls)
         {
             let summary = ws.run(
-                self.view,
-                row,
+                view,
+                self.row,
                 &e.rho,
                 e.method,
-                &self.params,
-                self.target.as_ref(),
-                boot,
-                index,
+                self.params,
+                self.target,
+                params,
+                self.index,
             )?;
             out.bootstrap = Some(bootstrap_record(&summary));
             if let Some(g) = &mut out.gof {
                 g.p_value_bootstrap = summary.g2_p_value;
             }
-            out.bootstrap_target = self.target.as_ref().map(target_tag);
+            out.bootstrap_target = self.target.map(target_tag);
         }
         Ok(out)
     }

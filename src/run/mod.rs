@@ -8,6 +8,8 @@
 //! * [`segment`]: the segment's layout, both sides of the shared-memory
 //!   contract (what the supervisor writes, what a worker reads).
 //! * [`job`]: the unit of work, one sample's counts in, one record out.
+//! * [`sample_model`]: per-sample measurement models, each sample's own
+//!   set built from the base set and its rows of the segment.
 //! * `resume.rs`: opening the run directory and finding the pending samples.
 //! * `execute.rs`: executing them in process or over the worker pool.
 //! * `session.rs`: the process-wide part of a run: signal handlers, systemd
@@ -51,6 +53,7 @@ mod outcome;
 mod plan;
 mod progress;
 mod resume;
+pub mod sample_model;
 pub mod segment;
 mod session;
 mod summary;

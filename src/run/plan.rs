@@ -12,14 +12,14 @@
 
 use super::execute::PoolSettings;
 use super::job::{MleOptions, Plan, TargetSpec};
-use super::kwiat_set::{kwiat_set, model_differs};
+use super::kwiat_set::{crosstalk_differs, kwiat_model, kwiat_plain_set, same_model, sample_rows};
 use super::segment::SegmentSink;
 use crate::io::kwiat::{self, KwiatError, KwiatOptions};
 use crate::io::{InputError, InputOptions, SampleSink, SinkError};
 use crate::store::{self, Fingerprint};
 use crate::supervisor::shm::Segment;
 use crate::tomo::bootstrap::BootstrapParams;
-use crate::tomo::{MeasurementSet, Method};
+use crate::tomo::{MeasurementSet, Method, TomoError};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -49,13 +49,14 @@ pub(crate) struct Ingest {
 
 impl Ingest {
     /// Reads every sample of `input`, in the order of `set`'s labels, into
-    /// a new shared-memory segment that already holds `set`'s matrices.
+    /// a new shared-memory segment (which gets `set`'s matrices when the
+    /// plan seals it).
     pub(crate) fn read(
         input: &Path,
         set: &MeasurementSet,
         opts: &InputOptions,
     ) -> Result<Self, InputError> {
-        let mut sink = SegmentSink::new(set).map_err(|e| InputError::Storage {
+        let mut sink = SegmentSink::new(set.len()).map_err(|e| InputError::Storage {
             path: input.to_path_buf(),
             source: e.into(),
         })?;
@@ -63,63 +64,143 @@ impl Ingest {
         Ok(Self { sink })
     }
 
+    /// Adds per-sample models to the samples read: `scale` and
+    /// `background` of N×M values each (N the samples read, M the
+    /// outcomes), one row per sample, over the base set the plan will be
+    /// sealed with. The caller has checked their shapes (an error here is
+    /// a storage error of `input`).
+    pub(crate) fn add_sample_models(
+        &mut self,
+        input: &Path,
+        scale: Option<&[f64]>,
+        background: Option<&[f64]>,
+    ) -> Result<(), InputError> {
+        self.sink
+            .add_sample_models(scale, background)
+            .map_err(|source| InputError::Storage {
+                path: input.to_path_buf(),
+                source,
+            })
+    }
+
     /// Reads a Kwiat Quantum-Tomography input (one `.json` file, a
     /// `.jsonl` batch or a directory of `.json` files) into a new segment:
     /// its rows become an ungrouped set (Poisson counts with a free
     /// intensity, as the package fits them) under the measurement model
     /// the file defines (scales, accidentals, crosstalk; see
-    /// [`super::kwiat_set`]), its coincidence counts the samples. The model
-    /// is the run's: a sample whose model differs from the first sample's
-    /// is refused, naming it and why.
+    /// [`super::kwiat_set`]), its coincidence counts the samples.
+    ///
+    /// When every sample needs the same scale and accidentals, the set
+    /// carries them (as for one file). When they differ (each file with
+    /// its own integration times, efficiencies, singles), the returned
+    /// set is the base set (the crosstalk-mixed projectors) and every
+    /// sample's scale and background rows go into the segment, so each is
+    /// fitted under its own model ([`super::sample_model`]); the returned
+    /// description says so (`None` for a run-wide model). The crosstalk
+    /// is the run's: a sample whose crosstalk differs from the first
+    /// sample's is refused, naming it.
     pub(crate) fn read_kwiat(
         input: &Path,
         opts: &KwiatOptions,
-    ) -> Result<(MeasurementSet, Self), InputError> {
-        let mut state: Option<(MeasurementSet, SegmentSink, kwiat::KwiatSample)> = None;
+    ) -> Result<(MeasurementSet, Self, Option<String>), InputError> {
+        /// What the batch's first sample fixed.
+        struct First {
+            /// The first sample (its model and crosstalk).
+            sample: kwiat::KwiatSample,
+            /// Its set, model applied: the run's set while every sample
+            /// shares its model.
+            set: MeasurementSet,
+            /// The base set (crosstalk only).
+            base: MeasurementSet,
+            sink: SegmentSink,
+            /// Some sample's scale or background differs from the first's.
+            per_sample: bool,
+        }
+        let mut state: Option<First> = None;
         let storage = |source: SinkError| InputError::Storage {
             path: input.to_path_buf(),
             source,
         };
+        let semantics = |sample: &kwiat::KwiatSample, detail: String| {
+            InputError::from(KwiatError::Semantics {
+                path: sample.origin.path.clone(),
+                line: sample.origin.line,
+                detail,
+            })
+        };
         kwiat::for_each_sample(input, opts, |rows, sample| {
-            if let Some((_, _, first)) = &state
-                && let Some(detail) = model_differs(first, &sample)
-            {
+            let first = match state.as_mut() {
+                Some(first) => first,
+                None => {
+                    let name = format!(
+                        "kwiat({} qubit{}, {} detector{} per qubit)",
+                        rows.n_qubits,
+                        if rows.n_qubits == 1 { "" } else { "s" },
+                        rows.detectors_per_qubit,
+                        if rows.detectors_per_qubit == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
+                    );
+                    let cannot =
+                        |e: TomoError| format!("its measurements cannot determine a state: {e}");
+                    let base = kwiat_plain_set(&name, rows, &sample)
+                        .map_err(|e| semantics(&sample, cannot(e)))?;
+                    let set = kwiat_model(&sample)
+                        .apply(&base)
+                        .map_err(|e| semantics(&sample, cannot(e)))?;
+                    let sink = SegmentSink::new(set.len()).map_err(|e| storage(e.into()))?;
+                    state.insert(First {
+                        sample: sample.clone(),
+                        set,
+                        base,
+                        sink,
+                        per_sample: false,
+                    })
+                }
+            };
+            if let Some(detail) = crosstalk_differs(&first.sample, &sample) {
                 return Err(InputError::from(KwiatError::NeedsModel {
                     path: sample.origin.path.clone(),
                     line: sample.origin.line,
                     detail,
                 }));
             }
-            if state.is_none() {
-                let name = format!(
-                    "kwiat({} qubit{}, {} detector{} per qubit)",
-                    rows.n_qubits,
-                    if rows.n_qubits == 1 { "" } else { "s" },
-                    rows.detectors_per_qubit,
-                    if rows.detectors_per_qubit == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
-                );
-                let set = kwiat_set(&name, rows, &sample).map_err(|e| {
-                    InputError::from(KwiatError::Semantics {
-                        path: sample.origin.path.clone(),
-                        line: sample.origin.line,
-                        detail: format!("its measurements cannot determine a state: {e}"),
-                    })
-                })?;
-                let sink = SegmentSink::new(&set).map_err(|e| storage(e.into()))?;
-                state = Some((set, sink, sample.clone()));
+            if !first.per_sample && !same_model(&first.sample, &sample) {
+                // From here on every sample carries its own rows; those
+                // read so far share the first sample's.
+                let (scale, background) = sample_rows(&first.sample);
+                first
+                    .sink
+                    .begin_sample_models(Some(&scale), Some(&background))
+                    .map_err(storage)?;
+                first.per_sample = true;
             }
-            if let Some((_, sink, _)) = state.as_mut() {
-                sink.push(sample.id.as_deref(), &sample.counts)
+            if first.per_sample {
+                kwiat_model(&sample)
+                    .check_vectors(first.base.info())
+                    .map_err(|e| semantics(&sample, format!("its measurement model: {e}")))?;
+                let (scale, background) = sample_rows(&sample);
+                first
+                    .sink
+                    .push_sample_model(Some(&scale), Some(&background))
                     .map_err(storage)?;
             }
-            Ok(())
+            first
+                .sink
+                .push(sample.id.as_deref(), &sample.counts)
+                .map_err(storage)
         })?;
         match state {
-            Some((set, sink, _)) => Ok((set, Self { sink })),
+            Some(first) if first.per_sample => {
+                let n = first.sink.len();
+                let m = first.base.len();
+                let description =
+                    format!("kwiat: scale: per sample ({n}×{m}); background: per sample ({n}×{m})");
+                Ok((first.base, Self { sink: first.sink }, Some(description)))
+            }
+            Some(first) => Ok((first.set, Self { sink: first.sink }, None)),
             None => Err(InputError::from(KwiatError::NoSamples {
                 path: input.to_path_buf(),
                 what: "at least one sample",
@@ -220,10 +301,11 @@ impl RunPlan {
             target,
             samples: n_samples,
             bootstrap: request.bootstrap,
+            sample_models: ingest.sink.sample_model_parts(),
         };
         let segment = ingest
             .sink
-            .finish(&job)
+            .finish(&set, &job)
             .map_err(|source| InputError::Storage {
                 path: request.input.clone(),
                 source,

@@ -46,11 +46,15 @@
 //! unbiased for the model: E\[f\] = A_E x(ρ). Nothing is subtracted from or
 //! divided into the counts.
 //!
-//! The model changes the set once per run; a set without a model is the set
-//! as it always was (bit for bit).
+//! A run-wide model changes the set once per run; a set without a model is
+//! the set as it always was (bit for bit). When each sample has its own
+//! scale and background (`crate::run::sample_model`), a worker applies
+//! the sample's model to the run's base rows
+//! ([`MeasurementModel::apply_to_rows`]), which gives the set a run of
+//! that sample alone builds.
 
 use crate::tomo::TomoError;
-use crate::tomo::measurement::{Grouping, MeasurementSet};
+use crate::tomo::measurement::{Grouping, MeasurementSet, SetInfo};
 
 /// A map applied within each block of outcomes: E_k = Σ_j C\[k, j\] Π_j.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +175,20 @@ impl MeasurementModel {
         self.block_map.is_none() && self.scale.is_none() && self.background.is_none()
     }
 
+    /// Checks the model's scale and background against a set's metadata
+    /// as [`MeasurementModel::apply_to_rows`] would, without building the
+    /// set (no SVD): a reader validates each sample's model of a
+    /// per-sample batch this way. The block map is not checked here.
+    pub fn check_vectors(&self, info: &SetInfo) -> Result<(), TomoError> {
+        if let Some(scale) = &self.scale {
+            checked_scale(info, scale)?;
+        }
+        if let Some(a) = &self.background {
+            checked_background(info, a)?;
+        }
+        Ok(())
+    }
+
     /// The set with the model applied: rows E_k (or c_k E_k), their
     /// pseudo-inverse and, for ungrouped sets, their MLE frame. The set's
     /// name, labels and grouping are kept. An empty model returns a copy
@@ -179,7 +197,16 @@ impl MeasurementModel {
         if self.is_empty() {
             return Ok(set.clone());
         }
-        let info = set.info();
+        self.apply_to_rows(set.info(), set.a())
+    }
+
+    /// [`MeasurementModel::apply`] to a set given by its metadata `info`
+    /// (name, dimension, labels, grouping) and its rows `a` (M×d²,
+    /// row-major), e.g. mapped from a shared segment: a worker builds a
+    /// sample's own set this way from the run's base rows. Any background
+    /// `info` carries is ignored (the model's replaces it); the result is
+    /// the same, bit for bit, as `apply` on a set with these rows.
+    pub fn apply_to_rows(&self, info: &SetInfo, a: &[f64]) -> Result<MeasurementSet, TomoError> {
         if info.product.is_some() {
             return Err(TomoError::InvalidModel(format!(
                 "set '{}' is a product set (its projector matrix is never formed); \
@@ -190,7 +217,14 @@ impl MeasurementModel {
         let d = info.dim;
         let n = d * d;
         let m = info.len();
-        let mut rows = set.a().to_vec();
+        if a.len() != m * n {
+            return Err(TomoError::InvalidSet(format!(
+                "set '{}' has {} row coordinates for {m} rows of {n}",
+                info.name,
+                a.len()
+            )));
+        }
+        let mut rows = a.to_vec();
         if let Some(map) = &self.block_map {
             let blocks = blocks_of(info, map.size())?;
             if info.is_grouped() && !map.is_stochastic() {
@@ -202,7 +236,6 @@ impl MeasurementModel {
                     map.column_sum_deviation()
                 )));
             }
-            let a = set.a();
             for block in &blocks {
                 for (k, &rk) in block.iter().enumerate() {
                     let out = &mut rows[rk * n..(rk + 1) * n];
@@ -219,27 +252,8 @@ impl MeasurementModel {
             }
         }
         if let Some(scale) = &self.scale {
-            if info.is_grouped() {
-                return Err(TomoError::InvalidModel(format!(
-                    "set '{}' is grouped into settings (multinomial counts): per-measurement \
-                     scales apply to the Poisson model of an ungrouped set",
-                    info.name
-                )));
-            }
-            if scale.len() != m {
-                return Err(TomoError::InvalidModel(format!(
-                    "{} scales for {m} measurements",
-                    scale.len()
-                )));
-            }
+            checked_scale(info, scale)?;
             for (k, &c) in scale.iter().enumerate() {
-                if !(c.is_finite() && c > 0.0) {
-                    return Err(TomoError::InvalidModel(format!(
-                        "scale of measurement {} ('{}') is {c}; expected a finite number > 0",
-                        k + 1,
-                        info.labels[k]
-                    )));
-                }
                 rows[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= c);
             }
         }
@@ -261,8 +275,35 @@ impl MeasurementModel {
     }
 }
 
+/// The scale of an ungrouped set: M values, finite, > 0.
+fn checked_scale(info: &SetInfo, scale: &[f64]) -> Result<(), TomoError> {
+    if info.is_grouped() {
+        return Err(TomoError::InvalidModel(format!(
+            "set '{}' is grouped into settings (multinomial counts): per-measurement \
+             scales apply to the Poisson model of an ungrouped set",
+            info.name
+        )));
+    }
+    let m = info.len();
+    if scale.len() != m {
+        return Err(TomoError::InvalidModel(format!(
+            "{} scales for {m} measurements",
+            scale.len()
+        )));
+    }
+    if let Some(k) = scale.iter().position(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(TomoError::InvalidModel(format!(
+            "scale of measurement {} ('{}') is {}; expected a finite number > 0",
+            k + 1,
+            info.labels[k],
+            scale[k]
+        )));
+    }
+    Ok(())
+}
+
 /// The background of an ungrouped set: M values, finite, ≥ 0.
-fn checked_background(info: &crate::tomo::SetInfo, a: &[f64]) -> Result<Vec<f64>, TomoError> {
+fn checked_background(info: &SetInfo, a: &[f64]) -> Result<Vec<f64>, TomoError> {
     if info.is_grouped() {
         return Err(TomoError::InvalidModel(format!(
             "set '{}' is grouped into settings (multinomial counts): a background applies to \
@@ -298,7 +339,7 @@ fn checked_background(info: &crate::tomo::SetInfo, a: &[f64]) -> Result<Vec<f64>
 
 /// The rows of each block: the settings of a grouped set (each must have
 /// `size` outcomes), consecutive groups of `size` rows of an ungrouped one.
-fn blocks_of(info: &crate::tomo::SetInfo, size: usize) -> Result<Vec<Vec<usize>>, TomoError> {
+fn blocks_of(info: &SetInfo, size: usize) -> Result<Vec<Vec<usize>>, TomoError> {
     match &info.grouping {
         Grouping::Settings {
             settings,

@@ -9,6 +9,7 @@ mod disk_full;
 mod integrity;
 mod kwiat;
 mod model;
+mod per_sample;
 mod real_data;
 mod report;
 mod robustness;

@@ -115,10 +115,11 @@ pub enum KwiatError {
         detail: String,
     },
 
-    /// A sample of a batch whose measurement model (scales, accidentals,
-    /// crosstalk) differs from the first sample's: the model is the run's.
+    /// A sample of a batch whose crosstalk differs from the first
+    /// sample's: the crosstalk is the run's (scales and accidentals may
+    /// differ per sample).
     #[error(
-        "{}: {detail}; the measurement model (row scales, accidental background, crosstalk) is shared by a run, so every sample of a batch must have the same one (run such samples as separate batches)",
+        "{}: {detail}; the crosstalk is shared by a run (row scales and accidentals may differ per sample, crosstalk may not), so every sample of a batch must have the same one (run such samples as separate batches)",
         site(path, *line)
     )]
     NeedsModel {
@@ -126,7 +127,7 @@ pub enum KwiatError {
         path: PathBuf,
         /// Its 1-based line in a `.jsonl` batch.
         line: Option<u64>,
-        /// Why the plain model is not exact for it.
+        /// What differs from the first sample.
         detail: String,
     },
 
