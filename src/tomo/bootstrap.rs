@@ -7,11 +7,18 @@
 //! For one sample with estimate ρ̂ (MLE or PLS), R replicate data sets are
 //! drawn and each is reconstructed by the same estimator; the MLE of a
 //! replicate starts from ρ̂ (the replicate's maximum is within ~1/√N of
-//! it). With the present solver the warm start saves little: measured on
-//! two qubits at 1000 shots per setting, a replicate takes 25.6 iterations
-//! from ρ̂, 23.8 from its own PLS estimate and 24.2 from ρ̂ shifted by the
-//! difference of the linear inversions (the solver spends its iterations
-//! closing the certified gap, whatever the start's distance). For each metric θ the replicates give θ*₁…θ*_R, reported as
+//! it) with Newton steps on ρ̂'s face before any gradient iteration
+//! ([`MleParams::warm_start`]): close to the maximum they converge
+//! quadratically, where gradient steps would spend some 25 iterations
+//! closing the certified gap whatever the start's distance. Measured on
+//! two qubits at 1000 shots per setting: 3.3 Newton steps a replicate for
+//! Hilbert–Schmidt random states, 5.1 for Haar-random pure ones, 2 for
+//! most replicates of a Bell state. The metrics' eigensolvers are warm
+//! too, each following its matrix from one replicate to the next and reset
+//! per sample. Every replicate is certified to the run's tolerance like a
+//! sample.
+//!
+//! For each metric θ the replicates give θ*₁…θ*_R, reported as
 //! mean, standard deviation (R − 1 in the denominator) and the 2.5 % and
 //! 97.5 % quantiles (linear interpolation between order statistics,
 //! "type 7"). [q025, q975] is the 95 % **percentile interval** of θ.

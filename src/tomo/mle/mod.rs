@@ -27,12 +27,17 @@
 //!    state has norm ≤ 1, so a longer step only lands on the same vertex).
 //!    These steps change the face when Newton's face is wrong.
 //!
-//! With many counts per outcome (≥ 10⁴, where gradient steps crawl) the
+//! With many counts per outcome (≥ 10⁴, where gradient steps crawl), or a
+//! start known to be close to the maximum ([`MleParams::warm_start`]: a
+//! bootstrap replicate from its sample's estimate), the
 //! solve starts with a polish; otherwise with 48 gradient
 //! iterations (4× that for 4 < d ≤ 8, where a formed Hessian is costly),
 //! which certify most small samples before any Hessian is formed and find
 //! the face for the matrix-free polish at larger d. Each later polish comes after twice as many gradient
-//! iterations as the one before. The
+//! iterations as the one before. A polish takes one Newton step at a
+//! time and, once a step's decrement (about twice the gap it closed) is
+//! below 100·tol, checks the certificate between steps, so it stops as
+//! soon as the state is certified. The
 //! start is the PLS estimate, mixed with a little of I/d only when it gives
 //! an observed outcome a (near-)zero probability.
 //!

@@ -22,7 +22,15 @@
 //! joins Z at the next step. This is the projected Newton method of D. P.
 //! Bertsekas, "Projected Newton methods for optimization problems with
 //! simple constraints", SIAM J. Control Optim. 20, 221 (1982), with the
-//! active set taken as the null space of x.
+//! active set taken as the null space of x, less the null directions whose
+//! gradient exceeds the multiplier (they join the face), less again any of
+//! those the Newton direction would empty (the active set is chosen so
+//! that the direction is consistent with it).
+//!
+//! At d ≤ 8 every piece is small: the eigendecompositions are warm-started
+//! Jacobi ([`crate::tomo::jacobi`]), the Hessian is formed once per step in
+//! the coordinates of x as dot products and brought to the face as QᵀHQ,
+//! and the system is solved by a plain Cholesky factorisation.
 //!
 //! The polish never decides convergence: the caller certifies the result
 //! (see [`super::certificate`]) and falls back to first-order steps when the
@@ -319,10 +327,11 @@ impl FaceNewton {
         if slope.is_nan() || slope >= 0.0 {
             return Ok(false);
         }
-        // Arc search. The trial state is x plus the step, completed to
-        // second order so that the rank stays (Z-block B Λ⁻¹ B^† for cross
-        // terms B, its trace taken from the support): added to x, the step
-        // perturbs x only by its own rounding. Only when that leaves the
+        // Arc search. The trial state is x plus the step, completed in the
+        // null block so that the rank stays exactly (Z-block B M⁻¹ B^† for
+        // cross terms B, then divided by the trace; see
+        // [`complete_in_null_block`]): added to x, the step perturbs x only
+        // by its own rounding. Only when that leaves the
         // states (an eigenvalue driven below zero) is it projected, which
         // rounds every entry of x.
         let mut alpha = 1.0;
@@ -571,10 +580,9 @@ impl FaceNewton {
     }
 
     /// `dx` ← coordinates of W E W^†, E = α D (D the direction in the
-    /// eigenbasis W) completed to second order in the block of the first
-    /// `constrained` (null) columns: E_ZZ = B Λ⁻¹ B^† over the support
-    /// columns s (λ_s > 0) for the cross block B = E_Zs, with Tr E_ZZ taken
-    /// from the support in proportion to λ_s, so Tr E = 0.
+    /// eigenbasis W) completed by [`complete_in_null_block`] in the block of
+    /// the first `constrained` (null) columns, so that x + E keeps the rank
+    /// of x and has trace 1.
     fn unrotate_step(&mut self, alpha: f64, constrained: usize) {
         hermitian::from_coords(&self.dir, self.row_matrix.as_mut());
         self.row_matrix *= faer::Scale(c64::new(alpha, 0.0));

@@ -20,7 +20,7 @@
 //! negative curvature), so it is a descent direction however few CG steps
 //! are taken (R. S. Dembo, S. C. Eisenstat, T. Steihaug, "Inexact Newton
 //! methods", SIAM J. Numer. Anal. 19, 400 (1982)). The trial state is x
-//! plus the step completed to second order in the null block (as in
+//! plus the step completed in the null block so that the rank stays (as in
 //! [`super::newton`]), projected onto the states only when it leaves them,
 //! with α halved until the Armijo condition holds.
 //!
@@ -40,8 +40,9 @@ use crate::tomo::product::ProductScratch;
 use faer::{Mat, c64};
 
 /// Eigenvalues of a trace-1 state at or below this are on the face's
-/// boundary. Larger than the dense polish's 1e-13: the second-order
-/// completion of a step leaves the null block with eigenvalues of order
+/// boundary. Larger than the dense polish's 1e-13: when the completion of
+/// a step falls back to its second-order form (the free block not positive
+/// definite), it leaves the null block with eigenvalues of order
 /// α³‖B‖³/λ (10⁻¹¹–10⁻⁹), which must not count as support (their rotation
 /// curvature 1/λ would swamp the system).
 const ZERO_EIGENVALUE: f64 = 1e-9;
@@ -431,9 +432,8 @@ impl FaceNewtonCg {
     }
 
     /// `diff` ← coordinates of W E W^†, E = α Δ (Δ = `delta` in the
-    /// eigenbasis) completed to second order in the constrained null block:
-    /// E_ZZ = B Λ⁻¹ B^† for the cross block B, its trace taken from the
-    /// support in proportion to λ_s, so that the rank stays and Tr E = 0.
+    /// eigenbasis) completed in the constrained null block by
+    /// [`complete_in_null_block`], so that the rank stays and the trace is 1.
     fn completed_step(&mut self, alpha: f64, constrained: usize) {
         hermitian::from_coords(&self.delta, self.m1.as_mut());
         self.m1 *= faer::Scale(c64::new(alpha, 0.0));
