@@ -54,9 +54,9 @@ use crate::tomo::hermitian;
 use crate::tomo::likelihood::{affine_log_likelihood_at, fit_intensity};
 use crate::tomo::measurement::SetView;
 use crate::tomo::mle::certificate::Certificate;
+use crate::tomo::mle::newton::{cholesky_in_place, cholesky_solve};
 use crate::tomo::mle::{MleInfo, MleParams};
-use faer::linalg::solvers::Solve;
-use faer::{Mat, Side, c64};
+use faer::{Mat, c64};
 
 /// Largest d of the affine solver (its Hessian has d⁴ entries).
 pub const AFFINE_MAX_DIM: usize = 16;
@@ -87,12 +87,22 @@ pub struct AffineWorkspace {
     trial: Vec<f64>,
     q: Vec<f64>,
     grad: Vec<f64>,
-    hess: Mat<f64>,
-    rhs: Mat<f64>,
+    /// The n×n Hessian (row-major), overwritten by its Cholesky factor.
+    hess: Vec<f64>,
+    /// The Newton step H⁻¹∇.
+    rhs: Vec<f64>,
+    /// The rows coordinate-major (n×M), so a Hessian entry is one dot
+    /// product; and the same times the curvature weights n_k/μ_k².
+    rows_by_coordinate: Vec<f64>,
+    weighted: Vec<f64>,
+    curvature: Vec<f64>,
     inv: Vec<f64>,
     inv_trial: Vec<f64>,
     tmp: Mat<c64>,
     lower: Mat<c64>,
+    /// T B_i T of the barrier Hessian, and its coordinates.
+    sandwich: Mat<c64>,
+    sandwich_coords: Vec<f64>,
 }
 
 impl AffineWorkspace {
@@ -139,12 +149,24 @@ impl AffineWorkspace {
             trial: vec![0.0; n],
             q: vec![0.0; set.len()],
             grad: vec![0.0; n],
-            hess: Mat::zeros(n, n),
-            rhs: Mat::zeros(n, 1),
+            hess: vec![0.0; n * n],
+            rhs: vec![0.0; n],
+            rows_by_coordinate: set
+                .dense_mle_rows()
+                .map(|rows| {
+                    (0..n)
+                        .flat_map(|i| rows.chunks_exact(n).map(move |row| row[i]))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            weighted: vec![0.0; n * set.len()],
+            curvature: vec![0.0; set.len()],
             inv: vec![0.0; n],
             inv_trial: vec![0.0; n],
             tmp: Mat::zeros(d, d),
             lower: Mat::zeros(d, d),
+            sandwich: Mat::zeros(d, d),
+            sandwich_coords: vec![0.0; n],
         }
     }
 
@@ -268,59 +290,72 @@ impl AffineWorkspace {
             for j in 0..d {
                 self.grad[j] -= 1.0;
             }
-            self.hess.fill(0.0);
+            let m = counts.len();
             for (k, row) in rows.chunks_exact(n).enumerate() {
                 let c = counts[k];
+                self.curvature[k] = 0.0;
                 if c > 0.0 {
-                    let m = self.q[k] + a[k];
-                    let (w, h) = (c / m, c / (m * m));
+                    let mk = self.q[k] + a[k];
+                    let (w, h) = (c / mk, c / (mk * mk));
                     for (g, r) in self.grad.iter_mut().zip(row) {
                         *g += w * r;
                     }
-                    for (i, &ri) in row.iter().enumerate() {
-                        let hi = h * ri;
-                        if hi != 0.0 {
-                            for (jj, &rj) in row[..=i].iter().enumerate() {
-                                self.hess[(i, jj)] += hi * rj;
-                            }
-                        }
-                    }
+                    self.curvature[k] = h;
                 }
             }
-            // Barrier Hessian: μ Tr(T B_i T B_j), T = τ⁻¹, from the one or
-            // two non-zero entries of each basis matrix:
-            // Tr(T B_i T B_j) = Σ T[p][a] B_i[a][b] T[b][c] B_j[c][p].
+            // The likelihood's Hessian Σ_k (n_k/μ_k²) f_k f_kᵀ as dot
+            // products of the coordinate-major rows (vectorised).
+            for (wc, rc) in self
+                .weighted
+                .chunks_exact_mut(m)
+                .zip(self.rows_by_coordinate.chunks_exact(m))
+            {
+                for ((w, &r), &h) in wc.iter_mut().zip(rc).zip(&self.curvature) {
+                    *w = h * r;
+                }
+            }
+            for i in 0..n {
+                let wi = &self.weighted[i * m..(i + 1) * m];
+                for jj in 0..=i {
+                    self.hess[i * n + jj] =
+                        hermitian::dot(wi, &self.rows_by_coordinate[jj * m..(jj + 1) * m]);
+                }
+            }
+            // Barrier Hessian: μ Tr(T B_i T B_j), T = τ⁻¹. Row i is the
+            // coordinates of the Hermitian T B_i T (coordinate j of X is
+            // Tr(B_j X)), formed from the one or two non-zero entries of
+            // B_i: (T B_i T)[p][c] = Σ T[p][a] B_i[a][b] T[b][c].
             hermitian::from_coords(&self.inv, self.tmp.as_mut());
             let t = &self.tmp;
             for i in 0..n {
-                for jj in 0..=i {
-                    let mut acc = c64::new(0.0, 0.0);
-                    for &(a, b, v) in &self.basis[i] {
-                        for &(c, p, w) in &self.basis[jj] {
-                            acc += t[(p, a)] * v * t[(b, c)] * w;
+                for c in 0..d {
+                    for p in 0..d {
+                        let mut acc = c64::new(0.0, 0.0);
+                        for &(a, b, v) in &self.basis[i] {
+                            acc += t[(p, a)] * v * t[(b, c)];
                         }
+                        self.sandwich[(p, c)] = acc;
                     }
-                    self.hess[(i, jj)] += mu * acc.re;
+                }
+                hermitian::to_coords(self.sandwich.as_ref(), &mut self.sandwich_coords);
+                for (h, &x) in self.hess[i * n..=i * n + i]
+                    .iter_mut()
+                    .zip(&self.sandwich_coords)
+                {
+                    *h += mu * x;
                 }
             }
-            for i in 0..n {
-                for jj in 0..i {
-                    self.hess[(jj, i)] = self.hess[(i, jj)];
-                }
-            }
-            let Ok(llt) = self.hess.as_ref().llt(Side::Lower) else {
+            if !cholesky_in_place(&mut self.hess, n) {
                 return Ok(step);
-            };
-            for i in 0..n {
-                self.rhs[(i, 0)] = self.grad[i];
             }
-            llt.solve_in_place(self.rhs.as_mut());
+            self.rhs.copy_from_slice(&self.grad);
+            cholesky_solve(&self.hess, n, &mut self.rhs);
             // The Newton decrement λ² ≈ 2(max φ − φ). Once λ²/μ is small
             // (the quadratic region of the self-concordant φ/μ), full steps
             // are taken while they stay in the cone, until the decrement
             // stops shrinking quadratically: the rounding floor, which the
             // certificate (N times the gradient's residual) needs.
-            let decrement: f64 = (0..n).map(|i| self.rhs[(i, 0)] * self.grad[i]).sum();
+            let decrement: f64 = hermitian::dot(&self.rhs, &self.grad);
             if !(decrement.is_finite() && decrement > 0.0) {
                 return Ok(step);
             }
@@ -334,7 +369,7 @@ impl AffineWorkspace {
             let mut accepted = false;
             for _ in 0..60 {
                 for i in 0..n {
-                    self.trial[i] = self.tau[i] + t * self.rhs[(i, 0)];
+                    self.trial[i] = self.tau[i] + t * self.rhs[i];
                 }
                 if let Some(v) = self.barrier_objective(rows, counts, a, mu, true)?
                     && (quadratic || v >= phi + 0.25 * t * decrement)

@@ -624,7 +624,7 @@ fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
 /// Cholesky factorisation in place of the q×q symmetric matrix `h`
 /// (row-major, lower triangle read): on success (true) the lower triangle
 /// holds L with H = LLᵀ; false when H is not positive definite.
-fn cholesky_in_place(h: &mut [f64], q: usize) -> bool {
+pub(super) fn cholesky_in_place(h: &mut [f64], q: usize) -> bool {
     for j in 0..q {
         let mut diag = h[j * q + j];
         for k in 0..j {
@@ -647,7 +647,7 @@ fn cholesky_in_place(h: &mut [f64], q: usize) -> bool {
 }
 
 /// Solves LLᵀy = b in place for the factor of [`cholesky_in_place`].
-fn cholesky_solve(l: &[f64], q: usize, b: &mut [f64]) {
+pub(super) fn cholesky_solve(l: &[f64], q: usize, b: &mut [f64]) {
     for i in 0..q {
         let mut v = b[i];
         for k in 0..i {
