@@ -456,7 +456,14 @@ impl MetricSolvers {
             state: EigenWorkspace::warm(d),
             concurrence: EigenWorkspace::warm(d),
             negativity: EigenWorkspace::warm(d),
-            target: EigenWorkspace::warm(d),
+            // ρ − σ is not close to the last replicate's (its eigenvectors
+            // are those of the noise): warm-started Jacobi gains nothing
+            // there, and at d = 8 costs more than faer's solver.
+            target: if d <= crate::tomo::eigen::SMALL_PATH_MAX_DIM {
+                EigenWorkspace::warm(d)
+            } else {
+                EigenWorkspace::new(d)
+            },
         }
     }
 
