@@ -54,7 +54,7 @@ use crate::tomo::hermitian;
 use crate::tomo::likelihood::{affine_log_likelihood_at, fit_intensity};
 use crate::tomo::measurement::SetView;
 use crate::tomo::mle::certificate::Certificate;
-use crate::tomo::mle::newton::{cholesky_in_place, cholesky_solve};
+use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place, cholesky_solve};
 use crate::tomo::mle::{MleInfo, MleParams};
 use faer::{Mat, c64};
 
@@ -91,10 +91,8 @@ pub struct AffineWorkspace {
     hess: Vec<f64>,
     /// The Newton step H⁻¹∇.
     rhs: Vec<f64>,
-    /// The rows coordinate-major (n×M), so a Hessian entry is one dot
-    /// product; and the same times the curvature weights n_k/μ_k².
-    rows_by_coordinate: Vec<f64>,
-    weighted: Vec<f64>,
+    /// The rows, for forming the Hessian, and its weights n_k/μ_k².
+    row_hessian: RowHessian,
     curvature: Vec<f64>,
     inv: Vec<f64>,
     inv_trial: Vec<f64>,
@@ -151,15 +149,7 @@ impl AffineWorkspace {
             grad: vec![0.0; n],
             hess: vec![0.0; n * n],
             rhs: vec![0.0; n],
-            rows_by_coordinate: set
-                .dense_mle_rows()
-                .map(|rows| {
-                    (0..n)
-                        .flat_map(|i| rows.chunks_exact(n).map(move |row| row[i]))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            weighted: vec![0.0; n * set.len()],
+            row_hessian: RowHessian::new(set.dense_mle_rows().unwrap_or_default(), n),
             curvature: vec![0.0; set.len()],
             inv: vec![0.0; n],
             inv_trial: vec![0.0; n],
@@ -290,7 +280,6 @@ impl AffineWorkspace {
             for j in 0..d {
                 self.grad[j] -= 1.0;
             }
-            let m = counts.len();
             for (k, row) in rows.chunks_exact(n).enumerate() {
                 let c = counts[k];
                 self.curvature[k] = 0.0;
@@ -303,24 +292,8 @@ impl AffineWorkspace {
                     self.curvature[k] = h;
                 }
             }
-            // The likelihood's Hessian Σ_k (n_k/μ_k²) f_k f_kᵀ as dot
-            // products of the coordinate-major rows (vectorised).
-            for (wc, rc) in self
-                .weighted
-                .chunks_exact_mut(m)
-                .zip(self.rows_by_coordinate.chunks_exact(m))
-            {
-                for ((w, &r), &h) in wc.iter_mut().zip(rc).zip(&self.curvature) {
-                    *w = h * r;
-                }
-            }
-            for i in 0..n {
-                let wi = &self.weighted[i * m..(i + 1) * m];
-                for jj in 0..=i {
-                    self.hess[i * n + jj] =
-                        hermitian::dot(wi, &self.rows_by_coordinate[jj * m..(jj + 1) * m]);
-                }
-            }
+            // The likelihood's Hessian Σ_k (n_k/μ_k²) f_k f_kᵀ.
+            self.row_hessian.lower(&self.curvature, &mut self.hess);
             // Barrier Hessian: μ Tr(T B_i T B_j), T = τ⁻¹. Row i is the
             // coordinates of the Hermitian T B_i T (coordinate j of X is
             // Tr(B_j X)), formed from the one or two non-zero entries of

@@ -59,6 +59,7 @@ pub mod affine;
 #[cfg(test)]
 mod affine_tests;
 pub mod certificate;
+mod hessian;
 pub mod newton;
 pub mod newton_cg;
 #[cfg(test)]

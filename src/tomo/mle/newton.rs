@@ -41,6 +41,7 @@ use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
 use crate::tomo::jacobi::WarmJacobi;
 use crate::tomo::likelihood::shifted_gradient;
+use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place, cholesky_solve};
 use crate::tomo::operator::dense_predict;
 use faer::{Mat, Side, c64};
 use std::f64::consts::{FRAC_1_SQRT_2, SQRT_2};
@@ -79,9 +80,8 @@ pub struct FaceNewton {
     /// Eigensolvers of the null-space blocks, one per size 1..=d.
     null_eigen: Vec<EigenWorkspace>,
     rotated_matrix: Mat<c64>,
-    /// The rows coordinate-major (n×M): entry (i, k) is coordinate i of
-    /// row k, so that a Hessian entry is one dot product.
-    rows_by_coordinate: Vec<f64>,
+    /// The rows, for forming the Hessian.
+    row_hessian: RowHessian,
     /// n_k/p_k² of the current state.
     curvature: Vec<f64>,
     /// The Hessian in the coordinates of x (n×n).
@@ -95,8 +95,6 @@ pub struct FaceNewton {
     free: Vec<usize>,
     extra: Vec<f64>,
     null_gradient: Vec<f64>,
-    /// The rows coordinate-major times the curvature weights.
-    weighted: Vec<f64>,
     w: Vec<f64>,
     grad_full: Vec<f64>,
     g: Vec<f64>,
@@ -143,9 +141,7 @@ impl FaceNewton {
             half: Mat::zeros(d, d),
             null_eigen: (1..=d).map(EigenWorkspace::new).collect(),
             rotated_matrix: Mat::zeros(d, d),
-            rows_by_coordinate: (0..n)
-                .flat_map(|i| rows.chunks_exact(n).map(move |row| row[i]))
-                .collect(),
+            row_hessian: RowHessian::new(rows, n),
             curvature: vec![0.0; m],
             full_hessian: vec![0.0; n * n],
             face_basis: vec![0.0; n * n],
@@ -162,7 +158,6 @@ impl FaceNewton {
             free: Vec::with_capacity(n),
             extra: Vec::with_capacity(n),
             null_gradient: vec![0.0; d],
-            weighted: vec![0.0; m * n],
             w: vec![0.0; m],
             grad_full: vec![0.0; n],
             g: Vec::with_capacity(n),
@@ -268,9 +263,7 @@ impl FaceNewton {
             0
         };
         // The Hessian of f in the coordinates of x, H = Σ_k s_k a_k a_kᵀ with
-        // s_k = n_k/p_k², as dot products of the coordinate-major rows (which
-        // the compiler vectorises); its lower triangle, then mirrored.
-        let m = counts.len();
+        // s_k = n_k/p_k² ([`RowHessian`]): its lower triangle, then mirrored.
         for (k, s) in self.curvature.iter_mut().enumerate() {
             *s = if counts[k] > 0.0 {
                 self.w[k] / p[k]
@@ -278,21 +271,11 @@ impl FaceNewton {
                 0.0
             };
         }
-        for (wc, rc) in self
-            .weighted
-            .chunks_exact_mut(m)
-            .zip(self.rows_by_coordinate.chunks_exact(m))
-        {
-            for ((w, &r), &s) in wc.iter_mut().zip(rc).zip(&self.curvature) {
-                *w = s * r;
-            }
-        }
+        self.row_hessian
+            .lower(&self.curvature, &mut self.full_hessian);
         for i in 0..n {
-            let wi = &self.weighted[i * m..(i + 1) * m];
-            for j in 0..=i {
-                let v = hermitian::dot(wi, &self.rows_by_coordinate[j * m..(j + 1) * m]);
-                self.full_hessian[i * n + j] = v;
-                self.full_hessian[j * n + i] = v;
+            for j in 0..i {
+                self.full_hessian[j * n + i] = self.full_hessian[i * n + j];
             }
         }
         // The Newton direction on the face. A null direction that joined it
@@ -618,49 +601,6 @@ fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
             out[p + 1] = SQRT_2 * e.im;
             p += 2;
         }
-    }
-}
-
-/// Cholesky factorisation in place of the q×q symmetric matrix `h`
-/// (row-major, lower triangle read): on success (true) the lower triangle
-/// holds L with H = LLᵀ; false when H is not positive definite.
-pub(super) fn cholesky_in_place(h: &mut [f64], q: usize) -> bool {
-    for j in 0..q {
-        let mut diag = h[j * q + j];
-        for k in 0..j {
-            diag -= h[j * q + k] * h[j * q + k];
-        }
-        if !(diag > 0.0 && diag.is_finite()) {
-            return false;
-        }
-        let ljj = diag.sqrt();
-        h[j * q + j] = ljj;
-        for i in (j + 1)..q {
-            let mut v = h[i * q + j];
-            for k in 0..j {
-                v -= h[i * q + k] * h[j * q + k];
-            }
-            h[i * q + j] = v / ljj;
-        }
-    }
-    true
-}
-
-/// Solves LLᵀy = b in place for the factor of [`cholesky_in_place`].
-pub(super) fn cholesky_solve(l: &[f64], q: usize, b: &mut [f64]) {
-    for i in 0..q {
-        let mut v = b[i];
-        for k in 0..i {
-            v -= l[i * q + k] * b[k];
-        }
-        b[i] = v / l[i * q + i];
-    }
-    for i in (0..q).rev() {
-        let mut v = b[i];
-        for k in (i + 1)..q {
-            v -= l[k * q + i] * b[k];
-        }
-        b[i] = v / l[i * q + i];
     }
 }
 
