@@ -16,17 +16,22 @@ use std::time::{Duration, Instant};
 
 const KILLS: usize = 20;
 
+/// Samples in the batch.
+const SAMPLES: usize = 2000;
+
 #[test]
 fn twenty_random_kills_lose_and_duplicate_nothing() {
     let sb = Sandbox::new();
-    // 4-qubit MLE takes ~20 ms a sample: 600 samples keep two workers busy
-    // for several seconds, long enough for 20 kills at 40–250 ms intervals.
+    // 4-qubit MLE takes ~5 ms a sample (release): 2000 samples keep two
+    // workers busy for about 5 s, long enough for 20 kills at 40–250 ms
+    // intervals with room to spare (600 stopped sufficing once the MLE's
+    // Newton steps got cheaper).
     sb.qtomo([
         "simulate",
         "--qubits",
         "4",
         "--samples",
-        "600",
+        &SAMPLES.to_string(),
         "--shots",
         "1000",
         "--seed",
@@ -142,7 +147,7 @@ fn twenty_random_kills_lose_and_duplicate_nothing() {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .count();
-    assert_eq!(lines, 600, "every index exactly once");
+    assert_eq!(lines, SAMPLES, "every index exactly once");
     assert!(
         clean == chaos,
         "the export after {kills} kills differs from the uninterrupted run's"

@@ -255,7 +255,10 @@ log "part 1 passed in $((SECONDS - t0)) s"
 
 # ---------------------------------------------------------------- 2. stop + resume
 t0=$SECONDS
-slow_total=${QTOMO_SLURM_SLOW_SAMPLES:-400}
+# Each task must still be running when it is stopped: 600 samples a task
+# at about 8 ms each (4 qubits, tol 1e-7) last several seconds. (400 in
+# all stopped sufficing once the MLE's Newton steps got cheaper.)
+slow_total=${QTOMO_SLURM_SLOW_SAMPLES:-2400}
 slow_args=(--tol 1e-7)
 "$QTOMO" -q simulate --basis pauli --qubits 4 --samples "$slow_total" --shots 200 --seed 11 \
     --out "$work/slow.csv"
