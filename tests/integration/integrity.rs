@@ -354,7 +354,10 @@ fn deleting_run_lock_during_a_run_does_not_let_a_second_run_in() {
     sb.qtomo([
         "simulate", "--qubits", "4", "--seed", "3", "--shots", "1000",
     ])
-    .args(["--samples", "400", "--out", "big.csv"])
+    // Long enough (4-qubit MLE, ~5–10 ms a sample) that the first run is
+    // still going after the second run and a status call; it is stopped
+    // with SIGTERM, so a larger batch costs nothing.
+    .args(["--samples", "2000", "--out", "big.csv"])
     .ok();
     let mut first = sb
         .qtomo([
