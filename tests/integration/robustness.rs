@@ -94,7 +94,10 @@ fn a_single_stopped_worker_is_still_killed_as_hung() {
     assert_eq!(st.code(), Some(0), "{err}");
     assert!(err.contains("no heartbeat for 2 s"), "{err}");
     assert!(err.contains(&format!("pid={victim}")), "{err}");
-    assert!(!err.contains("was not scheduled"), "{err}");
+    // (A "was not scheduled" warning may still appear: on a loaded machine
+    // the supervisor itself can be descheduled for half a second. What
+    // matters is that the stopped worker was not excused by it: it was
+    // killed as hung, above, and replaced once.)
     assert_eq!(fx.summary()["worker_restarts"], 1, "{err}");
     assert!(fx.assert_each_once().is_empty());
 }

@@ -255,15 +255,18 @@ log "part 1 passed in $((SECONDS - t0)) s"
 
 # ---------------------------------------------------------------- 2. stop + resume
 t0=$SECONDS
-# Each task must still be running when it is stopped: 600 samples a task
-# at about 8 ms each (4 qubits, tol 1e-7) last several seconds. (400 in
-# all stopped sufficing once the MLE's Newton steps got cheaper.)
-slow_total=${QTOMO_SLURM_SLOW_SAMPLES:-2400}
+# Each task must still be running when it is stopped. Its 100 samples
+# compute in under a second (4 qubits, tol 1e-7), so the workers also sleep
+# 40 ms before each sample (QTOMO_FAULT=delay:40, a qtomo built with the
+# fault-injection feature, as `cargo test --all-features` builds it): about
+# 5 s a task without loading the CPUs the other tests run on.
+slow_total=${QTOMO_SLURM_SLOW_SAMPLES:-400}
+slow_delay=QTOMO_FAULT=delay:${QTOMO_SLURM_SLOW_DELAY_MS:-40}
 slow_args=(--tol 1e-7)
 "$QTOMO" -q simulate --basis pauli --qubits 4 --samples "$slow_total" --shots 200 --seed 11 \
     --out "$work/slow.csv"
 
-job2=$(sbatch --parsable --array="$array" "${common_sbatch[@]}" \
+job2=$(sbatch --parsable --array="$array" "${common_sbatch[@]}" --export=ALL,"$slow_delay" \
     --output="$work/logs/slow-%A_%a.out" \
     "$sbatch_script" "$work/slow.csv" "$work/slow" "${slow_args[@]}")
 job2=${job2%%;*}
@@ -309,7 +312,7 @@ scontrol requeue "${job2}_20" || die "scontrol requeue ${job2}_20 failed"
 
 # The resubmission of task 10 as a new job: pinned to its shard (position 0).
 rc=0
-sbatch --parsable --wait --array=10 "${common_sbatch[@]}" --export=ALL,QTOMO_SHARD=0/4 \
+sbatch --parsable --wait --array=10 "${common_sbatch[@]}" --export=ALL,QTOMO_SHARD=0/4,"$slow_delay" \
     --output="$work/logs/slow-resubmit-%A_%a.out" \
     "$sbatch_script" "$work/slow.csv" "$work/slow" "${slow_args[@]}" >/dev/null || rc=$?
 [[ $rc -eq 0 ]] || die "resubmitted task 10 exited $rc"
