@@ -311,12 +311,18 @@ impl BootstrapWorkspace {
         let g2_observed = (method == Method::Mle && boot.kind == BootstrapKind::Parametric)
             .then(|| gof::g2(set, sample, estimate))
             .filter(|g| g.is_finite());
+        // Every MLE replicate starts from the sample's estimate, near its
+        // own maximum: Newton steps first.
+        let params = MleParams {
+            warm_start: true,
+            ..params.clone()
+        };
         let (mut exceed, mut ok) = (0u32, 0u32);
         let mut failed = 0u32;
         for r in 0..boot.replicates {
             let mut rng = replicate_rng(boot.seed, index, method, r);
             self.draw(set, &mut rng)?;
-            match self.replicate(set, method, params, target) {
+            match self.replicate(set, method, &params, target) {
                 Ok(m) if record_values(&mut self.values, &m) => {
                     ok += 1;
                     if let Some(g) = g2_observed
@@ -407,17 +413,8 @@ impl BootstrapWorkspace {
         match method {
             Method::Mle => {
                 crate::tomo::counts::validate(set.info, &self.counts)?;
-                let params = MleParams {
-                    warm_start: true,
-                    ..params.clone()
-                };
-                self.mle.solve_from_frame(
-                    set,
-                    &self.counts,
-                    &self.start,
-                    &params,
-                    &mut self.rho,
-                )?;
+                self.mle
+                    .solve_from_frame(set, &self.counts, &self.start, params, &mut self.rho)?;
             }
             _ => self.pls.estimate(set, &self.counts, &mut self.rho, None)?,
         }

@@ -457,19 +457,19 @@ impl MleWorkspace {
                 while steps < POLISH_STEPS {
                     let (took, decrement) = match (&mut self.polisher, set.dense_mle_rows()) {
                         (Polisher::Dense(newton), Some(rows)) => (
-                            newton.polish(rows, counts, &mut self.x, &mut self.p, 1, stop)?,
+                            newton.step(rows, counts, &mut self.x, &mut self.p, stop)?,
                             newton.last_decrement(),
                         ),
                         (Polisher::MatrixFree(newton), _) => (
-                            newton.polish(set, counts, &mut self.x, &mut self.p, 1, stop)?,
+                            newton.step(set, counts, &mut self.x, &mut self.p, stop)?,
                             0.0,
                         ),
-                        (Polisher::Dense(_), None) => (0, 0.0),
+                        (Polisher::Dense(_), None) => (false, 0.0),
                     };
-                    if took == 0 {
+                    if !took {
                         break;
                     }
-                    steps += took;
+                    steps += 1;
                     // Newton steps only ever raise the likelihood of `best`.
                     self.take_as_best();
                     // A step that closed a gap of more than 50·tol leaves a

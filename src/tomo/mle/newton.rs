@@ -187,36 +187,15 @@ impl FaceNewton {
         self.last_decrement
     }
 
-    /// Takes up to `max_steps` Newton steps from the state `x` (coordinates,
-    /// trace 1) whose probabilities `p = rows·x` give every observed outcome
-    /// a positive probability. `x` and `p` are updated in place and only ever
-    /// to a state of higher likelihood. Stops early when the projected
-    /// gradient, estimated from the Newton decrement, says the certificate is
-    /// about `stop_gap` or less, or when no step along the direction is
-    /// accepted; returns the steps taken. Null-space directions whose gradient exceeds the multiplier
-    /// by more than `stop_gap` join the face.
-    pub fn polish(
-        &mut self,
-        rows: &[f64],
-        counts: &[f64],
-        x: &mut [f64],
-        p: &mut [f64],
-        max_steps: u32,
-        stop_gap: f64,
-    ) -> Result<u32, TomoError> {
-        let mut steps = 0;
-        while steps < max_steps {
-            if !self.step(rows, counts, x, p, stop_gap)? {
-                break;
-            }
-            steps += 1;
-        }
-        Ok(steps)
-    }
-
-    /// One Newton step: true when a step was taken; false when the face is
-    /// stationary or no step along the direction is accepted.
-    fn step(
+    /// One Newton step from the state `x` (coordinates, trace 1) whose
+    /// probabilities `p = rows·x` give every observed outcome a positive
+    /// probability; `x` and `p` are updated in place and only ever to a
+    /// state of higher likelihood. True when a step was taken; false when
+    /// the projected gradient, estimated from the Newton decrement, says the
+    /// certificate is about `stop_gap` or less, or when no step along the
+    /// direction is accepted. Null-space directions whose gradient exceeds
+    /// the multiplier by more than `stop_gap` join the face.
+    pub fn step(
         &mut self,
         rows: &[f64],
         counts: &[f64],

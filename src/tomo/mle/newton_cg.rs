@@ -144,32 +144,12 @@ impl FaceNewtonCg {
         }
     }
 
-    /// Up to `max_steps` Newton steps from the state x (coordinates,
-    /// trace 1) whose probabilities `p` give every observed outcome a
-    /// positive probability; x and p are updated in place. Stops early when
-    /// the predicted gain of a step is below `stop_gap`. Returns the number
-    /// of steps taken; every step raises the likelihood.
-    pub fn polish(
-        &mut self,
-        set: SetView<'_>,
-        counts: &[f64],
-        x: &mut [f64],
-        p: &mut [f64],
-        max_steps: u32,
-        stop_gap: f64,
-    ) -> Result<u32, TomoError> {
-        let mut steps = 0;
-        while steps < max_steps {
-            if !self.step(set, counts, x, p, stop_gap)? {
-                break;
-            }
-            steps += 1;
-        }
-        Ok(steps)
-    }
-
-    /// One Newton step: true when a step was taken.
-    fn step(
+    /// One Newton step from the state x (coordinates, trace 1) whose
+    /// probabilities `p` give every observed outcome a positive
+    /// probability; x and p are updated in place, and only ever to a state
+    /// of higher likelihood. True when a step was taken; false when the
+    /// predicted gain of a step is below `stop_gap` or no step is accepted.
+    pub fn step(
         &mut self,
         set: SetView<'_>,
         counts: &[f64],
