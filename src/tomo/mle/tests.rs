@@ -10,7 +10,7 @@ use crate::tomo::simulate;
 use crate::tomo::states;
 use crate::tomo::{MeasurementSet, Method, MleParams, Reconstructor, builtin_set};
 use faer::{Mat, c64};
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 /// G^{1/2} and G^{-1/2} for G = Σ_k E_k, from faer's eigendecomposition
 /// (independently of the solver's own frame code).
@@ -568,4 +568,111 @@ fn model_certificates_are_true_bounds_from_one_shot_to_1e7_shots() {
         s.converged,
         s.samples
     );
+}
+
+#[test]
+fn the_best_mixing_weight_is_the_maximum_along_the_segment() {
+    use super::newton::best_mixing_weight;
+    let phi = |counts: &[f64], p: &[f64], q: &[f64], t: f64| -> f64 {
+        counts
+            .iter()
+            .zip(p)
+            .zip(q)
+            .filter(|((n, _), _)| **n > 0.0)
+            .map(|((n, a), b)| n * ((1.0 - t) * a + t * b).ln())
+            .sum()
+    };
+    let mut rng = simulate::sample_rng(5, 0);
+    let mut checked = 0;
+    for case in 0..200 {
+        let m = 6;
+        // p: a state's probabilities with outcomes of tiny probability; q:
+        // a direction that feeds them (the situation of a joining eigenvector).
+        let mut p: Vec<f64> = (0..m)
+            .map(|k| {
+                if k < 3 {
+                    rng.random::<f64>()
+                } else {
+                    1e-7 * rng.random::<f64>()
+                }
+            })
+            .collect();
+        let mut q: Vec<f64> = (0..m).map(|_| rng.random::<f64>()).collect();
+        if case % 4 == 0 {
+            q[0] = 0.0;
+        }
+        let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+        p.iter_mut().for_each(|v| *v /= sp);
+        q.iter_mut().for_each(|v| *v /= sq);
+        let counts: Vec<f64> = (0..m)
+            .map(|k| f64::from(rng.random_range(0..if k < 3 { 1000 } else { 3 })))
+            .collect();
+        let grid = (0..=100_000)
+            .map(|i| f64::from(i) / 100_000.0)
+            .filter(|&t| phi(&counts, &p, &q, t).is_finite())
+            .max_by(|&a, &b| phi(&counts, &p, &q, a).total_cmp(&phi(&counts, &p, &q, b)))
+            .unwrap();
+        match best_mixing_weight(&counts, &p, &q) {
+            Some(t) => {
+                assert!(t > 0.0 && t <= 1.0, "case {case}: t = {t}");
+                // No point of the grid is higher, and the slope there is zero
+                // (or t = 1 with the slope still positive).
+                let (at_t, at_grid) = (phi(&counts, &p, &q, t), phi(&counts, &p, &q, grid));
+                assert!(
+                    at_t >= at_grid - 1e-9 * at_t.abs(),
+                    "case {case}: {t} vs grid {grid}"
+                );
+                checked += 1;
+            }
+            None => assert_eq!(grid, 0.0, "case {case}: no weight, the grid found {grid}"),
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+#[test]
+fn warm_replicates_of_near_pure_states_are_certified_true_bounds() {
+    // Bootstrap replicates of a rank-one estimate often have a rank-two
+    // maximum: the polish makes a null direction join the face. Every
+    // certificate must still be a true bound, recomputed from scratch.
+    let set = builtin_set("pauli", Some(2), None).unwrap();
+    let view = set.view();
+    let params = MleParams::default();
+    let mut warm = params.clone();
+    warm.warm_start = true;
+    let mut rec = Reconstructor::new(view);
+    let mut ws = super::MleWorkspace::new(view);
+    let mut counts = vec![0.0; set.len()];
+    let mut replicate = vec![0.0; set.len()];
+    let mut rho = vec![0.0; 16];
+    let mut rank_two = 0;
+    for (kind, index) in [
+        (simulate::StateKind::Bell, 0),
+        (simulate::StateKind::RandomPure, 1),
+    ] {
+        for sample in 0..4 {
+            simulate::simulate_sample(view, kind, 1000, 31, index * 10 + sample, &mut counts)
+                .unwrap();
+            let est = rec
+                .run(view, &counts, &[Method::Mle], &params, None)
+                .unwrap();
+            let mut rng = simulate::sample_rng(32, index * 10 + sample);
+            for _ in 0..25 {
+                simulate::draw_counts(view, &est[0].rho, 1000, &mut rng, &mut replicate).unwrap();
+                let info = ws
+                    .solve(view, &replicate, &est[0].rho, &warm, &mut rho)
+                    .unwrap();
+                assert!(info.converged, "{kind:?}: {info:?}");
+                let recomputed = independent_gap(&set, &replicate, &rho);
+                assert!(
+                    recomputed <= info.gap_bound + 1e-9,
+                    "{kind:?}: {recomputed} > {info:?}"
+                );
+                let m = hermitian::matrix_from_coords(&rho);
+                let values = m.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+                rank_two += usize::from(values.iter().filter(|&&v| v > 1e-9).count() >= 2);
+            }
+        }
+    }
+    assert!(rank_two > 10, "only {rank_two} replicates left rank one");
 }
