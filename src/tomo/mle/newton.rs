@@ -808,7 +808,7 @@ pub(super) fn best_mixing_weight(counts: &[f64], p: &[f64], q: &[f64]) -> Option
             if n > 0.0 {
                 let r = (qk - pk) / pk;
                 let denominator = 1.0 + t * r;
-                if !(denominator > 0.0) {
+                if denominator.is_nan() || denominator <= 0.0 {
                     return None;
                 }
                 let v = r / denominator;
