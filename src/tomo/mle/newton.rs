@@ -123,6 +123,8 @@ pub struct FaceNewton {
     /// probabilities.
     joining: Vec<f64>,
     joining_p: Vec<f64>,
+    /// Scratch of the positive-definiteness tests (d×d).
+    cholesky: Vec<c64>,
 }
 
 impl FaceNewton {
@@ -183,6 +185,7 @@ impl FaceNewton {
             dp: vec![0.0; m],
             joining: vec![0.0; n],
             joining_p: vec![0.0; m],
+            cholesky: vec![c64::new(0.0, 0.0); n],
         }
     }
 
@@ -234,12 +237,18 @@ impl FaceNewton {
             *w = if c > 0.0 { c / pk } else { 0.0 };
         }
         // The face: eigenvectors of x, zero eigenvalues first.
-        self.decompose_sorted(x)?;
-        let zeros = self
-            .values
-            .iter()
-            .take_while(|&&l| l <= ZERO_EIGENVALUE)
-            .count();
+        // A full-rank x (x − εI positive definite, one Cholesky) needs no
+        // eigenbasis: its face is every direction.
+        let zeros = if hermitian::is_positive_definite_above(x, ZERO_EIGENVALUE, &mut self.cholesky)
+        {
+            0
+        } else {
+            self.decompose_sorted(x)?;
+            self.values
+                .iter()
+                .take_while(|&&l| l <= ZERO_EIGENVALUE)
+                .count()
+        };
         let rotate = zeros > 0;
         // Within the null space Z of x, directions where R = ∇L̃ exceeds
         // the multiplier ν = Tr(xR) gain likelihood by taking weight: they
@@ -324,14 +333,29 @@ impl FaceNewton {
             for ((m, xv), dv) in self.moved.iter_mut().zip(x.iter()).zip(&self.dx) {
                 *m = xv + dv;
             }
-            self.spectral.decompose_coords(&self.moved)?;
-            let lowest = self
-                .spectral
-                .values()
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
-            if lowest >= -NEGATIVE_ROUNDING {
+            // The trial is a state as it is when its lowest eigenvalue is
+            // at least −NEGATIVE_ROUNDING: from a full-rank x one Cholesky
+            // tells; from a face (a rank kept exactly) the eigenvalues do.
+            let keep = if rotate {
+                self.spectral.decompose_coords(&self.moved)?;
+                let lowest = self
+                    .spectral
+                    .values()
+                    .iter()
+                    .copied()
+                    .fold(f64::INFINITY, f64::min);
+                lowest >= -NEGATIVE_ROUNDING
+            } else if hermitian::is_positive_definite_above(
+                &self.moved,
+                -NEGATIVE_ROUNDING,
+                &mut self.cholesky,
+            ) {
+                true
+            } else {
+                self.spectral.decompose_coords(&self.moved)?;
+                false
+            };
+            if keep {
                 self.trial.copy_from_slice(&self.moved);
             } else {
                 self.spectral.project_to_states(
