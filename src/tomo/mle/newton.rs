@@ -27,10 +27,12 @@
 //! those the Newton direction would empty (the active set is chosen so
 //! that the direction is consistent with it).
 //!
-//! A null direction z that joins the face first enters alone, by an exact
-//! one-dimensional solve along x → (1 − t)x + t zz^† (the likelihood there
-//! is log-barrier-like in t, where Newton steps from t = 0 only about
-//! double t each time); the Newton steps on the enlarged face follow.
+//! A null direction z joins the face only once the support has settled (a
+//! step holding every null direction would gain little), and then first
+//! alone, by an exact one-dimensional solve along x → (1 − t)x + t zz^†
+//! (the likelihood there is log-barrier-like in t, where Newton steps from
+//! t = 0 only about double t each time); the Newton steps on the enlarged
+//! face follow.
 //!
 //! At d ≤ 8 every piece is small: the eigendecompositions are warm-started
 //! Jacobi ([`crate::tomo::jacobi`]), the Hessian is formed once per step in
@@ -57,6 +59,11 @@ const ZERO_EIGENVALUE: f64 = 1e-13;
 /// A trial state whose lowest eigenvalue is at least −this is kept as it is
 /// rather than projected (rounding of a rank-deficient state).
 const NEGATIVE_ROUNDING: f64 = 1e-14;
+
+/// A null direction joins the face only when the Newton step that holds
+/// every null direction at zero has a decrement (about twice its gain) of
+/// at most this.
+const SETTLE_DECREMENT: f64 = 1.0;
 
 /// Step halvings before a Newton direction is given up.
 const LINE_SEARCH_STEPS: u32 = 16;
@@ -261,11 +268,6 @@ impl FaceNewton {
         } else {
             0
         };
-        // A null direction joining the face enters by a one-dimensional
-        // exact solve before any Newton step (see [`Self::join`]).
-        if rotate && constrained < zeros && self.join(rows, counts, x, p, zeros - 1) {
-            return Ok(true);
-        }
         // The Hessian of f in the coordinates of x, H = Σ_k s_k a_k a_kᵀ with
         // s_k = n_k/p_k² ([`RowHessian`]): its lower triangle, then mirrored.
         for (k, s) in self.curvature.iter_mut().enumerate() {
@@ -290,14 +292,37 @@ impl FaceNewton {
         // cut short by the projection and gain a fraction of their promise,
         // step after step.
         let mut constrained = constrained;
-        let (decrement, trace_h) = loop {
-            let Some(found) = self.face_direction(rotate, constrained, nu) else {
-                return Ok(false);
-            };
-            match (constrained..zeros).rev().find(|&i| self.dir[i] < 0.0) {
-                Some(i) if rotate => constrained = i + 1,
-                _ => break found,
+        // A null direction joins the face only once the support has
+        // settled (the Newton step with every null direction held at zero
+        // would gain little): joined early, its small eigenvector is frozen
+        // where the unsettled support left it (its rotation curvature
+        // (ν − μ)/λ is huge) and the steps after crawl. It then enters by a
+        // one-dimensional exact solve before any Newton step ([`Self::join`]).
+        let mut settling = None;
+        if rotate && constrained < zeros {
+            match self.face_direction(rotate, zeros, nu) {
+                Some(found) if found.0 > SETTLE_DECREMENT => {
+                    settling = Some(found);
+                    constrained = zeros;
+                }
+                _ => {
+                    if self.join(rows, counts, x, p, zeros - 1) {
+                        return Ok(true);
+                    }
+                }
             }
+        }
+        let (decrement, trace_h) = match settling {
+            Some(found) => found,
+            None => loop {
+                let Some(found) = self.face_direction(rotate, constrained, nu) else {
+                    return Ok(false);
+                };
+                match (constrained..zeros).rev().find(|&i| self.dir[i] < 0.0) {
+                    Some(i) if rotate => constrained = i + 1,
+                    _ => break found,
+                }
+            },
         };
         // On the face the certificate is about the size of the projected
         // gradient, ‖g‖ ≤ √(decrement · λ_max(H)) ≤ √(decrement · Tr H).
