@@ -73,7 +73,7 @@ pub fn from_local_kets(
 }
 
 /// The full kets q₁ ⊗ … ⊗ qₙ of every row (subsystem 1 most significant),
-/// in the order [`crate::io::KetTable`] forms them.
+/// as the kets reader forms them (`KetTable::kets`).
 pub fn full_kets(dims: &[usize], local: &[c64]) -> Vec<Vec<c64>> {
     let w: usize = dims.iter().sum();
     if w == 0 {
