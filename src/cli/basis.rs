@@ -299,4 +299,40 @@ mod tests {
         );
         assert!(resolve("qudit", None, None, None, false).is_err());
     }
+
+    /// A 3-qubit Pauli kets file with per-subsystem columns and settings.
+    fn pauli3_kets_file(dir: &Path) -> String {
+        let mut text = String::from("label,setting");
+        for q in 1..=3 {
+            text.push_str(&format!(",q{q}_re0,q{q}_im0,q{q}_re1,q{q}_im1"));
+        }
+        text.push('\n');
+        for label in crate::tomo::sets::pauli::labels(3) {
+            let (setting, bits) = label.split_once(':').expect("pauli label");
+            text.push_str(&format!("{label},{setting}"));
+            for (b, bit) in setting.chars().zip(bits.chars()) {
+                let ket = crate::tomo::sets::pauli::one_qubit_ket(b, usize::from(bit == '1'));
+                for z in ket {
+                    text.push_str(&format!(",{:?},{:?}", z.re, z.im));
+                }
+            }
+            text.push('\n');
+        }
+        let path = dir.join("pauli3.kets.csv");
+        std::fs::write(&path, text).expect("write kets file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_kets_file_is_a_product_set_unless_a_model_needs_it_dense() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = pauli3_kets_file(dir.path());
+        let product = resolve(&file, None, None, None, false).expect("product");
+        assert!(product.info().product.is_some() && product.a().is_empty());
+        assert_eq!(product.info().name, "custom(pauli3.kets.csv)");
+        let dense = resolve(&file, None, None, None, true).expect("dense");
+        assert!(dense.info().product.is_none());
+        assert_eq!((dense.len(), dense.a().len()), (216, 216 * 64));
+        assert_eq!(dense.labels(), product.labels());
+    }
 }
