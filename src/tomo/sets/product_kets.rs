@@ -106,8 +106,9 @@ fn key(ket: &[c64]) -> Vec<u64> {
 
 /// The product set of the rows, or `None` when they do not have its
 /// structure (see the module docs), whatever the dimension. `per_row` is
-/// the setting label of each row. Errors: inconsistent lengths, or local
-/// factors that are not informationally complete (then neither is the set).
+/// the setting label of each row. Errors: inconsistent lengths, a repeated
+/// label, or local factors that are not informationally complete (then
+/// neither is the set).
 pub fn product_set(
     name: &str,
     labels: &[String],
@@ -123,6 +124,12 @@ pub fn product_set(
             "set '{name}' has {} setting labels and {} local amplitudes for {m} rows of width {w}",
             per_row.len(),
             local.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(m);
+    if let Some(l) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+        return Err(TomoError::InvalidSet(format!(
+            "set '{name}' repeats label '{l}'"
         )));
     }
     if n < 2 || m == 0 || dims.contains(&1) {

@@ -334,3 +334,13 @@ fn non_informationally_complete_local_sets_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn repeated_labels_are_refused() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let mut rows = Rows::grid(&vec![pauli_bases(); 3], &mut rng);
+    rows.labels[1] = rows.labels[0].clone();
+    let err = product_set("t", &rows.labels, &rows.settings, &rows.dims, &rows.local)
+        .expect_err("repeated label");
+    assert!(err.to_string().contains("repeats label"), "{err}");
+}
