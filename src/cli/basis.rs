@@ -3,6 +3,7 @@
 use crate::cli::error::CliError;
 use crate::cli::probe::Probe;
 use crate::tomo::sets::pauli::MAX_QUBITS;
+use crate::tomo::sets::product_kets::from_local_kets;
 use crate::tomo::{MeasurementSet, builtin_set};
 use clap::Args;
 use std::path::Path;
@@ -24,11 +25,14 @@ pub(crate) struct SetArgs {
 /// Builds the set named by `basis` (pauli, qudit, james16, or a kets CSV
 /// file). For `pauli` without `--qubits`, the number of qubits is inferred
 /// from `n_columns` (the input's count columns, 6^n for n qubits).
+/// With `dense`, a kets file is always built as a dense set (a measurement
+/// model needs the rows), never as a product set.
 pub(crate) fn resolve(
     basis: &str,
     qubits: Option<usize>,
     dim: Option<usize>,
     n_columns: Option<usize>,
+    dense: bool,
 ) -> Result<MeasurementSet, CliError> {
     check_size_options(basis, qubits, dim)?;
     match basis {
@@ -68,12 +72,22 @@ pub(crate) fn resolve(
                 path.file_name()
                     .map_or(file.into(), |f| f.to_string_lossy())
             );
-            MeasurementSet::from_kets(&name, table.labels, &table.kets, table.settings).map_err(
-                |e| CliError::BadFile {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                },
-            )
+            let built = if dense {
+                let kets = table.kets();
+                MeasurementSet::from_kets(&name, table.labels, &kets, table.settings)
+            } else {
+                from_local_kets(
+                    &name,
+                    table.labels,
+                    table.settings,
+                    &table.subsystem_dims,
+                    &table.local,
+                )
+            };
+            built.map_err(|e| CliError::BadFile {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
         }
     }
 }
@@ -272,14 +286,53 @@ mod tests {
         assert_eq!(infer_qubits(Some(36)), Some(2));
         assert_eq!(infer_qubits(Some(216)), Some(3));
         assert_eq!(infer_qubits(Some(16)), None);
-        assert!(resolve("pauli", None, None, Some(16)).is_err());
-        assert_eq!(resolve("pauli", None, None, Some(36)).unwrap().dim(), 4);
+        assert!(resolve("pauli", None, None, Some(16), false).is_err());
+        assert_eq!(
+            resolve("pauli", None, None, Some(36), false).unwrap().dim(),
+            4
+        );
         assert!(
-            resolve("nonsense", None, None, None)
+            resolve("nonsense", None, None, None, false)
                 .unwrap_err()
                 .to_string()
                 .contains("unknown basis")
         );
-        assert!(resolve("qudit", None, None, None).is_err());
+        assert!(resolve("qudit", None, None, None, false).is_err());
+    }
+
+    /// A 3-qubit Pauli kets file with per-subsystem columns and settings.
+    fn pauli3_kets_file(dir: &Path) -> String {
+        let mut text = String::from("label,setting");
+        for q in 1..=3 {
+            text.push_str(&format!(",q{q}_re0,q{q}_im0,q{q}_re1,q{q}_im1"));
+        }
+        text.push('\n');
+        for label in crate::tomo::sets::pauli::labels(3) {
+            let (setting, bits) = label.split_once(':').expect("pauli label");
+            text.push_str(&format!("{label},{setting}"));
+            for (b, bit) in setting.chars().zip(bits.chars()) {
+                let ket = crate::tomo::sets::pauli::one_qubit_ket(b, usize::from(bit == '1'));
+                for z in ket {
+                    text.push_str(&format!(",{:?},{:?}", z.re, z.im));
+                }
+            }
+            text.push('\n');
+        }
+        let path = dir.join("pauli3.kets.csv");
+        std::fs::write(&path, text).expect("write kets file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_kets_file_is_a_product_set_unless_a_model_needs_it_dense() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = pauli3_kets_file(dir.path());
+        let product = resolve(&file, None, None, None, false).expect("product");
+        assert!(product.info().product.is_some() && product.a().is_empty());
+        assert_eq!(product.info().name, "custom(pauli3.kets.csv)");
+        let dense = resolve(&file, None, None, None, true).expect("dense");
+        assert!(dense.info().product.is_none());
+        assert_eq!((dense.len(), dense.a().len()), (216, 216 * 64));
+        assert_eq!(dense.labels(), product.labels());
     }
 }

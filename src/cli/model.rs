@@ -268,12 +268,20 @@ fn file_error(e: model_file::ModelFileError) -> CliError {
 }
 
 /// A Pauli product set (3 or 4 qubits) rebuilt dense, since a model needs
-/// the rows; larger product sets are refused, naming the limit.
+/// the rows; larger product sets are refused, naming the limit. (A kets
+/// file is built dense when a model is given: see
+/// [`crate::cli::basis::resolve`].)
 fn dense_for_model(set: MeasurementSet) -> Result<MeasurementSet, CliError> {
     let Some(spec) = &set.info().product else {
         return Ok(set);
     };
     let n = spec.factors.len();
+    if !set.info().name.starts_with("pauli(") {
+        return Err(CliError::Usage(format!(
+            "--readout and --scale need the dense projector matrix, and set '{}' is a product set",
+            set.info().name
+        )));
+    }
     if n <= MODEL_MAX_PAULI_QUBITS {
         return Ok(crate::tomo::sets::pauli::pauli_dense(n)?);
     }

@@ -307,7 +307,13 @@ impl RunArgs {
             } else {
                 self.set.qubits
             };
-            let set = basis::resolve(&self.set.basis, qubits, self.set.dim, None)?;
+            let set = basis::resolve(
+                &self.set.basis,
+                qubits,
+                self.set.dim,
+                None,
+                !self.model.is_empty(),
+            )?;
             let model = self.model.resolve(set)?;
             let set = model.set;
             let opts = InputOptions {

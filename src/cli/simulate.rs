@@ -76,6 +76,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<u8> {
             .filter(|_| args.set.basis == "pauli"),
         args.set.dim,
         None,
+        !args.model.is_empty(),
     )?;
     let model = args.model.resolve(set)?;
     let set = model.set;

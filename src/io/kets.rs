@@ -27,29 +27,44 @@ use super::csv_text::{checked_line, csv_reader, next_record, read_header};
 use super::error::{InputError, Location};
 use super::labels::{header_hint, looks_like_data, row_preview};
 use super::source::open_input;
+use crate::tomo::sets::product_kets::full_kets;
 
 /// Kets with a squared norm at or below this are treated as zero.
 pub const ZERO_NORM_SQR: f64 = 1e-30;
 
 /// A custom measurement set read from a ket file.
+///
+/// The kets are kept as the file gives them: per subsystem (one local ket
+/// per subsystem and row) for per-subsystem columns, whole for full-ket
+/// columns (one "subsystem" of dimension d). The full kets are formed only
+/// on request ([`Self::kets`]): at 8 qubits they would take gigabytes, and
+/// a product set never needs them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KetTable {
     /// One label per ket, in file order, distinct.
     pub labels: Vec<String>,
-    /// The full kets (length `d` each), as written (not normalised).
-    pub kets: Vec<Vec<c64>>,
     /// The `setting` of each ket when the file has a `setting` column.
     pub settings: Option<Vec<String>>,
     /// Local dimensions of the subsystems (`[d]` for full-ket columns);
     /// their product is `d`.
     pub subsystem_dims: Vec<usize>,
+    /// The local kets, as written (not normalised): row k's are
+    /// `local[k·w..(k+1)·w]` with w = Σ d_s, subsystem 1 first.
+    pub local: Vec<c64>,
 }
 
-#[cfg(test)]
 impl KetTable {
-    /// The Hilbert-space dimension `d` (length of every ket).
+    /// The Hilbert-space dimension `d` (length of every full ket).
+    #[cfg(test)]
     pub fn dim(&self) -> usize {
         self.subsystem_dims.iter().product()
+    }
+
+    /// Every full ket (the tensor product of the row's local kets,
+    /// subsystem 1 the most significant factor), in file order: M × d
+    /// complex numbers, to build only for a dense set.
+    pub fn kets(&self) -> Vec<Vec<c64>> {
+        full_kets(&self.subsystem_dims, &self.local)
     }
 }
 
@@ -206,13 +221,6 @@ fn header_layout(path: &Path, names: &[String], line: u64) -> Result<Layout, Inp
     Ok(Layout { factors, setting })
 }
 
-/// Kronecker product `a ⊗ b` (a is the more significant factor).
-fn kron(a: &[c64], b: &[c64]) -> Vec<c64> {
-    a.iter()
-        .flat_map(|&x| b.iter().map(move |&y| x * y))
-        .collect()
-}
-
 /// Reads a ket file (format in the module docs).
 ///
 /// Errors name the file and the 1-based line and column: missing or
@@ -240,7 +248,7 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
     let subsystem_dims: Vec<usize> = layout.factors.iter().map(Vec::len).collect();
 
     let mut labels = Vec::new();
-    let mut kets = Vec::new();
+    let mut local = Vec::new();
     let mut settings = layout.setting.map(|_| Vec::new());
     let mut first_seen: HashMap<String, Location> = HashMap::new();
     let mut record = ByteRecord::new();
@@ -270,17 +278,17 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
                 cell_at(col)
             })?);
         }
-        let mut ket = vec![c64::new(1.0, 0.0)];
+        // ‖q1 ⊗ … ⊗ qS‖² = Π ‖q_s‖²: the full ket is not formed.
+        let mut norm_sqr = 1.0;
         for factor in &layout.factors {
-            let mut local = Vec::with_capacity(factor.len());
+            let start = local.len();
             for amp in factor {
                 let re = parse_real(path, &record[amp.re], || cell_at(amp.re))?;
                 let im = parse_real(path, &record[amp.im], || cell_at(amp.im))?;
                 local.push(c64::new(re, im));
             }
-            ket = kron(&ket, &local);
+            norm_sqr *= local[start..].iter().map(|z| z.norm_sqr()).sum::<f64>();
         }
-        let norm_sqr: f64 = ket.iter().map(|z| z.norm_sqr()).sum();
         if norm_sqr <= ZERO_NORM_SQR {
             return Err(InputError::ZeroNormKet {
                 path: path.to_path_buf(),
@@ -289,7 +297,6 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
             });
         }
         labels.push(label);
-        kets.push(ket);
     }
     if labels.is_empty() {
         return Err(InputError::NoKets {
@@ -298,8 +305,8 @@ pub fn read_kets_csv(path: &Path) -> Result<KetTable, InputError> {
     }
     Ok(KetTable {
         labels,
-        kets,
         settings,
         subsystem_dims,
+        local,
     })
 }

@@ -536,7 +536,12 @@ fn check_settings_complete(
 }
 
 /// A⁺ by SVD (A = U Σ Vᵀ, A⁺ = V Σ⁻¹ Uᵀ), with the rank check.
-fn pseudo_inverse(name: &str, a: &[f64], m: usize, n: usize) -> Result<(Vec<f64>, f64), TomoError> {
+pub(crate) fn pseudo_inverse(
+    name: &str,
+    a: &[f64],
+    m: usize,
+    n: usize,
+) -> Result<(Vec<f64>, f64), TomoError> {
     if m < n {
         return Err(TomoError::NotInformationallyComplete {
             set: name.to_string(),

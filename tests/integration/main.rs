@@ -7,6 +7,7 @@ mod cli;
 mod contract;
 mod disk_full;
 mod integrity;
+mod kets_product;
 mod kwiat;
 mod model;
 mod per_sample;

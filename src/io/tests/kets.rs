@@ -22,8 +22,8 @@ fn full_ket_columns_with_settings() {
     assert_eq!(t.subsystem_dims, vec![2]);
     assert_eq!(t.dim(), 2);
     // Not normalised: kept as given.
-    assert_eq!(t.kets[1], vec![c64::new(0.0, 0.0), c64::new(2.0, 0.0)]);
-    assert_eq!(t.kets[2], vec![c64::new(0.5, 0.0), c64::new(0.0, -0.5)]);
+    assert_eq!(t.kets()[1], vec![c64::new(0.0, 0.0), c64::new(2.0, 0.0)]);
+    assert_eq!(t.kets()[2], vec![c64::new(0.5, 0.0), c64::new(0.0, -0.5)]);
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn subsystem_columns_are_a_kronecker_product_q1_first() {
         c64::new(0.0, 1.0),
         c64::new(2.0, 0.0),
     ];
-    assert_eq!(t.kets[0], expected);
+    assert_eq!(t.kets()[0], expected);
     assert_eq!(t.settings, None);
 }
 

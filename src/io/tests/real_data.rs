@@ -32,7 +32,7 @@ fn spdc36_kets() {
     let t = read_kets_csv(&data_dir().join("spdc36.kets.csv")).expect("parse");
     assert_eq!(t.labels.len(), 36);
     assert_eq!(t.subsystem_dims, vec![2, 2]);
-    assert!(t.kets.iter().all(|k| k.len() == 4));
+    assert!(t.kets().iter().all(|k| k.len() == 4));
     assert_eq!(t.settings, None);
     let i = t
         .labels
@@ -47,7 +47,7 @@ fn spdc36_kets() {
         c64::new(0.0, 0.0),
         c64::new(0.0, 0.0),
     ];
-    for (got, want) in t.kets[i].iter().zip(expected) {
+    for (got, want) in t.kets()[i].iter().zip(expected) {
         assert!((got - want).norm() < 1e-12, "{got} vs {want}");
     }
     // The ket labels are the count file's labels.

@@ -49,7 +49,7 @@
 use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
-use crate::tomo::measurement::SetView;
+use crate::tomo::measurement::{Grouping, SetView};
 use crate::tomo::product::{ProductScratch, ProductSpec};
 
 /// A certified bound on L̃_max − L̃(τ) for one state.
@@ -164,7 +164,13 @@ impl CertificateWorkspace {
         let total: f64 = counts.iter().sum();
         let terms = match (set.dense_mle_rows(), set.product()) {
             (Some(rows), _) => self.dense_rows(rows, counts, tau, total),
-            (None, Some(spec)) => self.product_rows(spec, counts, tau, total),
+            (None, Some(spec)) => {
+                let setting_of = match &set.info.grouping {
+                    Grouping::Settings { setting_of, .. } => Some(setting_of.as_slice()),
+                    Grouping::Ungrouped => None,
+                };
+                self.product_rows(spec, setting_of, counts, tau, total)
+            }
             (None, None) => None,
         };
         let Some(terms) = terms else {
@@ -259,10 +265,13 @@ impl CertificateWorkspace {
 
     /// As [`Self::dense_rows`] for a product set: p_k and S by the product
     /// computations, each with the magnitude that bounds its rounding
-    /// ([`ProductSpec::rounding_depth`]).
+    /// ([`ProductSpec::rounding_depth`]). `setting_of` is the set's
+    /// grouping, which names the rows of each setting (they need not be
+    /// contiguous: see [`ProductSpec::row_of`]).
     fn product_rows(
         &mut self,
         spec: &ProductSpec,
+        setting_of: Option<&[u32]>,
         counts: &[f64],
         tau: &[f64],
         total: f64,
@@ -274,8 +283,16 @@ impl CertificateWorkspace {
         spec.predict(tau, &mut buf.p, &mut buf.scratch);
         spec.predict_magnitude(tau, &mut buf.magnitude, &mut buf.scratch);
         let mut terms = RowTerms::default();
-        let orthonormal = spec.orthonormal_settings();
-        let mut setting_max = 0.0f64;
+        // Each setting's projectors are an orthonormal basis (checked by
+        // `orthonormal_settings`): λ_max(Σ_{k∈s} e_k Π_k) = max e_k, far
+        // below Σ e_k Tr Π_k.
+        let mut setting_max = match (spec.orthonormal_settings(), setting_of) {
+            (Some(_), Some(of)) => {
+                let n = of.iter().map(|&s| s as usize + 1).max().unwrap_or(0);
+                Some((of, vec![0.0f64; n]))
+            }
+            _ => None,
+        };
         for (k, &c) in counts.iter().enumerate() {
             let (u, e) = if c > 0.0 {
                 let (pk, sk) = (buf.p[k], buf.magnitude[k]);
@@ -291,19 +308,17 @@ impl CertificateWorkspace {
             } else {
                 (-shift, eps * shift)
             };
-            // Each setting's projectors are an orthonormal basis (checked
-            // by `orthonormal_settings`): λ_max(Σ_{k∈s} e_k Π_k) = max e_k,
-            // far below Σ e_k Tr Π_k.
-            if let Some(o) = orthonormal {
-                setting_max = setting_max.max(e);
-                if (k + 1) % o == 0 {
-                    terms.weights += setting_max;
-                    setting_max = 0.0;
+            match setting_max.as_mut() {
+                Some((of, max)) => {
+                    let s = of[k] as usize;
+                    max[s] = max[s].max(e);
                 }
-            } else {
-                terms.weights += e * self.traces[k];
+                None => terms.weights += e * self.traces[k],
             }
             buf.u[k] = u;
+        }
+        if let Some((_, max)) = setting_max {
+            terms.weights += max.iter().sum::<f64>();
         }
         spec.adjoint(&buf.u, &mut self.shifted, &mut buf.scratch);
         spec.adjoint_magnitude(&buf.u, &mut buf.shifted_magnitude, &mut buf.scratch);

@@ -26,7 +26,10 @@
 //! Pauli set: setting s = (s₁…sₙ) (subsystem 1 slowest), then outcome
 //! b = (b₁…bₙ) within it; local row r of subsystem q is
 //! `setting·outcomes + outcome`. The Kronecker order (r₁…rₙ) is mapped to
-//! it while scattering and gathering.
+//! it while scattering and gathering. A set whose rows come in another
+//! order (a kets file's rows, in file order) carries the permutation
+//! [`ProductSpec::row_of`] from this settings-major order to its own, and
+//! scattering and gathering compose with it.
 //!
 //! **Rounding.** Every computed value is a sum of products whose
 //! exact value with every term replaced by its absolute value is what the
@@ -81,6 +84,11 @@ impl LocalFactor {
 pub struct ProductSpec {
     /// The local measurements.
     pub factors: Vec<LocalFactor>,
+    /// The set's row of each settings-major row (see the module docs),
+    /// when the set's rows come in another order; `None` for the
+    /// settings-major order itself.
+    #[serde(default)]
+    pub row_of: Option<Vec<u32>>,
 }
 
 /// Scratch memory of the product computations, and the index tables of
@@ -148,7 +156,40 @@ impl ProductSpec {
                 )));
             }
         }
-        Ok(Self { factors })
+        Ok(Self {
+            factors,
+            row_of: None,
+        })
+    }
+
+    /// The spec with the set's rows in another order: `row_of[r]` is the
+    /// set row of settings-major row r (see the module docs). Checks that
+    /// `row_of` is a permutation of the rows; the identity is stored as
+    /// `None`.
+    pub fn with_row_order(mut self, row_of: Vec<u32>) -> Result<Self, TomoError> {
+        let m = self.len();
+        let mut seen = vec![false; m];
+        let permutation = row_of.len() == m
+            && row_of.iter().all(|&r| {
+                let r = r as usize;
+                r < m && !std::mem::replace(&mut seen[r], true)
+            });
+        if !permutation {
+            return Err(TomoError::InvalidSet(format!(
+                "the row order of a product set of {m} rows is not a permutation of its rows"
+            )));
+        }
+        let identity = row_of.iter().enumerate().all(|(i, &r)| r as usize == i);
+        self.row_of = (!identity).then_some(row_of);
+        Ok(self)
+    }
+
+    /// The set row of settings-major row `r`.
+    fn set_row(&self, r: usize) -> usize {
+        match &self.row_of {
+            Some(row_of) => row_of[r] as usize,
+            None => r,
+        }
     }
 
     /// Dimension d = Π d_q.
@@ -225,7 +266,9 @@ impl ProductSpec {
     /// When every setting of the set is an orthonormal basis (each local
     /// setting's rows are rank-one projectors of trace 1 that sum to the
     /// identity, with as many outcomes as the local dimension): the number
-    /// of outcomes per setting, whose rows are contiguous in set order.
+    /// of outcomes per setting. The rows of a setting are contiguous in
+    /// set order only without [`Self::row_of`]; the set's grouping says
+    /// which rows form a setting in either case.
     pub fn orthonormal_settings(&self) -> Option<usize> {
         for f in &self.factors {
             let e = f.dim;
@@ -366,7 +409,7 @@ impl ProductSpec {
         assert_eq!(out.len(), self.len(), "output length");
         for_each_block(&tables.contrib, |k, base, last| {
             for (v, &c) in kron[k..k + last.len()].iter().zip(last) {
-                out[base + c] = *v;
+                out[self.set_row(base + c)] = *v;
             }
         });
     }
@@ -380,7 +423,7 @@ impl ProductSpec {
         let r0 = &mut scratch.r0;
         for_each_block(&tables.contrib, |k, base, last| {
             for (v, &c) in r0[k..k + last.len()].iter_mut().zip(last) {
-                *v = w[base + c];
+                *v = w[self.set_row(base + c)];
             }
         });
     }

@@ -5,10 +5,13 @@
 //! - [`qudit`]: the d² projectors |j⟩, (|j⟩+|k⟩)/√2, (|j⟩+i|k⟩)/√2, ungrouped.
 //! - [`james16`]: the 16 two-qubit polarisation projectors of James et al. (2001).
 //!
-//! Custom sets are built with [`crate::tomo::MeasurementSet::from_kets`].
+//! Custom sets are built with [`crate::tomo::MeasurementSet::from_kets`],
+//! or, for kets given per subsystem, with [`product_kets::from_local_kets`]
+//! (a product set when their structure allows it).
 
 pub mod james16;
 pub mod pauli;
+pub mod product_kets;
 pub mod qudit;
 
 use faer::c64;
