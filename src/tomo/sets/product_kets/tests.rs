@@ -65,6 +65,17 @@ impl Rows {
             .expect("product set")
     }
 
+    /// The set `from_local_kets` builds from the rows, with their settings.
+    fn built(&self) -> Result<MeasurementSet, TomoError> {
+        from_local_kets(
+            "t",
+            self.labels.clone(),
+            Some(self.settings.clone()),
+            &self.dims,
+            &self.local,
+        )
+    }
+
     fn dense(&self) -> MeasurementSet {
         let kets = full_kets(&self.dims, &self.local);
         MeasurementSet::from_kets("t", self.labels.clone(), &kets, Some(self.settings.clone()))
@@ -234,14 +245,7 @@ fn sets_without_the_structure_fall_back_to_dense() {
         rows.remove(k);
     }
     assert!(rows.product().is_none());
-    let set = from_local_kets(
-        "t",
-        rows.labels.clone(),
-        Some(rows.settings.clone()),
-        &rows.dims,
-        &rows.local,
-    )
-    .expect("dense fallback");
+    let set = rows.built().expect("dense fallback");
     assert!(set.info().product.is_none() && !set.a().is_empty());
     assert_eq!(set.len(), 63 * 8);
 
@@ -250,14 +254,7 @@ fn sets_without_the_structure_fall_back_to_dense() {
     let mut rows = Rows::grid(&vec![pauli_bases(); 3], &mut rng);
     rows.remove(5);
     assert!(rows.product().is_none());
-    let err = from_local_kets(
-        "t",
-        rows.labels.clone(),
-        Some(rows.settings.clone()),
-        &rows.dims,
-        &rows.local,
-    )
-    .expect_err("incomplete setting");
+    let err = rows.built().expect_err("incomplete setting");
     assert!(
         err.to_string().contains("do not sum to the identity"),
         "{err}"
@@ -285,14 +282,7 @@ fn sets_without_the_structure_fall_back_to_dense() {
 
     // Small sets stay dense whatever their structure.
     let rows = Rows::grid(&vec![pauli_bases(); 2], &mut rng);
-    let set = from_local_kets(
-        "t",
-        rows.labels.clone(),
-        Some(rows.settings.clone()),
-        &rows.dims,
-        &rows.local,
-    )
-    .expect("two qubits");
+    let set = rows.built().expect("two qubits");
     assert!(set.info().product.is_none());
 }
 
@@ -300,14 +290,7 @@ fn sets_without_the_structure_fall_back_to_dense() {
 fn six_qubit_pauli_kets_never_form_the_dense_matrix() {
     let mut rng = ChaCha8Rng::seed_from_u64(19);
     let rows = Rows::grid(&vec![pauli_bases(); 6], &mut rng);
-    let set = from_local_kets(
-        "t",
-        rows.labels.clone(),
-        Some(rows.settings.clone()),
-        &rows.dims,
-        &rows.local,
-    )
-    .expect("six qubits");
+    let set = rows.built().expect("six qubits");
     assert!(set.info().product.is_some());
     assert!(set.a().is_empty() && set.pinv().is_empty() && set.mle_rows().is_empty());
     assert_eq!((set.len(), set.dim()), (46656, 64));
