@@ -325,6 +325,55 @@ mod tests {
     use crate::tomo::{builtin_set, hermitian};
     use rand::SeedableRng;
 
+    /// Werner states p|Φ⁺⟩⟨Φ⁺| + (1 − p)I/4 turned by random local
+    /// unitaries U_A ⊗ U_B (which change neither figure): concurrence
+    /// max(0, (3p − 1)/2), negativity max(0, (3p − 1)/4).
+    #[test]
+    fn concurrence_and_negativity_of_locally_rotated_werner_states() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+        let bell = crate::tomo::states::named_state("bell-phi+", 4).expect("bell");
+        let local_unitary = |rng: &mut rand_chacha::ChaCha8Rng| {
+            // Columns: a Haar-random qubit ket and its orthogonal complement.
+            let a = crate::tomo::states::haar_pure(2, rng);
+            Mat::<c64>::from_fn(2, 2, |i, j| match (i, j) {
+                (0, 0) => a[0],
+                (1, 0) => a[1],
+                (0, 1) => -a[1].conj(),
+                _ => a[0].conj(),
+            })
+        };
+        let (mut ec, mut en) = (EigenWorkspace::new(4), EigenWorkspace::new(4));
+        let mut es = EigenWorkspace::new(4);
+        for case in 0..40 {
+            let p = f64::from(case % 10) / 9.0;
+            let (ua, ub) = (local_unitary(&mut rng), local_unitary(&mut rng));
+            let u = Mat::<c64>::from_fn(4, 4, |i, j| ua[(i / 2, j / 2)] * ub[(i % 2, j % 2)]);
+            let phi = Mat::<c64>::from_fn(4, 4, |i, j| {
+                p * bell[i] * bell[j].conj()
+                    + if i == j {
+                        c64::new((1.0 - p) / 4.0, 0.0)
+                    } else {
+                        c64::new(0.0, 0.0)
+                    }
+            });
+            let rotated = &u * &phi * u.adjoint();
+            let rho = hermitian::coords_of(rotated.as_ref());
+            let (vals, vecs) = es.decompose_coords(&rho).expect("eigen");
+            let sqrt_rho = weighted_outer(vals, vecs, f64::sqrt);
+            let c = concurrence(&sqrt_rho, &rho, &mut ec).expect("concurrence");
+            let n = negativity(&rho, &mut en).expect("negativity");
+            let (c0, n0) = ((1.5 * p - 0.5).max(0.0), (0.75 * p - 0.25).max(0.0));
+            assert!(
+                (c - c0).abs() < 1e-7,
+                "p {p}: concurrence {c}, expected {c0}"
+            );
+            assert!(
+                (n - n0).abs() < 1e-12,
+                "p {p}: negativity {n}, expected {n0}"
+            );
+        }
+    }
+
     /// After the run, from the stored state, the same numbers as during it.
     #[test]
     fn target_metrics_match_compute_for_pure_and_mixed_targets() {
