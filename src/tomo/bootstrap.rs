@@ -12,8 +12,8 @@
 //! quadratically, where gradient steps would spend some 25 iterations
 //! closing the certified gap whatever the start's distance. Measured on
 //! two qubits at 1000 shots per setting: 3.3 Newton steps a replicate for
-//! Hilbert–Schmidt random states, 5.1 for Haar-random pure ones, 2 for
-//! most replicates of a Bell state. The metrics' eigensolvers are warm
+//! Hilbert–Schmidt random states, 5.6 for Haar-random pure ones, 3.4 for
+//! a Bell state (2 for most replicates). The metrics' eigensolvers are warm
 //! too, each following its matrix from one replicate to the next and reset
 //! per sample. Every replicate is certified to the run's tolerance like a
 //! sample.

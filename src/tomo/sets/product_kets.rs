@@ -31,6 +31,7 @@
 //! set: without settings the set has a free overall intensity, whose MLE
 //! frame G^{-1/2} Π_k G^{-1/2} the product computations do not cover.
 
+use super::kron_kets;
 use super::pauli::DENSE_MAX_QUBITS;
 use crate::tomo::TomoError;
 use crate::tomo::hermitian;
@@ -73,7 +74,7 @@ pub fn from_local_kets(
 }
 
 /// The full kets q₁ ⊗ … ⊗ qₙ of every row (subsystem 1 most significant),
-/// as the kets reader forms them (`KetTable::kets`).
+/// as the kets reader forms them (`KetTable::kets`), by [`kron_kets`].
 pub fn full_kets(dims: &[usize], local: &[c64]) -> Vec<Vec<c64>> {
     let w: usize = dims.iter().sum();
     if w == 0 {
@@ -82,17 +83,16 @@ pub fn full_kets(dims: &[usize], local: &[c64]) -> Vec<Vec<c64>> {
     local
         .chunks_exact(w)
         .map(|row| {
-            let mut ket = vec![c64::new(1.0, 0.0)];
             let mut rest = row;
-            for &dim in dims {
-                let (q, tail) = rest.split_at(dim);
-                ket = ket
-                    .iter()
-                    .flat_map(|&x| q.iter().map(move |&y| x * y))
-                    .collect();
-                rest = tail;
-            }
-            ket
+            let factors: Vec<&[c64]> = dims
+                .iter()
+                .map(|&dim| {
+                    let (q, tail) = rest.split_at(dim);
+                    rest = tail;
+                    q
+                })
+                .collect();
+            kron_kets(&factors)
         })
         .collect()
 }
