@@ -62,6 +62,7 @@ pub mod certificate;
 mod hessian;
 pub mod newton;
 pub mod newton_cg;
+mod pauli_hessian;
 #[cfg(test)]
 mod tests;
 

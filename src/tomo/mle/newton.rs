@@ -49,6 +49,7 @@ use crate::tomo::hermitian;
 use crate::tomo::jacobi::WarmJacobi;
 use crate::tomo::likelihood::shifted_gradient;
 use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place, cholesky_solve};
+use crate::tomo::mle::pauli_hessian::PauliHessian;
 use crate::tomo::operator::dense_predict;
 use faer::{Mat, Side, c64};
 use std::f64::consts::{FRAC_1_SQRT_2, SQRT_2};
@@ -132,6 +133,9 @@ pub struct FaceNewton {
     joining_p: Vec<f64>,
     /// Scratch of the positive-definiteness tests (d×d).
     cholesky: Vec<c64>,
+    /// The Newton system of full-rank states in the Pauli basis, where
+    /// Pauli-product rows are sparse; `None` for other rows.
+    pauli: Option<PauliHessian>,
 }
 
 impl FaceNewton {
@@ -193,6 +197,7 @@ impl FaceNewton {
             joining: vec![0.0; n],
             joining_p: vec![0.0; m],
             cholesky: vec![c64::new(0.0, 0.0); n],
+            pauli: PauliHessian::new(d, rows),
         }
     }
 
@@ -268,8 +273,7 @@ impl FaceNewton {
         } else {
             0
         };
-        // The Hessian of f in the coordinates of x, H = Σ_k s_k a_k a_kᵀ with
-        // s_k = n_k/p_k² ([`RowHessian`]): its lower triangle, then mirrored.
+        // The Hessian of f is H = Σ_k s_k a_k a_kᵀ with s_k = n_k/p_k².
         for (k, s) in self.curvature.iter_mut().enumerate() {
             *s = if counts[k] > 0.0 {
                 self.w[k] / p[k]
@@ -277,52 +281,67 @@ impl FaceNewton {
                 0.0
             };
         }
-        self.row_hessian
-            .lower(&self.curvature, &mut self.full_hessian);
-        for i in 0..n {
-            for j in 0..i {
-                self.full_hessian[j * n + i] = self.full_hessian[i * n + j];
+        // From a full-rank state with Pauli-product rows, the system is
+        // formed and solved in the Pauli basis ([`PauliHessian`]).
+        let sparse = match &mut self.pauli {
+            Some(pauli) if !rotate => {
+                pauli.direction(&self.curvature, &self.grad_full, &mut self.dir)
             }
-        }
-        // The Newton direction on the face. A null direction that joined it
-        // (its gradient above the multiplier) but whose own weight the
-        // direction makes negative does not belong to it: as in projected
-        // Newton's choice of the active set (Bertsekas 1982), it is held at
-        // zero and the direction solved again. Without this, such steps are
-        // cut short by the projection and gain a fraction of their promise,
-        // step after step.
+            _ => None,
+        };
         let mut constrained = constrained;
-        // A null direction joins the face only once the support has
-        // settled (the Newton step with every null direction held at zero
-        // would gain little): joined early, its small eigenvector is frozen
-        // where the unsettled support left it (its rotation curvature
-        // (ν − μ)/λ is huge) and the steps after crawl. It then enters by a
-        // one-dimensional exact solve before any Newton step ([`Self::join`]).
-        let mut settling = None;
-        if rotate && constrained < zeros {
-            match self.face_direction(rotate, zeros, nu) {
-                Some(found) if found.0 > SETTLE_DECREMENT => {
-                    settling = Some(found);
-                    constrained = zeros;
+        let (decrement, trace_h, constrained) = if let Some((decrement, trace_h)) = sparse {
+            (decrement, trace_h, constrained)
+        } else {
+            // H in the coordinates of x ([`RowHessian`]): its lower
+            // triangle, then mirrored.
+            self.row_hessian
+                .lower(&self.curvature, &mut self.full_hessian);
+            for i in 0..n {
+                for j in 0..i {
+                    self.full_hessian[j * n + i] = self.full_hessian[i * n + j];
                 }
-                _ => {
-                    if self.join(rows, counts, x, p, zeros - 1) {
-                        return Ok(true);
+            }
+            // The Newton direction on the face. A null direction that joined it
+            // (its gradient above the multiplier) but whose own weight the
+            // direction makes negative does not belong to it: as in projected
+            // Newton's choice of the active set (Bertsekas 1982), it is held at
+            // zero and the direction solved again. Without this, such steps are
+            // cut short by the projection and gain a fraction of their promise,
+            // step after step.
+            // A null direction joins the face only once the support has
+            // settled (the Newton step with every null direction held at zero
+            // would gain little): joined early, its small eigenvector is frozen
+            // where the unsettled support left it (its rotation curvature
+            // (ν − μ)/λ is huge) and the steps after crawl. It then enters by a
+            // one-dimensional exact solve before any Newton step ([`Self::join`]).
+            let mut settling = None;
+            if rotate && constrained < zeros {
+                match self.face_direction(rotate, zeros, nu) {
+                    Some(found) if found.0 > SETTLE_DECREMENT => {
+                        settling = Some(found);
+                        constrained = zeros;
+                    }
+                    _ => {
+                        if self.join(rows, counts, x, p, zeros - 1) {
+                            return Ok(true);
+                        }
                     }
                 }
             }
-        }
-        let (decrement, trace_h) = match settling {
-            Some(found) => found,
-            None => loop {
-                let Some(found) = self.face_direction(rotate, constrained, nu) else {
-                    return Ok(false);
-                };
-                match (constrained..zeros).rev().find(|&i| self.dir[i] < 0.0) {
-                    Some(i) if rotate => constrained = i + 1,
-                    _ => break found,
-                }
-            },
+            let (decrement, trace_h) = match settling {
+                Some(found) => found,
+                None => loop {
+                    let Some(found) = self.face_direction(rotate, constrained, nu) else {
+                        return Ok(false);
+                    };
+                    match (constrained..zeros).rev().find(|&i| self.dir[i] < 0.0) {
+                        Some(i) if rotate => constrained = i + 1,
+                        _ => break found,
+                    }
+                },
+            };
+            (decrement, trace_h, constrained)
         };
         // On the face the certificate is about the size of the projected
         // gradient, ‖g‖ ≤ √(decrement · λ_max(H)) ≤ √(decrement · Tr H).
