@@ -261,11 +261,8 @@ mod tests {
             let residual: Vec<f64> = (0..n)
                 .map(|i| (0..n).map(|j| full[i * n + j] * dir[j]).sum::<f64>() + grad[i])
                 .collect();
-            for i in d..n {
-                assert!(
-                    residual[i].abs() <= 1e-8 * (1.0 + scale),
-                    "off-diagonal {i}"
-                );
+            for (i, r) in residual.iter().enumerate().skip(d) {
+                assert!(r.abs() <= 1e-8 * (1.0 + scale), "off-diagonal {i}");
             }
         }
     }
