@@ -308,8 +308,9 @@ fn complex(v: &Value, field: &str, origin: &Origin) -> Result<c64, KwiatError> {
         })
 }
 
-/// `measurement_states`: name → ket of two complex entries, non-zero,
-/// names distinct.
+/// `measurement_states`: name → ket of two complex entries, names
+/// distinct (a zero ket is refused only where it is measured, see
+/// [`entry`]).
 fn states(
     v: Option<StatesField>,
     later_format: bool,
@@ -352,9 +353,9 @@ fn states(
                 ));
             }
         };
-        if ket[0].norm_sqr() + ket[1].norm_sqr() == 0.0 {
-            return Err(origin.field(field, "a non-zero ket", shown(&v)));
-        }
+        // A zero ket is refused where a data entry measures it: the
+        // package normalises only the states that are measured, so an
+        // unused zero state does not stop it.
         out.push((name, ket));
     }
     Ok(out)
@@ -383,7 +384,8 @@ fn entry(
             .iter()
             .enumerate()
             .map(|(q, b)| {
-                b.as_str()
+                let index = b
+                    .as_str()
                     .and_then(|s| names.iter().position(|n| n == s))
                     .ok_or_else(|| {
                         origin.field(
@@ -394,7 +396,16 @@ fn entry(
                             ),
                             shown(b),
                         )
-                    })
+                    })?;
+                let (name, ket) = &states[index];
+                if ket[0].norm_sqr() + ket[1].norm_sqr() == 0.0 {
+                    return Err(origin.field(
+                        format!("measurement_states.{name}"),
+                        format!("a non-zero ket (data[{i}].basis[{q}] measures it)"),
+                        "the zero vector",
+                    ));
+                }
+                Ok(index)
             })
             .collect::<Result<Vec<_>, _>>()?,
         other => {

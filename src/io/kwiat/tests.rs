@@ -547,3 +547,39 @@ fn n_measurements_per_qubit_is_required_but_not_read() {
         "{got}"
     );
 }
+
+/// A zero ket that no entry measures is harmless, as in the package (which
+/// normalises only the measured states); a measured one is located.
+#[test]
+fn an_unused_zero_state_is_accepted() {
+    use serde_json::json;
+    let none = KwiatOptions::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        read_batch(&path, &none)
+    };
+    let reference = read("ref.json", doc(|_| {})).expect("reference");
+    let unused = read(
+        "z.json",
+        doc(|v| v["measurement_states"]["Z"] = json!([0, "0j"])),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unused.rows, reference.rows);
+    assert_eq!(unused.samples[0].counts, reference.samples[0].counts);
+    let got = error_of(
+        &doc(|v| {
+            v["measurement_states"]["Z"] = json!([0, 0]);
+            v["data"][2]["basis"] = json!(["Z"]);
+        }),
+        "f.json",
+        &none,
+    );
+    assert!(
+        got.contains(
+            "measurement_states.Z: expected a non-zero ket (data[2].basis[0] measures it), found the zero vector"
+        ),
+        "{got}"
+    );
+}
