@@ -74,9 +74,9 @@ pub(crate) struct KwiatFile {
     pub n_qubits: usize,
     /// `n_detectors_per_qubit`, 1 or 2.
     pub detectors: usize,
-    /// `n_measurements_per_qubit` (read and checked, as the package
-    /// requires it, but not used).
-    pub measurements_per_qubit: u64,
+    /// `n_measurements_per_qubit` as written (required, as the package
+    /// requires it, but not used: any value but a string).
+    pub measurements_per_qubit: Value,
     /// `measurement_states` in file order: name and ket as written.
     pub states: Vec<(String, [c64; 2])>,
     /// `data`, in file order (at least one entry).
@@ -181,13 +181,7 @@ pub(crate) fn parse(text: &str, origin: &Origin) -> Result<KwiatFile, KwiatError
         1,
         2,
     )? as usize;
-    let measurements_per_qubit = integer(
-        get("n_measurements_per_qubit"),
-        "n_measurements_per_qubit",
-        origin,
-        1,
-        u64::MAX,
-    )?;
+    let measurements_per_qubit = measurements_per_qubit(get("n_measurements_per_qubit"), origin)?;
     let later_format = rest.contains_key("measurement_states_per_qubit");
     let states = states(raw.measurement_states, later_format, origin)?;
     let entries = match get("data") {
@@ -257,15 +251,28 @@ fn integer(
     match v.and_then(Value::as_u64) {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => {
-            let expected = if max == u64::MAX {
-                format!("an integer of at least {min}")
-            } else if max == min + 1 {
+            let expected = if max == min + 1 {
                 format!("{min} or {max}")
             } else {
                 format!("an integer from {min} to {max}")
             };
             Err(origin.field(field, expected, found(v)))
         }
+    }
+}
+
+/// `n_measurements_per_qubit`: the package requires the field but never
+/// reads its value, and its configuration dictionary takes any JSON value
+/// but a string (`6.0`, `0`, `null` and `[6, 6]` all import). qtomo does
+/// not use it either: it must be present, and not a string.
+fn measurements_per_qubit(v: Option<&Value>, origin: &Origin) -> Result<Value, KwiatError> {
+    match v {
+        Some(Value::String(_)) | None => Err(origin.field(
+            "n_measurements_per_qubit",
+            "a number, e.g. 6 (required by Kwiat's format; its value is not used)",
+            found(v),
+        )),
+        Some(v) => Ok(v.clone()),
     }
 }
 
@@ -301,8 +308,9 @@ fn complex(v: &Value, field: &str, origin: &Origin) -> Result<c64, KwiatError> {
         })
 }
 
-/// `measurement_states`: name → ket of two complex entries, non-zero,
-/// names distinct.
+/// `measurement_states`: name → ket of two complex entries, names
+/// distinct (a zero ket is refused only where it is measured, see
+/// [`entry`]).
 fn states(
     v: Option<StatesField>,
     later_format: bool,
@@ -345,9 +353,9 @@ fn states(
                 ));
             }
         };
-        if ket[0].norm_sqr() + ket[1].norm_sqr() == 0.0 {
-            return Err(origin.field(field, "a non-zero ket", shown(&v)));
-        }
+        // A zero ket is refused where a data entry measures it: the
+        // package normalises only the states that are measured, so an
+        // unused zero state does not stop it.
         out.push((name, ket));
     }
     Ok(out)
@@ -376,7 +384,8 @@ fn entry(
             .iter()
             .enumerate()
             .map(|(q, b)| {
-                b.as_str()
+                let index = b
+                    .as_str()
                     .and_then(|s| names.iter().position(|n| n == s))
                     .ok_or_else(|| {
                         origin.field(
@@ -387,7 +396,16 @@ fn entry(
                             ),
                             shown(b),
                         )
-                    })
+                    })?;
+                let (name, ket) = &states[index];
+                if ket[0].norm_sqr() + ket[1].norm_sqr() == 0.0 {
+                    return Err(origin.field(
+                        format!("measurement_states.{name}"),
+                        format!("a non-zero ket (data[{i}].basis[{q}] measures it)"),
+                        "the zero vector",
+                    ));
+                }
+                Ok(index)
             })
             .collect::<Result<Vec<_>, _>>()?,
         other => {

@@ -498,3 +498,88 @@ fn a_byte_order_mark_and_overflowing_products() {
     assert!(got.contains("data[1]: its scale"), "{got}");
     assert!(got.contains("is not a finite number"), "{got}");
 }
+
+/// `n_measurements_per_qubit` is required but unused: the package imports
+/// `6.0`, `0`, `null` or a list there (only a string fails its
+/// configuration dictionary), so qtomo must read such files too.
+#[test]
+fn n_measurements_per_qubit_is_required_but_not_read() {
+    use serde_json::json;
+    let none = KwiatOptions::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reference = {
+        let path = dir.path().join("ref.json");
+        std::fs::write(&path, doc(|_| {})).expect("write");
+        read_batch(&path, &none).expect("the reference document")
+    };
+    for (k, value) in [json!(6.0), json!(0), json!(null), json!([4])]
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("m{k}.json"));
+        let text = doc(|v| v["n_measurements_per_qubit"] = value.clone());
+        std::fs::write(&path, text).expect("write");
+        let batch = read_batch(&path, &none).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(batch.rows, reference.rows, "{value}");
+        assert_eq!(batch.samples[0].counts, reference.samples[0].counts);
+    }
+    let got = error_of(
+        &doc(|v| v["n_measurements_per_qubit"] = json!("6")),
+        "s.json",
+        &none,
+    );
+    assert!(
+        got.contains("n_measurements_per_qubit: expected a number, e.g. 6")
+            && got.contains("found \"6\""),
+        "{got}"
+    );
+    let got = error_of(
+        &doc(|v| {
+            v.as_object_mut()
+                .map(|o| o.remove("n_measurements_per_qubit"));
+        }),
+        "m.json",
+        &none,
+    );
+    assert!(
+        got.contains("n_measurements_per_qubit: expected a number")
+            && got.contains("found nothing"),
+        "{got}"
+    );
+}
+
+/// A zero ket that no entry measures is harmless, as in the package (which
+/// normalises only the measured states); a measured one is located.
+#[test]
+fn an_unused_zero_state_is_accepted() {
+    use serde_json::json;
+    let none = KwiatOptions::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        read_batch(&path, &none)
+    };
+    let reference = read("ref.json", doc(|_| {})).expect("reference");
+    let unused = read(
+        "z.json",
+        doc(|v| v["measurement_states"]["Z"] = json!([0, "0j"])),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unused.rows, reference.rows);
+    assert_eq!(unused.samples[0].counts, reference.samples[0].counts);
+    let got = error_of(
+        &doc(|v| {
+            v["measurement_states"]["Z"] = json!([0, 0]);
+            v["data"][2]["basis"] = json!(["Z"]);
+        }),
+        "f.json",
+        &none,
+    );
+    assert!(
+        got.contains(
+            "measurement_states.Z: expected a non-zero ket (data[2].basis[0] measures it), found the zero vector"
+        ),
+        "{got}"
+    );
+}
