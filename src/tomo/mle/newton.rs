@@ -37,7 +37,10 @@
 //! At d ≤ 8 every piece is small: the eigendecompositions are warm-started
 //! Jacobi ([`crate::tomo::jacobi`]), the Hessian is formed once per step in
 //! the coordinates of x as dot products and brought to the face as QᵀHQ,
-//! and the system is solved by a plain Cholesky factorisation.
+//! and the system is solved by a plain Cholesky factorisation. Rows that
+//! are sparse in the Pauli basis (Pauli-product measurements) skip the
+//! d⁴-entry Hessian: `PauliHessian` (`pauli_hessian.rs`) forms the full-rank system and QᵀHQ
+//! from their few Pauli coordinates.
 //!
 //! The polish never decides convergence: the caller certifies the result
 //! (see [`super::certificate`]) and falls back to first-order steps when the
@@ -294,12 +297,16 @@ impl FaceNewton {
             (decrement, trace_h, constrained)
         } else {
             // H in the coordinates of x ([`RowHessian`]): its lower
-            // triangle, then mirrored.
-            self.row_hessian
-                .lower(&self.curvature, &mut self.full_hessian);
-            for i in 0..n {
-                for j in 0..i {
-                    self.full_hessian[j * n + i] = self.full_hessian[i * n + j];
+            // triangle, then mirrored. Not needed on a face when the rows
+            // are sparse in the Pauli basis: [`Self::face_direction`] then
+            // brings each row to the face itself.
+            if !(rotate && self.pauli.is_some()) {
+                self.row_hessian
+                    .lower(&self.curvature, &mut self.full_hessian);
+                for i in 0..n {
+                    for j in 0..i {
+                        self.full_hessian[j * n + i] = self.full_hessian[i * n + j];
+                    }
                 }
             }
             // The Newton direction on the face. A null direction that joined it
@@ -583,19 +590,26 @@ impl FaceNewton {
                 );
             }
             let basis = &self.face_basis[..q * n];
-            for (col, hq) in basis
-                .chunks_exact(n)
-                .zip(self.face_product.chunks_exact_mut(n))
-            {
-                for (i, v) in hq.iter_mut().enumerate() {
-                    *v = hermitian::dot(&self.full_hessian[i * n..(i + 1) * n], col);
-                }
+            for col in basis.chunks_exact(n) {
                 self.g.push(hermitian::dot(col, &self.grad_full));
             }
-            for a in 0..q {
-                let qa = &basis[a * n..(a + 1) * n];
-                for b in 0..=a {
-                    h[a * q + b] = hermitian::dot(qa, &self.face_product[b * n..(b + 1) * n]);
+            if let Some(pauli) = &mut self.pauli {
+                // Sparse rows: QᵀHQ from each row's few Pauli coordinates.
+                pauli.face_hessian(&self.curvature, basis, q, h);
+            } else {
+                for (col, hq) in basis
+                    .chunks_exact(n)
+                    .zip(self.face_product.chunks_exact_mut(n))
+                {
+                    for (i, v) in hq.iter_mut().enumerate() {
+                        *v = hermitian::dot(&self.full_hessian[i * n..(i + 1) * n], col);
+                    }
+                }
+                for a in 0..q {
+                    let qa = &basis[a * n..(a + 1) * n];
+                    for b in 0..=a {
+                        h[a * q + b] = hermitian::dot(qa, &self.face_product[b * n..(b + 1) * n]);
+                    }
                 }
             }
         } else {

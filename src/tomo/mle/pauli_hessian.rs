@@ -37,6 +37,12 @@ pub(super) struct PauliHessian {
     strings: Vec<Vec<(usize, f64)>>,
     /// Row k: its non-zero Pauli coordinates (α − 1, value), α ≥ 1.
     rows: Vec<Vec<(usize, f64)>>,
+    /// Row k's identity coordinate a_k·I/√d.
+    identity: Vec<f64>,
+    /// Face columns in Pauli coordinates (column-major, n each; identity
+    /// first) and one row's products with them ([`Self::face_hessian`]).
+    face_columns: Vec<f64>,
+    row_on_face: Vec<f64>,
     /// The (n − 1)×(n − 1) Hessian, row-major, then its Cholesky factor.
     hessian: Vec<f64>,
     /// The gradient, then the step, in Pauli coordinates.
@@ -47,6 +53,7 @@ impl PauliHessian {
     /// The sparse form of the M×d² `rows` for d×d states, or `None` when d
     /// is not a power of two or the rows are not sparse in the Pauli basis.
     pub(super) fn new(d: usize, rows: &[f64]) -> Option<Self> {
+        // (The identity coordinate of row k is kept apart, in `identity`.)
         if d < 2 || !d.is_power_of_two() {
             return None;
         }
@@ -81,9 +88,11 @@ impl PauliHessian {
             );
         }
         let mut sparse_rows = Vec::with_capacity(rows.len() / n);
+        let mut identity = Vec::with_capacity(rows.len() / n);
         let mut filled = 0usize;
         let mut dense = vec![0.0; n - 1];
         for row in rows.chunks_exact(n) {
+            identity.push(norm * row[..d].iter().sum::<f64>());
             let mut largest = 0.0f64;
             for (v, s) in dense.iter_mut().zip(&strings) {
                 *v = s.iter().map(|&(i, b)| b * row[i]).sum();
@@ -106,6 +115,9 @@ impl PauliHessian {
             n,
             strings,
             rows: sparse_rows,
+            identity,
+            face_columns: vec![0.0; n * n],
+            row_on_face: vec![0.0; n],
             hessian: vec![0.0; (n - 1) * (n - 1)],
             rhs: vec![0.0; n - 1],
         })
@@ -167,6 +179,59 @@ impl PauliHessian {
             decrement -= grad[i] * dv;
         }
         (decrement.is_finite() && g_norm.is_finite()).then_some((decrement, trace_h))
+    }
+}
+
+impl PauliHessian {
+    /// The lower triangle of QᵀHQ (q×q, row-major with stride q) into
+    /// `out`, for the q columns of Q in the coordinates of x (`columns`,
+    /// q·d² entries, column after column) and H = Σ_k c_k a_k a_kᵀ
+    /// (`weights` the c_k): each row is brought to the face as Qᵀa_k from
+    /// its few Pauli coordinates, then Σ_k c_k (Qᵀa_k)(Qᵀa_k)ᵀ.
+    pub(super) fn face_hessian(
+        &mut self,
+        weights: &[f64],
+        columns: &[f64],
+        q: usize,
+        out: &mut [f64],
+    ) {
+        let n = self.n;
+        let d = (n as f64).sqrt().round() as usize;
+        let norm = 1.0 / (d as f64).sqrt();
+        for (col, pauli) in columns
+            .chunks_exact(n)
+            .take(q)
+            .zip(self.face_columns.chunks_exact_mut(n))
+        {
+            pauli[0] = norm * col[..d].iter().sum::<f64>();
+            for (v, s) in pauli[1..].iter_mut().zip(&self.strings) {
+                *v = s.iter().map(|&(i, b)| b * col[i]).sum();
+            }
+        }
+        let h = &mut out[..q * q];
+        for a in 0..q {
+            h[a * q..a * q + a + 1].fill(0.0);
+        }
+        for ((row, &id), &c) in self.rows.iter().zip(&self.identity).zip(weights) {
+            if c == 0.0 {
+                continue;
+            }
+            for (v, pauli) in self
+                .row_on_face
+                .iter_mut()
+                .zip(self.face_columns.chunks_exact(n))
+                .take(q)
+            {
+                *v = id * pauli[0] + row.iter().map(|&(j, r)| r * pauli[j + 1]).sum::<f64>();
+            }
+            let v = &self.row_on_face[..q];
+            for a in 0..q {
+                let cv = c * v[a];
+                for (hb, &vb) in h[a * q..=a * q + a].iter_mut().zip(v) {
+                    *hb += cv * vb;
+                }
+            }
+        }
     }
 }
 
@@ -263,6 +328,44 @@ mod tests {
                 .collect();
             for (i, r) in residual.iter().enumerate().skip(d) {
                 assert!(r.abs() <= 1e-8 * (1.0 + scale), "off-diagonal {i}");
+            }
+        }
+    }
+
+    /// QᵀHQ from the rows' Pauli coordinates equals Qᵀ(Σ c_k a_k a_kᵀ)Q
+    /// formed in the coordinates of x, for columns that are not trace-free.
+    #[test]
+    fn face_hessian_matches_the_dense_product() {
+        for qubits in [1usize, 2] {
+            let set = builtin_set("pauli", Some(qubits), None).expect("pauli");
+            let view = set.view();
+            let d = view.dim();
+            let n = d * d;
+            let rows = view.dense_mle_rows().expect("dense rows");
+            let mut sparse = PauliHessian::new(d, rows).expect("sparse");
+            let m = rows.len() / n;
+            let weights: Vec<f64> = (0..m).map(|k| 0.5 + (k % 5) as f64 * 0.61).collect();
+            let q = n - 3;
+            let columns: Vec<f64> = (0..q * n)
+                .map(|e| ((e * 7 + 3) % 13) as f64 * 0.1 - 0.6)
+                .collect();
+            let mut h = vec![0.0; n * n];
+            RowHessian::new(rows, n).lower(&weights, &mut h);
+            let full = |i: usize, j: usize| h[i.max(j) * n + i.min(j)];
+            let mut out = vec![f64::NAN; q * q];
+            sparse.face_hessian(&weights, &columns, q, &mut out);
+            for a in 0..q {
+                for b in 0..=a {
+                    let (ca, cb) = (&columns[a * n..(a + 1) * n], &columns[b * n..(b + 1) * n]);
+                    let dense: f64 = (0..n)
+                        .map(|i| ca[i] * (0..n).map(|j| full(i, j) * cb[j]).sum::<f64>())
+                        .sum();
+                    assert!(
+                        (out[a * q + b] - dense).abs() <= 1e-10 * (1.0 + dense.abs()),
+                        "{qubits} qubits ({a}, {b}): {} vs {dense}",
+                        out[a * q + b]
+                    );
+                }
             }
         }
     }
