@@ -354,8 +354,10 @@ fn face_newton_certifies_boundary_and_interior_samples_in_few_steps() {
 /// bound, and the iteration count is the cap (plus one centring).
 #[test]
 fn the_barrier_fallback_after_face_steps_keeps_a_true_bound() {
-    let mut params = MleParams::default();
-    params.max_iters = 1;
+    let params = MleParams {
+        max_iters: 1,
+        ..MleParams::default()
+    };
     let base = builtin_set("james16", None, None).unwrap();
     let a: Vec<f64> = (0..16).map(|k| 2.0 + 0.5 * k as f64).collect();
     let set = with_background(&base, true, a.clone());
