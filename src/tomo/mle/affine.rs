@@ -95,6 +95,10 @@ const FACE_STEPS: u32 = 50;
 /// below this fraction of the tolerance (or of the rounding floor).
 const FACE_STOP: f64 = 0.5;
 
+/// Certificates that may fail after the quick one passed before the face
+/// method gives way to the barrier method.
+const FACE_CHECKS: u32 = 3;
+
 /// A start whose mean for an observed outcome is at most this times its
 /// intensity is mixed with I/d rather than started from on its face.
 const START_MEAN: f64 = 1e-9;
@@ -237,19 +241,11 @@ impl AffineWorkspace {
         };
         self.tau.iter_mut().for_each(|t| *t *= s0);
         crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
-        let c = self.certify_state(set, counts, background, rho)?;
-        if c.converged(tol) {
-            return Ok(info(0, c, tol));
-        }
-        // (The certificate used `q` as scratch.)
-        crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
-        // Face Newton steps, certified once the quick certificate says so.
-        let mut floor_hint = if c.gap_floor.is_finite() {
-            c.gap_floor
-        } else {
-            64.0 * f64::EPSILON * d as f64 * total
-        };
-        let mut relax = 1.0;
+        // Face Newton steps, certified once the quick certificate says so
+        // (often at once: the start may be the MLE). Until a certificate
+        // has measured it, the rounding floor is taken as about εN.
+        let mut floor_hint = 64.0 * f64::EPSILON * d as f64 * total;
+        let (mut relax, mut checks) = (1.0, 0);
         let mut iterations = 0u32;
         self.face.reset();
         while iterations < FACE_STEPS.min(params.max_iters) {
@@ -273,7 +269,12 @@ impl AffineWorkspace {
                     if c.gap_floor.is_finite() {
                         floor_hint = c.gap_floor;
                     }
-                    // The quick form missed the rounding terms: aim lower.
+                    // The quick form missed the rounding terms: aim lower,
+                    // a few times. (The certificate used `q` as scratch.)
+                    checks += 1;
+                    if checks >= FACE_CHECKS {
+                        break;
+                    }
                     relax *= 0.1;
                     crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
                 }
