@@ -10,17 +10,33 @@
 //! linear one). Unlike a = 0 it has no closed-form scale, so the problem is
 //! not mapped to one over states: it is solved over the cone.
 //!
-//! **Solver.** A log-barrier interior-point method (S. Boyd, L. Vandenberghe,
-//! *Convex Optimization*, CUP 2004, §11.3): maximise
+//! **Solver.** Projected Newton steps on the face of the current τ
+//! (`mle::affine_newton`): the projected Newton method of D. P.
+//! Bertsekas, "Projected Newton methods for optimization problems with
+//! simple constraints", SIAM J. Control Optim. 20, 221 (1982), on the cone,
+//! as [`super::newton`] does on the states but without the trace
+//! constraint. Most maxima have a rank-deficient τ; the face method keeps
+//! the rank of τ exactly, lets null directions with a positive gradient
+//! join by an exact solve along their ray, and takes the exact maximum of
+//! L along the ray of each trial. It starts on the face of the start (the
+//! PLS estimate) at its fitted intensity, mixed with I/d only when that
+//! gives an observed outcome a (near-)zero mean. Before each step the
+//! certificate's quick form N·max(0, λ_max(∇L)) − Tr(τ∇L) is evaluated, and
+//! once it is below the tolerance the certificate below decides. About 2.5
+//! steps per sample on a james16 batch, against 23 for the barrier method.
+//!
+//! When the face method stalls (no step found, or 50 steps without a
+//! certificate) the barrier method takes over from where it got, so that
+//! every result is certified: a log-barrier interior-point method (S. Boyd,
+//! L. Vandenberghe, *Convex Optimization*, CUP 2004, §11.3): maximise
 //! L(τ) + μ log det τ by damped Newton steps (the Hessian formed in the
 //! d² real coordinates, Cholesky), then lower μ fiftyfold, from μ₀ = the
 //! start's certified gap / d; centres are followed loosely while dμ is
 //! above the tolerance, then tightly and certified, until the certificate
 //! below is within the tolerance. At the centre of
-//! each μ, ∇L = −μτ⁻¹ ≺ 0 and the gap is at most dμ. The start is the PLS
-//! estimate mixed with I/d (strictly inside the cone) at its fitted
-//! intensity. Only dense sets up to d = [`AFFINE_MAX_DIM`] (the Hessian has
-//! d⁴ entries).
+//! each μ, ∇L = −μτ⁻¹ ≺ 0 and the gap is at most dμ. Its start is τ mixed
+//! with I/d (strictly inside the cone) at its fitted intensity. Only dense
+//! sets up to d = [`AFFINE_MAX_DIM`] (the Hessian has d⁴ entries).
 //!
 //! **Certificate (derivation).** Let τ* maximise L over τ ⪰ 0 (it exists:
 //! L → −∞ as Tr τ → ∞). Since L is concave, for every τ ⪰ 0
@@ -53,6 +69,7 @@ use crate::tomo::frame::FrameMap;
 use crate::tomo::hermitian;
 use crate::tomo::likelihood::{affine_log_likelihood_at, fit_intensity};
 use crate::tomo::measurement::SetView;
+use crate::tomo::mle::affine_newton::{AffineFaceNewton, FaceStep};
 use crate::tomo::mle::certificate::Certificate;
 use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place, cholesky_solve};
 use crate::tomo::mle::{MleInfo, MleParams};
@@ -70,6 +87,21 @@ const CENTRE_STEPS: u32 = 100;
 /// Newton decrement, relative to μ, below which full Newton steps are
 /// taken (the quadratic region of φ/μ).
 const QUADRATIC: f64 = 0.05;
+
+/// Face Newton steps before the barrier method takes over.
+const FACE_STEPS: u32 = 50;
+
+/// The face steps stop for a certificate when the quick certificate is
+/// below this fraction of the tolerance (or of the rounding floor).
+const FACE_STOP: f64 = 0.5;
+
+/// Certificates that may fail after the quick one passed before the face
+/// method gives way to the barrier method.
+const FACE_CHECKS: u32 = 3;
+
+/// A start whose mean for an observed outcome is at most this times its
+/// intensity is mixed with I/d rather than started from on its face.
+const START_MEAN: f64 = 1e-9;
 
 /// Workspace of the affine solver for one set.
 pub struct AffineWorkspace {
@@ -101,6 +133,8 @@ pub struct AffineWorkspace {
     /// T B_i T of the barrier Hessian, and its coordinates.
     sandwich: Mat<c64>,
     sandwich_coords: Vec<f64>,
+    /// The face Newton method.
+    face: AffineFaceNewton,
 }
 
 impl AffineWorkspace {
@@ -157,6 +191,7 @@ impl AffineWorkspace {
             lower: Mat::zeros(d, d),
             sandwich: Mat::zeros(d, d),
             sandwich_coords: vec![0.0; n],
+            face: AffineFaceNewton::new(d, set.len()),
         }
     }
 
@@ -187,10 +222,99 @@ impl AffineWorkspace {
         if !(total > 0.0 && total.is_finite()) {
             return Err(TomoError::NoCounts);
         }
+        let tol = params.tol;
+        // Start on the face of the start, at its fitted intensity, unless
+        // it gives an observed outcome a (near-)zero mean.
+        self.tau.copy_from_slice(start);
+        crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
+        let fitted = fit_intensity(counts, &self.q, background)
+            .filter(|s| *s > 0.0 && s.is_finite() && self.tau.iter().all(|v| v.is_finite()));
+        let on_face = fitted.filter(|&s| {
+            counts
+                .iter()
+                .zip(&self.q)
+                .zip(background)
+                .all(|((&n, &q), &a)| n == 0.0 || s * q + a > START_MEAN * s)
+        });
+        let Some(s0) = on_face else {
+            return self.solve_barrier(set, rows, counts, background, params, rho, 0);
+        };
+        self.tau.iter_mut().for_each(|t| *t *= s0);
+        crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
+        // Face Newton steps, certified once the quick certificate says so
+        // (often at once: the start may be the MLE). Until a certificate
+        // has measured it, the rounding floor is taken as about εN.
+        let mut floor_hint = 64.0 * f64::EPSILON * d as f64 * total;
+        let (mut relax, mut checks) = (1.0, 0);
+        let mut iterations = 0u32;
+        self.face.reset();
+        while iterations < FACE_STEPS.min(params.max_iters) {
+            let stop = FACE_STOP * relax * tol.max(floor_hint);
+            let step = self.face.step(
+                rows,
+                counts,
+                background,
+                &mut self.tau,
+                &mut self.q,
+                total,
+                stop,
+            )?;
+            match step {
+                FaceStep::Moved => iterations += 1,
+                FaceStep::Stationary => {
+                    let c = self.certify_state(set, counts, background, rho)?;
+                    if c.converged(tol) {
+                        return Ok(info(iterations, c, tol));
+                    }
+                    if c.gap_floor.is_finite() {
+                        floor_hint = c.gap_floor;
+                    }
+                    // The quick form missed the rounding terms: aim lower,
+                    // a few times. (The certificate used `q` as scratch.)
+                    checks += 1;
+                    if checks >= FACE_CHECKS {
+                        break;
+                    }
+                    relax *= 0.1;
+                    crate::tomo::operator::dense_predict(rows, &self.tau, &mut self.q);
+                }
+                FaceStep::Stuck => break,
+            }
+        }
+        let c = self.certify_state(set, counts, background, rho)?;
+        if c.converged(tol) {
+            return Ok(info(iterations, c, tol));
+        }
+        // The face method stalled: the barrier method from where it got.
+        let trace = hermitian::trace(&self.tau, d);
+        if trace > 0.0 && trace.is_finite() {
+            self.tau.iter_mut().for_each(|t| *t /= trace);
+        } else {
+            self.tau.copy_from_slice(start);
+        }
+        self.solve_barrier(set, rows, counts, background, params, rho, iterations)
+    }
+
+    /// The log-barrier method (see the module docs) from the shape in
+    /// `tau` (trace 1), mixed with I/d, at its fitted intensity;
+    /// `iterations` already taken.
+    #[allow(clippy::too_many_arguments)]
+    fn solve_barrier(
+        &mut self,
+        set: SetView<'_>,
+        rows: &[f64],
+        counts: &[f64],
+        background: &[f64],
+        params: &MleParams,
+        rho: &mut [f64],
+        iterations: u32,
+    ) -> Result<MleInfo, TomoError> {
+        let d = self.d;
+        let total: f64 = counts.iter().sum();
         // Start strictly inside the cone, at the fitted intensity.
         let mix = 1e-3;
-        for (j, (t, s)) in self.tau.iter_mut().zip(start).enumerate() {
-            *t = (1.0 - mix) * s + if j < d { mix / d as f64 } else { 0.0 };
+        for (j, t) in self.tau.iter_mut().enumerate() {
+            *t = (1.0 - mix) * *t + if j < d { mix / d as f64 } else { 0.0 };
         }
         if self.tau.iter().any(|v| !v.is_finite()) {
             self.tau.fill(0.0);
@@ -205,20 +329,14 @@ impl AffineWorkspace {
         // about dμ), so the first centring starts near its centre.
         let start_bound = self.certify_state(set, counts, background, rho)?;
         if start_bound.converged(tol) {
-            return Ok(MleInfo {
-                iterations: 0,
-                converged: true,
-                gap_bound: start_bound.gap_bound,
-                gap_floor: start_bound.gap_floor,
-                log_likelihood: start_bound.log_likelihood,
-            });
+            return Ok(info(iterations, start_bound, tol));
         }
         let mut mu = if start_bound.gap_bound.is_finite() {
             (start_bound.gap_bound / d as f64).clamp(1e-12 * s0, 1e-2 * s0)
         } else {
             1e-3 * s0 / d as f64
         };
-        let mut iterations = 0u32;
+        let mut iterations = iterations;
         // Centres are followed loosely while dμ, the gap they leave, is
         // above the tolerance, then tightly (the certificate multiplies the
         // gradient's residual by N) and certified.
@@ -234,13 +352,7 @@ impl AffineWorkspace {
             }
             mu *= MU_STEP;
         };
-        Ok(MleInfo {
-            iterations,
-            converged: c.converged(tol),
-            gap_bound: c.gap_bound,
-            gap_floor: c.gap_floor,
-            log_likelihood: c.log_likelihood,
-        })
+        Ok(info(iterations, c, tol))
     }
 
     /// Writes ρ of the current τ into `rho` and certifies it.
@@ -552,4 +664,16 @@ fn dot_and_magnitude(a: &[f64], b: &[f64]) -> (f64, f64) {
     a.iter()
         .zip(b)
         .fold((0.0, 0.0), |(s, m), (x, y)| (s + x * y, m + (x * y).abs()))
+}
+
+/// The diagnostics of a solve that took `iterations` steps and ended with
+/// the certificate `c`.
+fn info(iterations: u32, c: Certificate, tol: f64) -> MleInfo {
+    MleInfo {
+        iterations,
+        converged: c.converged(tol),
+        gap_bound: c.gap_bound,
+        gap_floor: c.gap_floor,
+        log_likelihood: c.log_likelihood,
+    }
 }

@@ -33,6 +33,26 @@ impl RowHessian {
         }
     }
 
+    /// A store for rows of `m` outcomes whose coordinates the caller
+    /// writes ([`Self::coordinates_mut`]), e.g. rows rotated to another
+    /// basis at every step.
+    pub(super) fn with_outcomes(m: usize) -> Self {
+        Self {
+            m,
+            by_coordinate: Vec::new(),
+            weighted: Vec::new(),
+        }
+    }
+
+    /// The storage of `q` coordinates of every row, coordinate-major
+    /// (coordinate i of row k at i·M + k), for the caller to fill: the
+    /// next [`Self::lower`] forms the q×q matrix of those coordinates.
+    pub(super) fn coordinates_mut(&mut self, q: usize) -> &mut [f64] {
+        self.by_coordinate.resize(q * self.m, 0.0);
+        self.weighted.resize(q * self.m, 0.0);
+        &mut self.by_coordinate
+    }
+
     /// Writes the lower triangle of Σ_k c_k a_k a_kᵀ (n×n, row-major) into
     /// `out`, with `weights` the c_k; the upper triangle is left as it was.
     pub(super) fn lower(&mut self, weights: &[f64], out: &mut [f64]) {

@@ -56,6 +56,7 @@
 //! evaluated).
 
 pub mod affine;
+mod affine_newton;
 #[cfg(test)]
 mod affine_tests;
 pub mod certificate;

@@ -708,7 +708,7 @@ impl FaceNewton {
 
 /// `out` ← coordinates of the Hermitian f·ab^† + f̄·ba^† (for a = b and
 /// f = ½, of aa^†).
-fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
+pub(super) fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
     let d = a.len();
     for l in 0..d {
         out[l] = 2.0 * (f * a[l] * b[l].conj()).re;
