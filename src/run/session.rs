@@ -75,6 +75,9 @@ impl Session {
                 .map_err(RunError::WaitSignals)?
             {
                 Some(SignalEvent::Shutdown(sig)) => {
+                    // The ingest thread is left to die with the process:
+                    // make sure it is not holding a segment's name then.
+                    crate::supervisor::shm::forbid_new_segments();
                     tracing::warn!(
                         signal = sig.name(),
                         "signal received while reading the input: stopping; nothing was written"

@@ -31,6 +31,21 @@ pub const FAULT_ENV: &str = "QTOMO_FAULT";
 /// intervals plus a second.
 pub const HEARTBEAT_MS_ENV: &str = "QTOMO_FAULT_HEARTBEAT_MS";
 
+/// Environment variable: milliseconds to sleep while a shared-memory
+/// segment of the process has a name (between `shm_open` and
+/// `shm_unlink`), so that tests can signal the process inside that window.
+pub const SEGMENT_NAMED_MS_ENV: &str = "QTOMO_FAULT_SEGMENT_NAMED_MS";
+
+/// Sleeps as [`SEGMENT_NAMED_MS_ENV`] asks, if it is set.
+pub fn while_a_segment_is_named() {
+    if let Some(ms) = std::env::var(SEGMENT_NAMED_MS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
 /// The heartbeat interval [`HEARTBEAT_MS_ENV`] asks for, if it is a
 /// positive number of milliseconds.
 pub fn heartbeat_override() -> Option<Duration> {

@@ -491,6 +491,46 @@ fn sigterm_while_reading_a_large_csv_exits_75() {
     assert_nothing_left(pid as i32, &[]);
 }
 
+/// A SIGTERM that lands while the ingest thread holds a segment's name
+/// (between `shm_open` and `shm_unlink`, held open here for 1.5 s by a
+/// fault) leaves no name in /dev/shm: the exit waits for the unlink. It
+/// used to exit at once and leave the name behind (seen under load on
+/// `sigterm_while_reading_a_large_csv_exits_75`).
+#[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features fault-injection"
+)]
+fn sigterm_while_a_segment_is_named_leaves_no_name_in_dev_shm() {
+    let sb = super::util::Sandbox::new();
+    let mut csv = String::from("sample,X:0,X:1,Y:0,Y:1,Z:0,Z:1\n");
+    for i in 0..50 {
+        csv.push_str(&format!("s{i},{},{},500,500,300,700\n", 100 + i, 900 - i));
+    }
+    std::fs::write(sb.join("in.csv"), csv).expect("write in.csv");
+    let mut running = sb
+        .qtomo(["run", "in.csv", "--out", "out", "--workers", "1"])
+        .env("QTOMO_FAULT_SEGMENT_NAMED_MS", "1500")
+        .timeout(BOUND)
+        .spawn();
+    let pid = running.pid();
+    let deadline = Instant::now() + BOUND;
+    while shm_entries_of(pid as i32).is_empty() {
+        assert!(
+            !running.has_exited() && Instant::now() < deadline,
+            "no segment name ever appeared in /dev/shm"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    running.signal(Signal::SIGTERM);
+    running
+        .wait()
+        .expect_code(75)
+        .stderr_has(&["while reading the input", "nothing was written"]);
+    assert!(!sb.join("out").exists(), "a run directory was written");
+    assert_nothing_left(pid as i32, &[]);
+}
+
 /// A /dev/shm too small for the input (a container's 64 MB default, here
 /// 4 MB in a private mount namespace) is an error naming the OS error,
 /// exit 1, nothing written; it used to be a SIGBUS (exit 135) after the run

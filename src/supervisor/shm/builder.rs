@@ -156,9 +156,7 @@ impl<'a> SegmentBuilder<'a> {
     pub fn build(self) -> Result<Segment, ShmError> {
         self.validate()?;
         let total = self.layout()?.1;
-        let named = NamedObject::create()?;
-        let name = named.name.clone();
-        let (rw, ro) = named.unlink()?;
+        let (name, rw, ro) = NamedObject::create_unlinked()?;
         let len = i64::try_from(total).map_err(|_| ShmError::TooLarge)?;
         nix::unistd::ftruncate(&rw, len).map_err(os_err("ftruncate"))?;
         {

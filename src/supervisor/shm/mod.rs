@@ -64,7 +64,7 @@ mod tests;
 mod writer;
 
 pub use builder::SegmentBuilder;
-pub use segment::{Segment, SegmentView};
+pub use segment::{Segment, SegmentView, forbid_new_segments};
 pub use writer::{SectionId, SegmentWriter};
 
 use nix::errno::Errno;
@@ -151,6 +151,9 @@ pub enum ShmError {
         #[source]
         source: std::io::Error,
     },
+    /// The process is stopping: no new segment ([`forbid_new_segments`]).
+    #[error("no new shared-memory segment: the process is stopping")]
+    Stopping,
     /// The mapped object is shorter than a header.
     #[error("segment of {len} bytes is too short for a header")]
     TooShort {

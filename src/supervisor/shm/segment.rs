@@ -5,6 +5,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -17,6 +18,22 @@ use nix::sys::stat::Mode;
 use super::layout::{self, Entry};
 use super::{FIXED_HEADER_LEN, SectionKind, ShmError, os_err};
 
+/// Whether this process may still give a segment a name, under the lock
+/// that every name's whole life (`shm_open` to `shm_unlink`) holds: once
+/// [`forbid_new_segments`] has returned, this process has no name in
+/// /dev/shm and will make none, so it may exit from any thread.
+static NAMES_ALLOWED: Mutex<bool> = Mutex::new(true);
+
+/// Waits for any segment name of this process to be unlinked and refuses
+/// new segments ([`ShmError::Stopping`]) from then on. For a process that
+/// is about to exit while another thread may be creating a segment (a
+/// signal during the input's ingest): without it, the exit can fall
+/// between that thread's `shm_open` and `shm_unlink` and leave the name
+/// behind.
+pub fn forbid_new_segments() {
+    *NAMES_ALLOWED.lock().unwrap_or_else(PoisonError::into_inner) = false;
+}
+
 /// A shared-memory object between `shm_open` and `shm_unlink`; unlinks on
 /// drop so that no error path leaves a name behind.
 pub(super) struct NamedObject {
@@ -25,7 +42,24 @@ pub(super) struct NamedObject {
 }
 
 impl NamedObject {
-    pub(super) fn create() -> Result<Self, ShmError> {
+    /// A fresh object, already unlinked: its name, read-write and
+    /// read-only descriptors. The name exists only while [`NAMES_ALLOWED`]
+    /// is held, and not at all once [`forbid_new_segments`] was called.
+    pub(super) fn create_unlinked() -> Result<(String, OwnedFd, OwnedFd), ShmError> {
+        let allowed = NAMES_ALLOWED.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*allowed {
+            return Err(ShmError::Stopping);
+        }
+        let named = Self::create()?;
+        let name = named.name.clone();
+        #[cfg(feature = "fault-injection")]
+        crate::supervisor::fault::while_a_segment_is_named();
+        let (rw, ro) = named.unlink()?;
+        drop(allowed);
+        Ok((name, rw, ro))
+    }
+
+    fn create() -> Result<Self, ShmError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let mut last = Errno::EEXIST;
         for _ in 0..16 {
@@ -51,7 +85,7 @@ impl NamedObject {
     }
 
     /// Opens the read-only descriptor, unlinks the name, returns both fds.
-    pub(super) fn unlink(mut self) -> Result<(OwnedFd, OwnedFd), ShmError> {
+    fn unlink(mut self) -> Result<(OwnedFd, OwnedFd), ShmError> {
         let ro = shm_open(self.name.as_str(), OFlag::O_RDONLY, Mode::empty())
             .map_err(os_err("shm_open(O_RDONLY)"))?;
         let unlinked = shm_unlink(self.name.as_str());

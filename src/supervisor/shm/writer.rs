@@ -114,9 +114,7 @@ impl SegmentWriter {
     /// Creates an empty, already unlinked shared-memory object to write
     /// sections into.
     pub fn new() -> Result<Self, ShmError> {
-        let named = NamedObject::create()?;
-        let name = named.name.clone();
-        let (rw, ro) = named.unlink()?;
+        let (name, rw, ro) = NamedObject::create_unlinked()?;
         nix::unistd::ftruncate(&rw, to_off(WRITE_ALIGN)?).map_err(os_err("ftruncate"))?;
         // SAFETY: `rw` refers to an object created just above with O_EXCL
         // and already unlinked: no other process or mapping can reach it,
