@@ -45,7 +45,7 @@ use crate::tomo::TomoError;
 use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
 use crate::tomo::likelihood::fit_intensity;
-use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place, cholesky_solve};
+use crate::tomo::mle::hessian::{RowHessian, cholesky_solve, ridged_cholesky_in_place};
 use crate::tomo::mle::newton::{
     align_null_space, complete_in_null_block, log_likelihood_gain, pair_coords,
 };
@@ -376,15 +376,7 @@ impl AffineFaceNewton {
         for (i, &e) in self.extra.iter().enumerate() {
             h[i * q + i] += e;
         }
-        let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
-        if !(scale > 0.0 && scale.is_finite()) {
-            return None;
-        }
-        // A small ridge for directions the counts do not see.
-        for i in 0..q {
-            h[i * q + i] += 1e-12 * scale;
-        }
-        if !cholesky_in_place(h, q) {
+        if !ridged_cholesky_in_place(h, q) {
             return None;
         }
         let solved = &mut self.solved[..q];

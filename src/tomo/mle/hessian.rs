@@ -104,6 +104,20 @@ pub(super) fn cholesky_in_place(h: &mut [f64], q: usize) -> bool {
     true
 }
 
+/// [`cholesky_in_place`] of H + 1e-12·max_i(H_ii)·I, the small ridge the
+/// Newton systems add for directions the counts do not see; false when H
+/// has no positive finite diagonal or is not positive definite.
+pub(super) fn ridged_cholesky_in_place(h: &mut [f64], q: usize) -> bool {
+    let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
+    if !(scale > 0.0 && scale.is_finite()) {
+        return false;
+    }
+    for i in 0..q {
+        h[i * q + i] += 1e-12 * scale;
+    }
+    cholesky_in_place(h, q)
+}
+
 /// Solves LLᵀy = b in place for the factor of [`cholesky_in_place`].
 pub(super) fn cholesky_solve(l: &[f64], q: usize, b: &mut [f64]) {
     for i in 0..q {

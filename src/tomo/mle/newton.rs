@@ -51,7 +51,7 @@ use crate::tomo::eigen::EigenWorkspace;
 use crate::tomo::hermitian;
 use crate::tomo::jacobi::WarmJacobi;
 use crate::tomo::likelihood::shifted_gradient;
-use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place, cholesky_solve};
+use crate::tomo::mle::hessian::{RowHessian, cholesky_solve, ridged_cholesky_in_place};
 use crate::tomo::mle::pauli_hessian::PauliHessian;
 use crate::tomo::operator::dense_predict;
 use faer::{Mat, Side, c64};
@@ -620,16 +620,8 @@ impl FaceNewton {
             h[i * q + i] += e;
         }
         let trace_h: f64 = (0..q).map(|i| h[i * q + i]).sum();
-        let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
-        if !(scale > 0.0 && scale.is_finite()) {
-            return None;
-        }
-        // H⁻¹[g c] with a small ridge for directions the counts do not see.
-        let ridge = 1e-12 * scale;
-        for i in 0..q {
-            h[i * q + i] += ridge;
-        }
-        if !cholesky_in_place(h, q) {
+        // H⁻¹[g c], with a small ridge for directions the counts do not see.
+        if !ridged_cholesky_in_place(h, q) {
             // Rounding made H indefinite: one larger ridge on a fresh H
             // would be the remedy, but a face this degenerate is better
             // left to the gradient steps.

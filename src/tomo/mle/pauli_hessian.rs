@@ -20,7 +20,7 @@
 //! certificate, which is evaluated from the state alone.
 
 use crate::tomo::hermitian;
-use crate::tomo::mle::hessian::{cholesky_in_place, cholesky_solve};
+use crate::tomo::mle::hessian::{cholesky_solve, ridged_cholesky_in_place};
 use faer::{Mat, c64};
 
 /// Rows whose Pauli coordinates have more non-zeros than this fraction of
@@ -150,16 +150,7 @@ impl PauliHessian {
             }
         }
         let trace_h: f64 = (0..q).map(|i| h[i * q + i]).sum();
-        let scale = (0..q).map(|i| h[i * q + i]).fold(0.0, f64::max);
-        if !(scale > 0.0 && scale.is_finite()) {
-            return None;
-        }
-        // A small ridge for directions the counts do not see, as in the
-        // dense system.
-        for i in 0..q {
-            h[i * q + i] += 1e-12 * scale;
-        }
-        if !cholesky_in_place(h, q) {
+        if !ridged_cholesky_in_place(h, q) {
             return None;
         }
         for (r, s) in self.rhs.iter_mut().zip(&self.strings) {
@@ -266,7 +257,7 @@ fn pauli_entry(letter: usize, a: usize, b: usize) -> c64 {
 mod tests {
     use super::*;
     use crate::tomo::builtin_set;
-    use crate::tomo::mle::hessian::RowHessian;
+    use crate::tomo::mle::hessian::{RowHessian, cholesky_in_place};
 
     /// The sparse direction equals the dense one: Δ = −H⁻¹(g + νc) with the
     /// multiplier ν that makes Tr Δ = 0, from the Hessian in the
