@@ -145,9 +145,24 @@ pub(crate) fn convert(
             "nothing",
         ));
     }
-    let intensity: Vec<f64> = (0..m)
-        .map(|j| head_of(j).relative_intensity.unwrap_or(1.0))
-        .collect();
+    let intensity: Vec<f64> = if opts.intensity_from_singles {
+        if given != 0 {
+            return Err(origin.semantics(
+                "intensity_from_singles estimates the relative intensities: the entries must not give relative_intensity too",
+            ));
+        }
+        let from_singles = intensities_from_singles(
+            file,
+            &settings,
+            |s| file.entries[settings[s].0].time,
+            origin,
+        )?;
+        (0..m).map(|j| from_singles[setting_of[j]]).collect()
+    } else {
+        (0..m)
+            .map(|j| head_of(j).relative_intensity.unwrap_or(1.0))
+            .collect()
+    };
     let efficiency = efficiencies(file, origin)?;
     let scale: Vec<f64> = (0..m)
         .map(|j| time[j] * intensity[j] * efficiency[j])
@@ -487,9 +502,25 @@ fn accidentals(
             })
             .collect());
     }
-    // The singles of each setting by detector number; later entries of a
-    // setting overwrite earlier ones, as in the package.
-    let singles: Vec<Vec<f64>> = settings
+    let singles = setting_singles(file, settings);
+    Ok((0..m)
+        .map(|j| {
+            let s = &singles[setting_of[j]];
+            let k = outcome_of[j];
+            let product: f64 = (0..n)
+                .map(|q| s[detector(q, (k >> (n - 1 - q)) & 1, n)])
+                .product();
+            product * (tau[j] * 1e-9 / time[j]).powi(power)
+        })
+        .collect())
+}
+
+/// The singles of each setting by detector number (two detectors per
+/// qubit); later entries of a setting overwrite earlier ones, as in the
+/// package.
+fn setting_singles(file: &KwiatFile, settings: &[(usize, Vec<usize>)]) -> Vec<Vec<f64>> {
+    let n = file.n_qubits;
+    settings
         .iter()
         .map(|(_, members)| {
             let mut s = vec![0.0; 2 * n];
@@ -501,17 +532,51 @@ fn accidentals(
             }
             s
         })
-        .collect();
-    Ok((0..m)
-        .map(|j| {
-            let s = &singles[setting_of[j]];
-            let k = outcome_of[j];
-            let product: f64 = (0..n)
-                .map(|q| s[detector(q, (k >> (n - 1 - q)) & 1, n)])
-                .product();
-            product * (tau[j] * 1e-9 / time[j]).powi(power)
-        })
-        .collect())
+        .collect()
+}
+
+/// `intensity_from_singles`: the relative intensity of each setting,
+/// r_s = R_s / mean(R) with R_s = (Π_q (s_q⁺ + s_q⁻))^{1/n} / t_s, the
+/// geometric mean over qubits of the singles rate of the qubit's two
+/// detectors together. Those two count every photon of their qubit
+/// whatever the basis, so their rate follows the source's intensity (up
+/// to the detectors' relative efficiencies). One detector per qubit
+/// counts only the photons its state lets through, which depends on the
+/// measured state: refused.
+fn intensities_from_singles(
+    file: &KwiatFile,
+    settings: &[(usize, Vec<usize>)],
+    time_of: impl Fn(usize) -> f64,
+    origin: &Origin,
+) -> Result<Vec<f64>, KwiatError> {
+    let n = file.n_qubits;
+    if file.detectors != 2 {
+        return Err(origin.semantics(
+            "intensity_from_singles needs two detectors per qubit: with one, a qubit's singles depend on the measured state, not only on the intensity",
+        ));
+    }
+    let singles = setting_singles(file, settings);
+    let mut rates = Vec::with_capacity(settings.len());
+    for (s, counts) in singles.iter().enumerate() {
+        let mut log_sum = 0.0;
+        for q in 0..n {
+            let both = counts[detector(q, 0, n)] + counts[detector(q, 1, n)];
+            if !(both > 0.0 && both.is_finite()) {
+                return Err(origin.field(
+                    format!("data[{}].counts", settings[s].0),
+                    format!(
+                        "singles on qubit {}'s two detectors (intensity_from_singles)",
+                        q + 1
+                    ),
+                    "none",
+                ));
+            }
+            log_sum += both.ln();
+        }
+        rates.push((log_sum / n as f64).exp() / time_of(s));
+    }
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    Ok(rates.iter().map(|r| r / mean).collect())
 }
 
 /// Every crosstalk row that is used must have a non-zero sum (the package

@@ -2,7 +2,9 @@
 //! shapes the data: [`KwiatOptions`].
 //!
 //! Honoured: `do_drift_correction`, `do_accidental_correction` (true or
-//! false; the package also takes 0/1 and "yes"/"no"/"true"/"false").
+//! false; the package also takes 0/1 and "yes"/"no"/"true"/"false"), and
+//! qtomo's own `intensity_from_singles` (drift from the singles, which the
+//! package does not offer).
 //! Accepted and not used, because qtomo computes its own estimates and
 //! error bars: `do_error_estimation` (see `--bootstrap`), `method`
 //! (qtomo's `--method`), `get_bell_settings`, `starting_matrix`, `beta`,
@@ -39,6 +41,11 @@ pub struct KwiatOptions {
     /// `do_accidental_correction`: subtract (model) accidental
     /// coincidences computed from the singles and `coincidence_window`.
     pub accidental_correction: bool,
+    /// `intensity_from_singles` (qtomo's own key, not the package's):
+    /// each setting's relative intensity (drift) estimated from its
+    /// singles rates instead of `relative_intensity`; two detectors per
+    /// qubit only (see [`super::convert`]).
+    pub intensity_from_singles: bool,
     /// Keys that were present but are neither honoured nor in
     /// `ACCEPTED_UNUSED`, sorted by name: probably misspelt.
     pub ignored: Vec<String>,
@@ -78,6 +85,7 @@ pub fn parse_options(text: &str, path: &Path) -> Result<KwiatOptions, KwiatError
         match key.as_str() {
             "do_drift_correction" => opts.drift_correction = flag(path, key, value)?,
             "do_accidental_correction" => opts.accidental_correction = flag(path, key, value)?,
+            "intensity_from_singles" => opts.intensity_from_singles = flag(path, key, value)?,
             k if ACCEPTED_UNUSED.contains(&k) => {}
             _ => opts.ignored.push(key.clone()),
         }

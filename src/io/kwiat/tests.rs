@@ -583,3 +583,63 @@ fn an_unused_zero_state_is_accepted() {
         "{got}"
     );
 }
+
+/// `intensity_from_singles` (two detectors): scaling every count of a
+/// setting by f (a brighter source for that setting) scales its relative
+/// intensity by f, up to the common normalisation; one detector per qubit,
+/// or `relative_intensity` given as well, is refused.
+#[test]
+fn intensity_from_singles_follows_the_singles_of_each_setting() {
+    let text = std::fs::read_to_string(data("two_det_plain.json")).expect("fixture");
+    let plain: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let pair = |b: &serde_json::Value| match b.as_str() {
+        Some("H" | "V") => 0,
+        Some("D" | "A") => 1,
+        _ => 2,
+    };
+    let factor = |e: &serde_json::Value| {
+        let b = e["basis"].as_array().expect("basis");
+        1.0 + 0.1 * f64::from(3 * pair(&b[0]) + pair(&b[1]))
+    };
+    let mut bright = plain.clone();
+    for e in bright["data"].as_array_mut().expect("data") {
+        let f = factor(e);
+        for c in e["counts"].as_array_mut().expect("counts") {
+            *c = serde_json::json!(c.as_f64().expect("a count") * f);
+        }
+    }
+    let opts =
+        parse_options("intensity_from_singles = true\n", Path::new("conf.toml")).expect("options");
+    assert!(opts.intensity_from_singles && opts.ignored.is_empty());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |v: &serde_json::Value, name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, v.to_string()).expect("write");
+        one(&path, &opts).1
+    };
+    let (a, b) = (read(&plain, "plain.json"), read(&bright, "bright.json"));
+    let entries = plain["data"].as_array().expect("data");
+    let ratio: Vec<f64> = (0..entries.len())
+        .map(|j| b.relative_intensity[j] / a.relative_intensity[j] / factor(&entries[j]))
+        .collect();
+    for (j, r) in ratio.iter().enumerate() {
+        assert!(close(*r, ratio[0], 1e-12), "entry {j}: {r} vs {}", ratio[0]);
+        assert!(close(
+            b.scale[j],
+            b.relative_intensity[j] * b.efficiency[j] * b.integration_time[j],
+            1e-12
+        ));
+    }
+    let mean: f64 = a.relative_intensity.iter().sum::<f64>() / entries.len() as f64;
+    assert!(close(mean, 1.0, 1e-12), "normalised: mean {mean}");
+    // One detector per qubit: refused, and so is a given relative intensity.
+    let one_detector = error_of(&doc(|_| {}), "one.json", &opts);
+    assert!(
+        one_detector.contains("two detectors per qubit"),
+        "{one_detector}"
+    );
+    let mut given = plain.clone();
+    given["data"][0]["relative_intensity"] = serde_json::json!(1.0);
+    let both = error_of(&given.to_string(), "given.json", &opts);
+    assert!(both.contains("must not give relative_intensity"), "{both}");
+}
