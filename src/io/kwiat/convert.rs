@@ -535,14 +535,21 @@ fn setting_singles(file: &KwiatFile, settings: &[(usize, Vec<usize>)]) -> Vec<Ve
         .collect()
 }
 
-/// `intensity_from_singles`: the relative intensity of each setting,
-/// r_s = R_s / mean(R) with R_s = (Π_q (s_q⁺ + s_q⁻))^{1/n} / t_s, the
-/// geometric mean over qubits of the singles rate of the qubit's two
-/// detectors together. Those two count every photon of their qubit
-/// whatever the basis, so their rate follows the source's intensity (up
-/// to the detectors' relative efficiencies). One detector per qubit
-/// counts only the photons its state lets through, which depends on the
-/// measured state: refused.
+/// `intensity_from_singles`: the relative intensity of each setting
+/// (normalised to mean 1), from the singles.
+///
+/// - **Two detectors per qubit:** r_s ∝ (Π_q (s_q⁺ + s_q⁻))^{1/n} / t_s,
+///   the geometric mean over qubits of the singles rate of a qubit's two
+///   detectors together, which count every photon of that qubit whatever
+///   the basis. (A setting's own intensity cancels from the estimate of ρ
+///   when its 2ⁿ outcomes are all recorded; it still sets the intensity.)
+/// - **One detector per qubit:** a qubit's singles also depend on the
+///   state it lets through, so the rates are fitted by the log-linear
+///   model log(s_{q,j}/t_j) = x_j + y_{q,b}: x_j the log intensity of
+///   entry j, y_{q,b} that of qubit q's detector behind local state b
+///   (the same in every entry that measures b on q). Least squares by
+///   alternating the two exact block updates (a two-way layout with
+///   missing cells, whose sweeps converge to the least-squares fit).
 fn intensities_from_singles(
     file: &KwiatFile,
     settings: &[(usize, Vec<usize>)],
@@ -550,34 +557,82 @@ fn intensities_from_singles(
     origin: &Origin,
 ) -> Result<Vec<f64>, KwiatError> {
     let n = file.n_qubits;
-    if file.detectors != 2 {
-        return Err(origin.semantics(
-            "intensity_from_singles needs two detectors per qubit: with one, a qubit's singles depend on the measured state, not only on the intensity",
-        ));
-    }
-    let singles = setting_singles(file, settings);
-    let mut rates = Vec::with_capacity(settings.len());
-    for (s, counts) in singles.iter().enumerate() {
-        let mut log_sum = 0.0;
-        for q in 0..n {
-            let both = counts[detector(q, 0, n)] + counts[detector(q, 1, n)];
-            if !(both > 0.0 && both.is_finite()) {
-                return Err(origin.field(
-                    format!("data[{}].counts", settings[s].0),
-                    format!(
-                        "singles on qubit {}'s two detectors (intensity_from_singles)",
-                        q + 1
-                    ),
-                    "none",
-                ));
+    let missing = |j: usize, q: usize| {
+        origin.field(
+            format!("data[{j}].counts"),
+            format!(
+                "positive singles on qubit {} (intensity_from_singles)",
+                q + 1
+            ),
+            "none",
+        )
+    };
+    let rates: Vec<f64> = if file.detectors == 2 {
+        let singles = setting_singles(file, settings);
+        let mut rates = Vec::with_capacity(settings.len());
+        for (s, counts) in singles.iter().enumerate() {
+            let mut log_sum = 0.0;
+            for q in 0..n {
+                let both = counts[detector(q, 0, n)] + counts[detector(q, 1, n)];
+                if !(both > 0.0 && both.is_finite()) {
+                    return Err(missing(settings[s].0, q));
+                }
+                log_sum += both.ln();
             }
-            log_sum += both.ln();
+            rates.push((log_sum / n as f64).exp() / time_of(s));
         }
-        rates.push((log_sum / n as f64).exp() / time_of(s));
-    }
+        rates
+    } else {
+        if n < 2 {
+            return Err(origin.semantics(
+                "intensity_from_singles needs singles: one qubit with one detector records only its counts",
+            ));
+        }
+        let m = file.entries.len();
+        let states = file.states.len();
+        // log(s_{q,j}/t_j) for every entry and qubit.
+        let mut log_rate = vec![0.0; m * n];
+        for (j, e) in file.entries.iter().enumerate() {
+            for q in 0..n {
+                let s = e.counts[q];
+                if !(s > 0.0 && s.is_finite()) {
+                    return Err(missing(j, q));
+                }
+                log_rate[j * n + q] = (s / e.time).ln();
+            }
+        }
+        let (mut x, mut y) = (vec![0.0; m], vec![0.0; n * states]);
+        let mut seen = vec![0usize; n * states];
+        for e in &file.entries {
+            for (q, &b) in e.basis.iter().enumerate() {
+                seen[q * states + b] += 1;
+            }
+        }
+        for _ in 0..SINGLES_SWEEPS {
+            for (j, e) in file.entries.iter().enumerate() {
+                x[j] = (0..n)
+                    .map(|q| log_rate[j * n + q] - y[q * states + e.basis[q]])
+                    .sum::<f64>()
+                    / n as f64;
+            }
+            y.fill(0.0);
+            for (j, e) in file.entries.iter().enumerate() {
+                for (q, &b) in e.basis.iter().enumerate() {
+                    y[q * states + b] += (log_rate[j * n + q] - x[j]) / seen[q * states + b] as f64;
+                }
+            }
+        }
+        // One rate per setting: with one detector a setting is one entry.
+        settings.iter().map(|(head, _)| x[*head].exp()).collect()
+    };
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
     Ok(rates.iter().map(|r| r / mean).collect())
 }
+
+/// Alternating sweeps of the log-linear singles fit (each halves the
+/// error or better on the package's tomography designs; 200 leave it at
+/// rounding).
+const SINGLES_SWEEPS: usize = 200;
 
 /// Every crosstalk row that is used must have a non-zero sum (the package
 /// divides by it).
