@@ -34,7 +34,10 @@
 //! of the entry, 1 if absent; with one detector all entries or none must
 //! have one) and, with two detectors, the relative efficiency
 //! `relative_efficiency[d_1]…[d_n]` at the entry's `detectors_used`.
-//! Quantum-Tomography 1.2 leaves the integration time out of its
+//! With qtomo's own option `intensity_from_singles` the relative
+//! intensities come from the singles instead (see
+//! `intensities_from_singles`). Quantum-Tomography 1.2 leaves the
+//! integration time out of its
 //! prediction (it uses it only for accidentals) and ignores
 //! `relative_intensity` with two detectors; both are kept apart in
 //! [`KwiatSample`] for whoever needs the package's exact numbers.

@@ -42,9 +42,9 @@ pub struct KwiatOptions {
     /// coincidences computed from the singles and `coincidence_window`.
     pub accidental_correction: bool,
     /// `intensity_from_singles` (qtomo's own key, not the package's):
-    /// each setting's relative intensity (drift) estimated from its
-    /// singles rates instead of `relative_intensity`; two detectors per
-    /// qubit only (see [`super::convert`]).
+    /// each entry's relative intensity (drift) estimated from the singles
+    /// instead of `relative_intensity` (by a log-linear fit with one
+    /// detector per qubit; see the Kwiat conversion's module docs).
     pub intensity_from_singles: bool,
     /// Keys that were present but are neither honoured nor in
     /// `ACCEPTED_UNUSED`, sorted by name: probably misspelt.
