@@ -47,11 +47,11 @@ use crate::tomo::hermitian;
 use crate::tomo::likelihood::fit_intensity;
 use crate::tomo::mle::hessian::{RowHessian, cholesky_solve, ridged_cholesky_in_place};
 use crate::tomo::mle::newton::{
-    align_null_space, complete_in_null_block, log_likelihood_gain, pair_coords,
+    align_null_space, complete_in_null_block, coordinate_pairs, eigenbasis_element,
+    log_likelihood_gain,
 };
 use crate::tomo::operator::{dense_adjoint, dense_predict};
 use faer::{Mat, c64};
-use std::f64::consts::FRAC_1_SQRT_2;
 
 /// Eigenvalues at or below this times Tr τ are on the face's boundary.
 const ZERO_EIGENVALUE: f64 = 1e-13;
@@ -112,7 +112,8 @@ pub(super) struct AffineFaceNewton {
     /// R in the coordinates of τ, and as a matrix.
     grad: Vec<f64>,
     grad_matrix: Mat<c64>,
-    /// The eigenbasis pair (j, k) of each off-diagonal coordinate pair.
+    /// The eigenbasis pair (j, k) of each off-diagonal coordinate pair
+    /// ([`coordinate_pairs`]).
     pairs: Vec<(usize, usize)>,
     /// The rows in the free coordinates of the eigenbasis.
     row_hessian: RowHessian,
@@ -145,12 +146,6 @@ impl AffineFaceNewton {
     /// Allocates scratch for d×d τ and M outcomes.
     pub(super) fn new(d: usize, m: usize) -> Self {
         let n = d * d;
-        let mut pairs = Vec::with_capacity(n);
-        for j in 0..d {
-            for k in (j + 1)..d {
-                pairs.push((j, k));
-            }
-        }
         Self {
             d,
             eigen: EigenWorkspace::warm(d),
@@ -164,7 +159,7 @@ impl AffineFaceNewton {
             curvature: vec![0.0; m],
             grad: vec![0.0; n],
             grad_matrix: Mat::zeros(d, d),
-            pairs,
+            pairs: coordinate_pairs(d),
             row_hessian: RowHessian::with_outcomes(m),
             free: Vec::with_capacity(n),
             extra: Vec::with_capacity(n),
@@ -351,23 +346,7 @@ impl AffineFaceNewton {
         self.g.clear();
         let coordinates = self.row_hessian.coordinates_mut(q);
         for (c, &fi) in self.free.iter().enumerate() {
-            let (a, b, f) = if fi < d {
-                (fi, fi, c64::new(0.5, 0.0))
-            } else {
-                let (j, k) = self.pairs[(fi - d) / 2];
-                let f = if (fi - d).is_multiple_of(2) {
-                    c64::new(FRAC_1_SQRT_2, 0.0)
-                } else {
-                    c64::new(0.0, FRAC_1_SQRT_2)
-                };
-                (j, k, f)
-            };
-            pair_coords(
-                self.basis.col_as_slice(a),
-                self.basis.col_as_slice(b),
-                f,
-                &mut self.element,
-            );
+            eigenbasis_element(&self.basis, &self.pairs, fi, &mut self.element);
             dense_predict(rows, &self.element, &mut coordinates[c * m..(c + 1) * m]);
             self.g.push(hermitian::dot(&self.element, &self.grad));
         }

@@ -39,8 +39,8 @@
 //! the coordinates of x as dot products and brought to the face as QᵀHQ,
 //! and the system is solved by a plain Cholesky factorisation. Rows that
 //! are sparse in the Pauli basis (Pauli-product measurements) skip the
-//! d⁴-entry Hessian: `PauliHessian` (`pauli_hessian.rs`) forms the full-rank system and QᵀHQ
-//! from their few Pauli coordinates.
+//! d⁴-entry Hessian: `PauliHessian` (`pauli_hessian.rs`) forms the
+//! full-rank system and QᵀHQ from their few Pauli coordinates.
 //!
 //! The polish never decides convergence: the caller certifies the result
 //! (see [`super::certificate`]) and falls back to first-order steps when the
@@ -105,9 +105,9 @@ pub struct FaceNewton {
     /// Q (see the step): column c, the coordinates of W E_c W^†, then HQ.
     face_basis: Vec<f64>,
     face_product: Vec<f64>,
-    /// The eigenbasis pair (j, k) of each off-diagonal coordinate, and
-    /// whether it is the imaginary part; `None` for the diagonal.
-    pair_of: Vec<Option<(usize, usize, bool)>>,
+    /// The eigenbasis pair (j, k) of each off-diagonal coordinate pair
+    /// ([`coordinate_pairs`]).
+    pairs: Vec<(usize, usize)>,
     free: Vec<usize>,
     extra: Vec<f64>,
     null_gradient: Vec<f64>,
@@ -171,15 +171,7 @@ impl FaceNewton {
             full_hessian: vec![0.0; n * n],
             face_basis: vec![0.0; n * n],
             face_product: vec![0.0; n * n],
-            pair_of: {
-                let mut pairs = vec![None; d];
-                for j in 0..d {
-                    for k in (j + 1)..d {
-                        pairs.extend([Some((j, k, false)), Some((j, k, true))]);
-                    }
-                }
-                pairs
-            },
+            pairs: coordinate_pairs(d),
             free: Vec::with_capacity(n),
             extra: Vec::with_capacity(n),
             null_gradient: vec![0.0; d],
@@ -309,19 +301,13 @@ impl FaceNewton {
                     }
                 }
             }
-            // The Newton direction on the face. A null direction that joined it
-            // (its gradient above the multiplier) but whose own weight the
-            // direction makes negative does not belong to it: as in projected
-            // Newton's choice of the active set (Bertsekas 1982), it is held at
-            // zero and the direction solved again. Without this, such steps are
-            // cut short by the projection and gain a fraction of their promise,
-            // step after step.
             // A null direction joins the face only once the support has
-            // settled (the Newton step with every null direction held at zero
-            // would gain little): joined early, its small eigenvector is frozen
-            // where the unsettled support left it (its rotation curvature
-            // (ν − μ)/λ is huge) and the steps after crawl. It then enters by a
-            // one-dimensional exact solve before any Newton step ([`Self::join`]).
+            // settled (the Newton step with every null direction held at
+            // zero would gain little): joined early, its small eigenvector
+            // is frozen where the unsettled support left it (its rotation
+            // curvature (ν − μ)/λ is huge) and the steps after crawl. It
+            // then enters by a one-dimensional exact solve before any
+            // Newton step ([`Self::join`]).
             let mut settling = None;
             if rotate && constrained < zeros {
                 match self.face_direction(rotate, zeros, nu) {
@@ -336,6 +322,13 @@ impl FaceNewton {
                     }
                 }
             }
+            // The Newton direction on the face. A null direction that
+            // joined it (its gradient above the multiplier) but whose own
+            // weight the direction makes negative does not belong to it:
+            // as in projected Newton's choice of the active set (Bertsekas
+            // 1982), it is held at zero and the direction solved again.
+            // Without this, such steps are cut short by the projection and
+            // gain a fraction of their promise, step after step.
             let (decrement, trace_h) = match settling {
                 Some(found) => found,
                 None => loop {
@@ -577,17 +570,7 @@ impl FaceNewton {
         if rotate {
             for (c, &fi) in self.free.iter().enumerate() {
                 let col = &mut self.face_basis[c * n..(c + 1) * n];
-                let (a, b, f) = match self.pair_of[fi] {
-                    None => (fi, fi, c64::new(0.5, 0.0)),
-                    Some((j, k, false)) => (j, k, c64::new(FRAC_1_SQRT_2, 0.0)),
-                    Some((j, k, true)) => (j, k, c64::new(0.0, FRAC_1_SQRT_2)),
-                };
-                pair_coords(
-                    self.basis.col_as_slice(a),
-                    self.basis.col_as_slice(b),
-                    f,
-                    col,
-                );
+                eigenbasis_element(&self.basis, &self.pairs, fi, col);
             }
             let basis = &self.face_basis[..q * n];
             for col in basis.chunks_exact(n) {
@@ -698,9 +681,42 @@ impl FaceNewton {
     }
 }
 
+/// The pairs (j, k), j < k, in the order of the off-diagonal coordinates
+/// of d×d Hermitian matrices (each pair has two: its real and imaginary
+/// part).
+pub(super) fn coordinate_pairs(d: usize) -> Vec<(usize, usize)> {
+    (0..d)
+        .flat_map(|j| ((j + 1)..d).map(move |k| (j, k)))
+        .collect()
+}
+
+/// `out` ← coordinates of W E_c W^†: W the columns of `basis`, E_c the
+/// element of coordinate `c` (diagonal first, then the real and imaginary
+/// part of each pair of `pairs`, [`coordinate_pairs`]).
+pub(super) fn eigenbasis_element(
+    basis: &Mat<c64>,
+    pairs: &[(usize, usize)],
+    c: usize,
+    out: &mut [f64],
+) {
+    let d = basis.nrows();
+    let (a, b, f) = if c < d {
+        (c, c, c64::new(0.5, 0.0))
+    } else {
+        let (j, k) = pairs[(c - d) / 2];
+        let f = if (c - d).is_multiple_of(2) {
+            c64::new(FRAC_1_SQRT_2, 0.0)
+        } else {
+            c64::new(0.0, FRAC_1_SQRT_2)
+        };
+        (j, k, f)
+    };
+    pair_coords(basis.col_as_slice(a), basis.col_as_slice(b), f, out);
+}
+
 /// `out` ← coordinates of the Hermitian f·ab^† + f̄·ba^† (for a = b and
 /// f = ½, of aa^†).
-pub(super) fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
+fn pair_coords(a: &[c64], b: &[c64], f: c64, out: &mut [f64]) {
     let d = a.len();
     for l in 0..d {
         out[l] = 2.0 * (f * a[l] * b[l].conj()).re;
