@@ -1,4 +1,4 @@
-//! The Newton system of a full-rank state in the Pauli basis, where the
+//! The Newton systems of [`super::newton`] in the Pauli basis, where the
 //! rows of Pauli-product measurements are sparse.
 //!
 //! The projector of outcome k of a Pauli setting on n qubits is
@@ -12,7 +12,9 @@
 //! products for two-qubit Pauli tomography, against 36 × 136 in the
 //! coordinates of x), and the trace constraint is the identity coordinate
 //! held at zero: one Cholesky factorisation of size d² − 1 and one solve,
-//! no multiplier.
+//! no multiplier. On a face, QᵀHQ = Σ_k c_k (Qᵀa_k)(Qᵀa_k)ᵀ is formed
+//! from each row brought to the face from those few entries, so the
+//! d⁴-entry Hessian is never formed.
 //!
 //! The basis change is orthogonal, so the direction is the same Newton
 //! direction (up to rounding). Entries below 1e-12 of a row's largest are
@@ -30,7 +32,8 @@ const MAX_FILL: f64 = 0.25;
 /// The rows of a dense set in the Pauli basis (identity coordinate left
 /// out), when they are sparse there, and the basis change.
 pub(super) struct PauliHessian {
-    /// n = d².
+    /// d and n = d².
+    d: usize,
     n: usize,
     /// Column α − 1 of Bᵀ (α ≥ 1, the non-identity strings): the non-zero
     /// coordinates (index, value) of P_α/√d.
@@ -53,7 +56,6 @@ impl PauliHessian {
     /// The sparse form of the M×d² `rows` for d×d states, or `None` when d
     /// is not a power of two or the rows are not sparse in the Pauli basis.
     pub(super) fn new(d: usize, rows: &[f64]) -> Option<Self> {
-        // (The identity coordinate of row k is kept apart, in `identity`.)
         if d < 2 || !d.is_power_of_two() {
             return None;
         }
@@ -92,7 +94,9 @@ impl PauliHessian {
         let mut filled = 0usize;
         let mut dense = vec![0.0; n - 1];
         for row in rows.chunks_exact(n) {
-            identity.push(norm * row[..d].iter().sum::<f64>());
+            // The identity coordinate is kept apart (the trace-zero
+            // systems leave it out).
+            identity.push(identity_coordinate(row, d));
             let mut largest = 0.0f64;
             for (v, s) in dense.iter_mut().zip(&strings) {
                 *v = s.iter().map(|&(i, b)| b * row[i]).sum();
@@ -112,6 +116,7 @@ impl PauliHessian {
             return None;
         }
         Some(Self {
+            d,
             n,
             strings,
             rows: sparse_rows,
@@ -157,7 +162,6 @@ impl PauliHessian {
             *r = s.iter().map(|&(i, b)| b * grad[i]).sum();
         }
         let mut decrement = 0.0;
-        let g_norm: f64 = self.rhs.iter().map(|g| g * g).sum();
         cholesky_solve(h, q, &mut self.rhs);
         // Δ_P = −H⁻¹g_P; decrement = g_Pᵀ H⁻¹ g_P.
         dir.fill(0.0);
@@ -169,11 +173,9 @@ impl PauliHessian {
         for (i, dv) in dir.iter().enumerate() {
             decrement -= grad[i] * dv;
         }
-        (decrement.is_finite() && g_norm.is_finite()).then_some((decrement, trace_h))
+        decrement.is_finite().then_some((decrement, trace_h))
     }
-}
 
-impl PauliHessian {
     /// The lower triangle of QᵀHQ (q×q, row-major with stride q) into
     /// `out`, for the q columns of Q in the coordinates of x (`columns`,
     /// q·d² entries, column after column) and H = Σ_k c_k a_k a_kᵀ
@@ -186,15 +188,13 @@ impl PauliHessian {
         q: usize,
         out: &mut [f64],
     ) {
-        let n = self.n;
-        let d = (n as f64).sqrt().round() as usize;
-        let norm = 1.0 / (d as f64).sqrt();
+        let (d, n) = (self.d, self.n);
         for (col, pauli) in columns
             .chunks_exact(n)
             .take(q)
             .zip(self.face_columns.chunks_exact_mut(n))
         {
-            pauli[0] = norm * col[..d].iter().sum::<f64>();
+            pauli[0] = identity_coordinate(col, d);
             for (v, s) in pauli[1..].iter_mut().zip(&self.strings) {
                 *v = s.iter().map(|&(i, b)| b * col[i]).sum();
             }
@@ -224,6 +224,12 @@ impl PauliHessian {
             }
         }
     }
+}
+
+/// The coordinate of `x` (coordinates of a d×d Hermitian matrix) along
+/// I/√d: its trace over √d.
+fn identity_coordinate(x: &[f64], d: usize) -> f64 {
+    (1.0 / (d as f64).sqrt()) * hermitian::trace(x, d)
 }
 
 /// Entry (a, b) of the Pauli matrix with index `letter` (0 = I, 1 = X,
