@@ -154,12 +154,7 @@ pub(crate) fn convert(
                 "intensity_from_singles estimates the relative intensities: the entries must not give relative_intensity too",
             ));
         }
-        let from_singles = intensities_from_singles(
-            file,
-            &settings,
-            |s| file.entries[settings[s].0].time,
-            origin,
-        )?;
+        let from_singles = intensities_from_singles(file, &settings, origin)?;
         (0..m).map(|j| from_singles[setting_of[j]]).collect()
     } else {
         (0..m)
@@ -556,7 +551,6 @@ fn setting_singles(file: &KwiatFile, settings: &[(usize, Vec<usize>)]) -> Vec<Ve
 fn intensities_from_singles(
     file: &KwiatFile,
     settings: &[(usize, Vec<usize>)],
-    time_of: impl Fn(usize) -> f64,
     origin: &Origin,
 ) -> Result<Vec<f64>, KwiatError> {
     let n = file.n_qubits;
@@ -582,7 +576,8 @@ fn intensities_from_singles(
                 }
                 log_sum += both.ln();
             }
-            rates.push((log_sum / n as f64).exp() / time_of(s));
+            // The setting's time is its first entry's, as for its scale.
+            rates.push((log_sum / n as f64).exp() / file.entries[settings[s].0].time);
         }
         rates
     } else {
